@@ -1,0 +1,309 @@
+"""`mot demo`: a realistic, reproducible data set to explore the service with.
+
+A dozen moments across channels, six teams, months of touchpoints with plausible
+response rates and ratings, and a few planted weak spots an analyst should find:
+
+- `portal.password-reset` fails often, for many clients (the biggest problem);
+- `email.ticket-update` has been getting worse over the last 30 days;
+- on `service-desk.first-voice` the night shift (`desk-night`) does much worse than the
+  other desk teams (inconsistent experience);
+- `service-desk.callback` is rarely rated at all (silence).
+
+The same seed and end date give the same data, and ids are derived from them, so running
+the command twice stores nothing new.
+"""
+
+import random
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+
+from app.db import Database
+from app.moments import service as moments_service
+from app.moments.models import Moment
+from app.moments.schemas import Channel, MomentCreate
+from app.touchpoints import service as touchpoints_service
+from app.touchpoints.scales import SCALES, ScaleName
+from app.touchpoints.schemas import TouchpointCreate
+
+
+@dataclass(frozen=True)
+class DemoMoment:
+    key: str
+    name: str
+    channel: str
+    stage: str
+    owner_team: str
+    scale: ScaleName
+    weight: float
+    """Share of all touchpoints."""
+    response_rate: float
+    negative_rate: float
+    teams: tuple[str, ...]
+
+
+DESK = ("desk-day", "desk-evening", "desk-night")
+MOMENTS = (
+    DemoMoment(
+        "service-desk.first-voice",
+        "First voice on the service-desk line",
+        "call",
+        "request",
+        "service-desk",
+        ScaleName.csat5,
+        0.20,
+        0.35,
+        0.08,
+        DESK,
+    ),
+    DemoMoment(
+        "service-desk.callback",
+        "Promised callback",
+        "call",
+        "resolution",
+        "service-desk",
+        ScaleName.csat5,
+        0.06,
+        0.03,
+        0.12,
+        DESK,
+    ),
+    DemoMoment(
+        "portal.first-link",
+        "First link clicked on the portal",
+        "portal",
+        "request",
+        "digital",
+        ScaleName.thumbs,
+        0.16,
+        0.25,
+        0.10,
+        ("digital",),
+    ),
+    DemoMoment(
+        "portal.password-reset",
+        "Password reset on the portal",
+        "portal",
+        "request",
+        "identity",
+        ScaleName.smiley4,
+        0.12,
+        0.30,
+        0.34,
+        ("identity",),
+    ),
+    DemoMoment(
+        "portal.request-form",
+        "Filling in a request form",
+        "portal",
+        "request",
+        "digital",
+        ScaleName.ces7,
+        0.08,
+        0.28,
+        0.14,
+        ("digital",),
+    ),
+    DemoMoment(
+        "email.ticket-update",
+        "E-mail update on a ticket",
+        "email",
+        "progress",
+        "service-desk",
+        ScaleName.csat5,
+        0.12,
+        0.20,
+        0.09,
+        DESK,
+    ),
+    DemoMoment(
+        "email.resolution-notice",
+        "E-mail saying the ticket is solved",
+        "email",
+        "resolution",
+        "service-desk",
+        ScaleName.csat5,
+        0.08,
+        0.30,
+        0.07,
+        DESK,
+    ),
+    DemoMoment(
+        "chat.first-reply",
+        "First reply in chat",
+        "chat",
+        "request",
+        "service-desk",
+        ScaleName.thumbs,
+        0.07,
+        0.40,
+        0.11,
+        ("desk-day", "desk-evening"),
+    ),
+    DemoMoment(
+        "onsite.visit",
+        "Technician visit",
+        "visit",
+        "resolution",
+        "field",
+        ScaleName.csat5,
+        0.04,
+        0.45,
+        0.05,
+        ("field-north", "field-south"),
+    ),
+    DemoMoment(
+        "onsite.scheduling",
+        "Scheduling a visit",
+        "call",
+        "progress",
+        "field",
+        ScaleName.ces7,
+        0.03,
+        0.30,
+        0.18,
+        ("field-north", "field-south"),
+    ),
+    DemoMoment(
+        "relationship.quarterly-survey",
+        "Quarterly relationship survey",
+        "email",
+        "relationship",
+        "account-management",
+        ScaleName.nps11,
+        0.02,
+        0.50,
+        0.25,
+        ("accounts",),
+    ),
+    DemoMoment(
+        "hardware.delivery",
+        "Laptop delivery",
+        "visit",
+        "fulfilment",
+        "field",
+        ScaleName.csat5,
+        0.02,
+        0.40,
+        0.06,
+        ("field-north", "field-south"),
+    ),
+)
+
+COMMENTS_NEGATIVE = (
+    "Waited far too long before anyone answered.",
+    "I had to explain my problem three times.",
+    "The link did not work and nobody told me why.",
+    "Nobody called back as promised.",
+    "The reset e-mail never arrived.",
+    "Nobody told me what happens next.",
+)
+COMMENTS_POSITIVE = (
+    "Quick and friendly, thank you!",
+    "Solved on the first call.",
+    "Clear explanation, very helpful.",
+)
+
+
+def _negative_rate(moment: DemoMoment, team: str, days_before_end: float) -> float:
+    rate = moment.negative_rate
+    if moment.key == "service-desk.first-voice" and team == "desk-night":
+        rate = 0.30
+    if moment.key == "email.ticket-update" and days_before_end < 30:
+        rate = 0.28
+    return rate
+
+
+def _value_for(scale_name: ScaleName, sentiment: str, rng: random.Random) -> int:
+    scale = SCALES[scale_name]
+    if sentiment == "negative":
+        return rng.randint(scale.low, scale.negative_max)
+    if sentiment == "neutral" and scale.negative_max + 1 < scale.positive_min:
+        return rng.randint(scale.negative_max + 1, scale.positive_min - 1)
+    return rng.randint(scale.positive_min, scale.high)
+
+
+def generate(*, touchpoints: int, days: int, seed: int, until: datetime) -> list[dict[str, Any]]:
+    """The demo touchpoints as API payloads, oldest first."""
+    rng = random.Random(seed)
+    weights = [m.weight for m in MOMENTS]
+    start = until - timedelta(days=days)
+    items = []
+    for _ in range(touchpoints):
+        offset = rng.random() * days
+        # Office hours dominate: pull most contacts into 08:00-18:00.
+        occurred_at = start + timedelta(
+            days=int(offset), hours=rng.triangular(6, 20, 11), seconds=rng.randint(0, 3599)
+        )
+        items.append((occurred_at, rng.choices(MOMENTS, weights)[0]))
+    items.sort(key=lambda pair: pair[0])
+
+    payloads = []
+    for number, (occurred_at, moment) in enumerate(items):
+        team = rng.choice(moment.teams)
+        payload: dict[str, Any] = {
+            "id": f"demo-{seed}-{number:07d}",
+            "moment": moment.key,
+            "channel": moment.channel,
+            "occurred_at": occurred_at.isoformat(),
+            "client_ref": f"c-{rng.randint(1, max(50, touchpoints // 8)):06d}",
+            "team": team,
+            "agent": f"{team}-{rng.randint(1, 5)}",
+            "source": "demo",
+        }
+        if rng.random() < moment.response_rate:
+            days_before_end = (until - occurred_at).total_seconds() / 86400
+            bad = rng.random() < _negative_rate(moment, team, days_before_end)
+            sentiment = "negative" if bad else rng.choice(("neutral", "positive", "positive"))
+            payload["rating"] = {
+                "scale": moment.scale.value,
+                "value": _value_for(moment.scale, sentiment, rng),
+            }
+            if rng.random() < 0.25:
+                pool = COMMENTS_NEGATIVE if bad else COMMENTS_POSITIVE
+                payload["comment"] = rng.choice(pool)
+            payload["complaint"] = bad and rng.random() < 0.15
+        payloads.append(payload)
+    return payloads
+
+
+async def load(
+    database: Database, *, payloads: list[dict[str, Any]], batch_size: int = 1000
+) -> tuple[int, int]:
+    """Catalogue the demo moments and ingest the payloads; returns (stored, duplicates)."""
+    stored = duplicates = 0
+    async with database.write_sessions() as session:
+        known = set((await session.scalars(select(Moment.key))).all())
+        for moment in MOMENTS:
+            if moment.key in known:
+                continue
+            data = MomentCreate(
+                key=moment.key,
+                name=moment.name,
+                channel=Channel(moment.channel),
+                stage=moment.stage,
+                owner_team=moment.owner_team,
+                target_negative_rate=0.10 if moment.owner_team == "service-desk" else None,
+            )
+            await moments_service.create_moment(session, data=data, default_target=None)
+        await session.commit()
+    for start in range(0, len(payloads), batch_size):
+        chunk = payloads[start : start + batch_size]
+        items = [(i, TouchpointCreate.model_validate(p)) for i, p in enumerate(chunk)]
+        async with database.write_sessions() as session:
+            report = await touchpoints_service.ingest(
+                session, items=items, register_unknown_moments=True, default_target=None
+            )
+            await session.commit()
+        result = report.as_batch_result()
+        if result.errors:
+            raise RuntimeError(f"demo data refused: {result.errors[0].message}")
+        stored += result.accepted
+        duplicates += result.duplicates
+    return stored, duplicates
+
+
+def default_until() -> datetime:
+    return datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)

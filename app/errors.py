@@ -1,0 +1,141 @@
+"""The API's one error shape, the exceptions that produce it, and their handlers.
+
+Every refusal is rendered as ``{"code": ..., "message": ..., "details": [...]}`` where each
+detail names the offending field (a dotted path) and the reason.
+"""
+
+import logging
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field, ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+logger = logging.getLogger(__name__)
+
+
+class ErrorDetail(BaseModel):
+    field: str = Field(description="Dotted path of the offending field, e.g. `rating.value`.")
+    message: str = Field(description="Why the value was refused.")
+    type: str = Field(description="Stable machine-readable reason, e.g. `less_than_equal`.")
+
+
+class ErrorBody(BaseModel):
+    code: str = Field(description="Stable machine-readable error code, e.g. `not_found`.")
+    message: str = Field(description="Human-readable explanation.")
+    details: list[ErrorDetail] = Field(
+        default_factory=list, description="Per-field reasons, where fields are at fault."
+    )
+
+
+class AppError(Exception):
+    """Base of every error the API reports on purpose."""
+
+    status_code = 400
+    code = "bad_request"
+
+    def __init__(self, message: str, *, details: Sequence[ErrorDetail] = ()) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = list(details)
+
+
+class NotFound(AppError):
+    status_code = 404
+    code = "not_found"
+
+
+class Conflict(AppError):
+    status_code = 409
+    code = "conflict"
+
+
+class ValidationFailed(AppError):
+    status_code = 422
+    code = "validation_failed"
+
+
+class LimitExceeded(AppError):
+    status_code = 422
+    code = "limit_exceeded"
+
+
+def error_responses(*status_codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses=` entries documenting the error shape for the given statuses."""
+    return {code: {"model": ErrorBody} for code in status_codes}
+
+
+def field_path(loc: Iterable[int | str]) -> str:
+    return ".".join(str(part) for part in loc)
+
+
+def details_from_pydantic(
+    errors: Iterable[Any], *, drop_prefix: tuple[str, ...] = ()
+) -> list[ErrorDetail]:
+    """Turn pydantic error dicts into error details, optionally removing a location prefix."""
+    details = []
+    for error in errors:
+        loc = tuple(error.get("loc", ()))
+        if drop_prefix and loc[: len(drop_prefix)] == drop_prefix:
+            loc = loc[len(drop_prefix) :]
+        message = str(error.get("msg", "invalid value")).removeprefix("Value error, ")
+        details.append(ErrorDetail(field=field_path(loc), message=message, type=error["type"]))
+    return details
+
+
+def details_from_validation_error(error: ValidationError) -> list[ErrorDetail]:
+    return details_from_pydantic(error.errors(include_url=False, include_input=False))
+
+
+def _render(status_code: int, body: ErrorBody) -> JSONResponse:
+    return JSONResponse(status_code=status_code, content=body.model_dump())
+
+
+async def _handle_app_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, AppError)
+    return _render(
+        exc.status_code, ErrorBody(code=exc.code, message=exc.message, details=exc.details)
+    )
+
+
+async def _handle_request_validation(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    details = details_from_pydantic(exc.errors())
+    summary = "; ".join(f"{d.field}: {d.message}" for d in details[:3])
+    body = ErrorBody(
+        code="validation_failed", message=f"Invalid request: {summary}", details=details
+    )
+    return _render(422, body)
+
+
+_HTTP_CODES = {
+    400: "bad_request",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+}
+
+
+async def _handle_http_exception(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    code = _HTTP_CODES.get(exc.status_code, "http_error")
+    response = _render(exc.status_code, ErrorBody(code=code, message=str(exc.detail)))
+    if exc.headers:
+        response.headers.update(exc.headers)
+    return response
+
+
+async def _handle_unexpected(_request: Request, exc: Exception) -> JSONResponse:
+    logger.exception("unhandled error", exc_info=exc)
+    return _render(500, ErrorBody(code="internal_error", message="Internal server error."))
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(AppError, _handle_app_error)
+    app.add_exception_handler(RequestValidationError, _handle_request_validation)
+    app.add_exception_handler(StarletteHTTPException, _handle_http_exception)
+    app.add_exception_handler(Exception, _handle_unexpected)

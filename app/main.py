@@ -1,0 +1,48 @@
+"""Application factory: routers, error handlers and the database lifecycle."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from app import health
+from app.config import Settings, get_settings
+from app.db import Database
+from app.errors import install_error_handlers
+from app.migrate import head_revisions
+from app.moments.router import router as moments_router
+from app.touchpoints.router import router as touchpoints_router
+
+DESCRIPTION = """
+mot collects every *moment of truth* (each contact a client has with a service
+organisation: a call, an e-mail, a portal click, a visit), with the client's rating where
+one was given, and ranks the moments that most need improvement.
+
+Errors share one shape: `{"code", "message", "details": [{"field", "message", "type"}]}`.
+Timestamps are RFC 3339 in UTC. Lists are paginated with opaque cursors.
+"""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    database = Database(settings.database_url)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        await database.dispose()
+
+    app = FastAPI(
+        title="mot: Moments of Truth",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.database = database
+    app.state.schema_heads = head_revisions(settings.database_url)
+    install_error_handlers(app)
+    app.include_router(health.router)
+    app.include_router(moments_router)
+    app.include_router(touchpoints_router)
+    return app

@@ -1,0 +1,62 @@
+"""Schema migrations: run Alembic programmatically and tell whether the schema is current."""
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.script import ScriptDirectory
+from sqlalchemy import create_engine, text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from app.db import sync_url
+
+_PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _migrations_dir() -> Path:
+    # A source checkout keeps migrations beside the package; an image may run from elsewhere.
+    for candidate in (_PROJECT_ROOT / "migrations", Path.cwd() / "migrations"):
+        if (candidate / "env.py").is_file():
+            return candidate
+    raise FileNotFoundError("the migrations directory was not found next to the app package")
+
+
+def alembic_config(database_url: str) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(_migrations_dir()))
+    # Percent signs in passwords would otherwise be read as interpolation.
+    config.set_main_option("sqlalchemy.url", sync_url(database_url).replace("%", "%%"))
+    return config
+
+
+def upgrade(database_url: str, revision: str = "head") -> None:
+    """Bring the database schema up to `revision` (default: the latest)."""
+    command.upgrade(alembic_config(database_url), revision)
+
+
+def downgrade(database_url: str, revision: str = "base") -> None:
+    command.downgrade(alembic_config(database_url), revision)
+
+
+def head_revisions(database_url: str) -> set[str]:
+    """The revisions a fully migrated database is at."""
+    return set(ScriptDirectory.from_config(alembic_config(database_url)).get_heads())
+
+
+def current_revisions_sync(database_url: str) -> set[str]:
+    engine = create_engine(sync_url(database_url))
+    try:
+        with engine.connect() as connection:
+            return {
+                row[0]
+                for row in connection.execute(text("SELECT version_num FROM alembic_version"))
+            }
+    finally:
+        engine.dispose()
+
+
+async def current_revisions(engine: AsyncEngine) -> set[str]:
+    """The revisions the database says it is at; raises if it cannot be reached."""
+    async with engine.connect() as connection:
+        result = await connection.execute(text("SELECT version_num FROM alembic_version"))
+        return {row[0] for row in result}

@@ -1,0 +1,102 @@
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+
+
+class Channel(StrEnum):
+    call = "call"
+    email = "email"
+    portal = "portal"
+    chat = "chat"
+    visit = "visit"
+    other = "other"
+
+
+MOMENT_KEY_PATTERN = r"^[a-z0-9]+(?:[.-][a-z0-9]+)*$"
+
+MomentKey = Annotated[
+    str,
+    StringConstraints(max_length=100, pattern=MOMENT_KEY_PATTERN),
+    Field(
+        description="Lower-case slug: letters, digits, dots and dashes, at most 100 characters, "
+        "e.g. `service-desk.first-voice`.",
+        examples=["service-desk.first-voice"],
+    ),
+]
+TeamName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+StageName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)]
+Description = Annotated[str, StringConstraints(max_length=4000)]
+TargetRate = Annotated[float, Field(ge=0, le=1)]
+
+
+class MomentCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    key: MomentKey
+    name: ShortText | None = Field(default=None, description="Display name; defaults to the key.")
+    description: Description | None = Field(default=None, description="What happens here.")
+    channel: Channel = Field(default=Channel.other, description="The usual channel of the moment.")
+    stage: StageName | None = Field(
+        default=None, description="Journey stage, e.g. `request` or `resolution`."
+    )
+    owner_team: TeamName | None = Field(default=None, description="Team answerable for it.")
+    target_negative_rate: TargetRate | None = Field(
+        default=None,
+        description="Acceptable share of negative ratings (0..1). Omitted: the service default; "
+        "`null`: no target, rankings compare with the baseline.",
+    )
+    auto_follow_up: bool = Field(
+        default=True, description="Open a follow-up on each negative rating or complaint."
+    )
+
+
+class MomentUpdate(BaseModel):
+    """Fields to change; fields left out stay as they are."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: ShortText | None = None
+    description: Description | None = None
+    channel: Channel | None = None
+    stage: StageName | None = None
+    owner_team: TeamName | None = None
+    target_negative_rate: TargetRate | None = None
+    auto_follow_up: bool | None = None
+    archived: bool | None = None
+
+    @field_validator("name", "channel", "auto_follow_up", "archived", mode="before")
+    @classmethod
+    def _not_null(cls, value: object) -> object:
+        # These may be left out but not cleared: null is only meaningful for optional fields.
+        if value is None:
+            raise ValueError("may be omitted but not null")
+        return value
+
+
+class MomentRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    key: str = Field(description="The moment's unique key.")
+    name: str = Field(description="Display name.")
+    description: str | None = Field(description="What happens at this moment.")
+    channel: Channel = Field(description="The usual channel of the moment.")
+    stage: str | None = Field(description="Journey stage.")
+    owner_team: str | None = Field(description="Team answerable for the moment.")
+    target_negative_rate: float | None = Field(
+        description="Acceptable share of negative ratings; null: compared with the baseline."
+    )
+    auto_follow_up: bool = Field(description="Whether bad experiences open follow-ups.")
+    archived: bool = Field(description="Archived moments still accept touchpoints.")
+    auto_registered: bool = Field(
+        description="Registered automatically because a touchpoint named it."
+    )
+    created_at: datetime = Field(description="When the moment was catalogued (UTC).")
+    updated_at: datetime = Field(description="Last change (UTC).")
+
+
+class MomentPage(BaseModel):
+    data: list[MomentRead] = Field(description="Moments in key order.")
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null: last.")

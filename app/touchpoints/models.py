@@ -1,0 +1,83 @@
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    SmallInteger,
+    String,
+    Text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.db import Base, UtcDateTime
+from app.moments.models import Moment
+
+# SQLite only auto-increments a column declared exactly INTEGER PRIMARY KEY.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+Attributes = JSON().with_variant(JSONB(), "postgresql")
+
+
+class Touchpoint(Base):
+    """One client's experience of one moment at one time, with its current rating if any.
+
+    `id` is internal and time-ordered (inserts append to the index); the caller's
+    idempotency key lives in `external_id`, and `content_hash` tells a retry of the
+    same post from a different post reusing the key.
+    """
+
+    __tablename__ = "touchpoint"
+    __table_args__ = (
+        Index("ix_touchpoint_occurred_at_id", "occurred_at", "id"),
+        Index("ix_touchpoint_moment_id_occurred_at", "moment_id", "occurred_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    external_id: Mapped[str] = mapped_column(String(64), unique=True)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    moment_id: Mapped[int] = mapped_column(ForeignKey("moment.id"))
+    channel: Mapped[str] = mapped_column(String(16))
+    occurred_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    client_ref: Mapped[str | None] = mapped_column(String(128), index=True)
+    team: Mapped[str | None] = mapped_column(String(100))
+    agent: Mapped[str | None] = mapped_column(String(100))
+    source: Mapped[str | None] = mapped_column(String(100))
+    rating_scale: Mapped[str | None] = mapped_column(String(16))
+    rating_value: Mapped[int | None] = mapped_column(SmallInteger)
+    score: Mapped[float | None] = mapped_column(Float)
+    sentiment: Mapped[str | None] = mapped_column(String(8))
+    rated_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    comment: Mapped[str | None] = mapped_column(Text)
+    complaint: Mapped[bool] = mapped_column(Boolean, default=False)
+    attributes: Mapped[dict[str, Any] | None] = mapped_column(Attributes)
+
+    moment: Mapped[Moment] = relationship(lazy="raise")
+    rating_history: Mapped[list["RatingHistory"]] = relationship(
+        lazy="raise", order_by="RatingHistory.id", passive_deletes=True
+    )
+
+
+class RatingHistory(Base):
+    """A rating that a later one replaced; the touchpoint row always holds the latest."""
+
+    __tablename__ = "rating_history"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    touchpoint_id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"),
+        ForeignKey("touchpoint.id", ondelete="CASCADE"),
+        index=True,
+    )
+    scale: Mapped[str] = mapped_column(String(16))
+    value: Mapped[int] = mapped_column(SmallInteger)
+    score: Mapped[float] = mapped_column(Float)
+    sentiment: Mapped[str] = mapped_column(String(8))
+    rated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    replaced_at: Mapped[datetime] = mapped_column(UtcDateTime)

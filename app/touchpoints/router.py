@@ -1,0 +1,146 @@
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Response, status
+
+from app.config import SettingsDep
+from app.db import SessionDep
+from app.errors import Conflict, LimitExceeded, ValidationFailed, error_responses
+from app.moments.schemas import Channel
+from app.pagination import DEFAULT_PAGE_SIZE, CursorQuery, LimitQuery
+from app.touchpoints import service
+from app.touchpoints.scales import Sentiment
+from app.touchpoints.schemas import (
+    BatchResult,
+    ItemStatus,
+    RatingUpdate,
+    TouchpointBatch,
+    TouchpointCreate,
+    TouchpointDetail,
+    TouchpointPage,
+)
+
+router = APIRouter(prefix="/v1/touchpoints", tags=["touchpoints"], responses=error_responses(422))
+
+IdPath = Annotated[str, Path(min_length=1, max_length=64, description="Touchpoint id.")]
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=TouchpointDetail,
+    responses={
+        200: {"model": TouchpointDetail, "description": "A retry: already stored, unchanged."},
+        **error_responses(409, 422),
+    },
+    summary="Post one touchpoint",
+)
+async def create_touchpoint(
+    data: TouchpointCreate, session: SessionDep, settings: SettingsDep, response: Response
+) -> TouchpointDetail:
+    """Store a touchpoint. Posting the same `id` with the same content again is a safe
+    retry (200, nothing stored); the same `id` with other content is refused (409)."""
+    report = await service.ingest(
+        session,
+        items=[(0, data)],
+        register_unknown_moments=settings.auto_register_moments,
+        default_target=settings.default_target_negative_rate,
+    )
+    if report.errors:
+        error = report.errors[0]
+        raised = Conflict if error.code == "conflict" else ValidationFailed
+        details = [d.model_copy(update={"field": f"body.{d.field}"}) for d in error.details]
+        raise raised(error.message, details=details)
+    (result,) = report.results
+    if result.status is ItemStatus.duplicate:
+        response.status_code = status.HTTP_200_OK
+    return await service.get_touchpoint(session, external_id=result.id)
+
+
+@router.post(
+    "/batch",
+    response_model=BatchResult,
+    responses=error_responses(422),
+    summary="Post many touchpoints",
+)
+async def create_touchpoints(
+    batch: TouchpointBatch, session: SessionDep, settings: SettingsDep
+) -> BatchResult:
+    """Store every valid item, count retries as duplicates, and report each refused item
+    with its index and reasons. One bad item never loses the good ones."""
+    if len(batch.touchpoints) > settings.batch_max_items:
+        raise LimitExceeded(
+            f"A batch may carry at most {settings.batch_max_items} touchpoints "
+            f"(got {len(batch.touchpoints)}); split it.",
+        )
+    items, report = service.validate_items(batch.touchpoints)
+    await service.ingest(
+        session,
+        items=items,
+        register_unknown_moments=settings.auto_register_moments,
+        default_target=settings.default_target_negative_rate,
+        report=report,
+    )
+    return report.as_batch_result()
+
+
+@router.get(
+    "", response_model=TouchpointPage, responses=error_responses(422), summary="List touchpoints"
+)
+async def list_touchpoints(
+    session: SessionDep,
+    moment: Annotated[str | None, Query(max_length=100, description="Moment key.")] = None,
+    channel: Annotated[Channel | None, Query(description="Channel.")] = None,
+    team: Annotated[str | None, Query(max_length=100, description="Team.")] = None,
+    client_ref: Annotated[str | None, Query(max_length=128, description="Client.")] = None,
+    occurred_from: Annotated[
+        datetime | None,
+        Query(alias="from", description="Occurred at or after (RFC 3339; naive means UTC)."),
+    ] = None,
+    occurred_to: Annotated[
+        datetime | None,
+        Query(alias="to", description="Occurred before (RFC 3339; naive means UTC)."),
+    ] = None,
+    has_rating: Annotated[bool | None, Query(description="Rated or unrated only.")] = None,
+    sentiment: Annotated[Sentiment | None, Query(description="Sentiment of the rating.")] = None,
+    cursor: CursorQuery = None,
+    limit: LimitQuery = DEFAULT_PAGE_SIZE,
+) -> TouchpointPage:
+    filters = service.TouchpointFilter(
+        moment=moment,
+        channel=channel,
+        team=team,
+        client_ref=client_ref,
+        occurred_from=service.as_utc(occurred_from),
+        occurred_to=service.as_utc(occurred_to),
+        has_rating=has_rating,
+        sentiment=sentiment,
+    )
+    page, next_cursor = await service.list_touchpoints(
+        session, filters=filters, cursor=cursor, limit=limit
+    )
+    return TouchpointPage(data=page, next_cursor=next_cursor)
+
+
+@router.get(
+    "/{touchpoint_id}",
+    response_model=TouchpointDetail,
+    responses=error_responses(404),
+    summary="One touchpoint",
+)
+async def get_touchpoint(touchpoint_id: IdPath, session: SessionDep) -> TouchpointDetail:
+    return await service.get_touchpoint(session, external_id=touchpoint_id)
+
+
+@router.put(
+    "/{touchpoint_id}/rating",
+    response_model=TouchpointDetail,
+    responses=error_responses(404, 422),
+    summary="Record a late rating",
+)
+async def rate_touchpoint(
+    touchpoint_id: IdPath, rating: RatingUpdate, session: SessionDep
+) -> TouchpointDetail:
+    """Set the touchpoint's rating (e.g. from a survey sent after the contact). The rating
+    it replaces is kept in `rating_history`; repeating the current rating changes nothing."""
+    return await service.rate(session, external_id=touchpoint_id, rating=rating)

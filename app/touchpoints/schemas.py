@@ -1,0 +1,194 @@
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Annotated, Any, Literal, Self
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from app.errors import ErrorDetail
+from app.moments.schemas import Channel, MomentKey, TeamName
+from app.touchpoints.scales import ScaleName, Sentiment, normalise
+
+COMMENT_MAX_LENGTH = 2000
+ATTRIBUTES_MAX_KEYS = 20
+ATTRIBUTE_VALUE_MAX_LENGTH = 256
+# Posting systems' clocks drift; further ahead than this is a bug, not skew.
+FUTURE_TOLERANCE = timedelta(hours=1)
+
+TouchpointId = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:@/+=-]+$"),
+    Field(
+        description="Caller-chosen idempotency key (letters, digits and `._:@/+=-`).",
+        examples=["desk-call-20261123-0042"],
+    ),
+]
+ClientRef = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=128, pattern=r"^\S+$"),
+    Field(description="Opaque pseudonymous client id; never a name or e-mail address."),
+]
+AttributeKey = Annotated[
+    str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
+]
+AttributeValue = (
+    Annotated[str, StringConstraints(max_length=ATTRIBUTE_VALUE_MAX_LENGTH)]
+    | int
+    | float
+    | bool
+    | None
+)
+
+
+class RatingIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    scale: ScaleName = Field(description="Rating scale; see the scales table in the README.")
+    value: int = Field(description="The client's answer on that scale.")
+
+    @field_validator("value")
+    @classmethod
+    def _within_scale(cls, value: int, info: ValidationInfo) -> int:
+        scale = info.data.get("scale")
+        if scale is not None:
+            normalise(scale, value)  # raises ValueError naming the scale and allowed range
+        return value
+
+
+class TouchpointCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: TouchpointId | None = Field(
+        default=None, description="Idempotency key; generated when absent."
+    )
+    moment: MomentKey
+    channel: Channel | None = Field(
+        default=None, description="Channel of this contact; defaults to the moment's channel."
+    )
+    occurred_at: AwareDatetime | None = Field(
+        default=None,
+        description="When the contact happened, with a timezone offset; defaults to receipt.",
+    )
+    client_ref: ClientRef | None = None
+    team: TeamName | None = Field(default=None, description="Team that served the client.")
+    agent: TeamName | None = Field(default=None, description="Agent or bot that served them.")
+    source: TeamName | None = Field(default=None, description="System that posted it.")
+    rating: RatingIn | None = Field(default=None, description="The client's rating, if given.")
+    comment: Annotated[str, StringConstraints(max_length=COMMENT_MAX_LENGTH)] | None = Field(
+        default=None, description=f"The client's words, at most {COMMENT_MAX_LENGTH} characters."
+    )
+    complaint: bool = Field(default=False, description="The client complained.")
+    attributes: dict[AttributeKey, AttributeValue] | None = Field(
+        default=None,
+        max_length=ATTRIBUTES_MAX_KEYS,
+        description=f"Small flat object (at most {ATTRIBUTES_MAX_KEYS} keys; values are "
+        f"strings up to {ATTRIBUTE_VALUE_MAX_LENGTH} characters, numbers, booleans or null).",
+    )
+
+    @field_validator("occurred_at")
+    @classmethod
+    def _in_utc_and_not_future(cls, value: datetime | None) -> datetime | None:
+        if value is None:
+            return None
+        value = value.astimezone(UTC)
+        if value > datetime.now(UTC) + FUTURE_TOLERANCE:
+            raise ValueError("lies in the future (more than one hour ahead of the server clock)")
+        return value
+
+
+class TouchpointBatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    # Items stay raw here and are validated one by one, so that one bad item is reported
+    # on its own instead of failing the whole batch.
+    touchpoints: list[Any] = Field(
+        min_length=1,
+        description="Touchpoints, each as in `POST /v1/touchpoints`.",
+        json_schema_extra={"items": {"$ref": "#/components/schemas/TouchpointCreate"}},
+    )
+
+
+class RatingUpdate(RatingIn):
+    rated_at: AwareDatetime | None = Field(
+        default=None, description="When the client answered; defaults to now."
+    )
+
+    @model_validator(mode="after")
+    def _rated_at_in_utc(self) -> Self:
+        if self.rated_at is not None:
+            self.rated_at = self.rated_at.astimezone(UTC)
+        return self
+
+
+class RatingRead(BaseModel):
+    scale: ScaleName = Field(description="Scale of the answer.")
+    value: int = Field(description="The answer on its scale.")
+    score: float = Field(description="The answer mapped onto 0..100.")
+    sentiment: Sentiment = Field(description="negative, neutral or positive, by the scale's bands.")
+    rated_at: datetime = Field(description="When the client answered (UTC).")
+
+
+class PastRating(RatingRead):
+    replaced_at: datetime = Field(description="When a newer answer replaced it (UTC).")
+
+
+class TouchpointRead(BaseModel):
+    id: str = Field(description="Idempotency key, given or generated.")
+    moment: str = Field(description="Key of the moment.")
+    channel: Channel = Field(description="Channel of the contact.")
+    occurred_at: datetime = Field(description="When the contact happened (UTC).")
+    received_at: datetime = Field(description="When the service stored it (UTC).")
+    client_ref: str | None = Field(description="Pseudonymous client id.")
+    team: str | None = Field(description="Team that served the client.")
+    agent: str | None = Field(description="Agent that served the client.")
+    source: str | None = Field(description="System that posted it.")
+    rating: RatingRead | None = Field(description="Latest rating, null while unrated.")
+    comment: str | None = Field(description="The client's words.")
+    complaint: bool = Field(description="The client complained.")
+    attributes: dict[str, Any] | None = Field(description="Caller's extra attributes.")
+
+
+class TouchpointDetail(TouchpointRead):
+    rating_history: list[PastRating] = Field(
+        description="Earlier ratings that later ones replaced, oldest first."
+    )
+
+
+class TouchpointPage(BaseModel):
+    data: list[TouchpointRead] = Field(description="Touchpoints, newest first.")
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null: last.")
+
+
+class ItemStatus(StrEnum):
+    created = "created"
+    duplicate = "duplicate"
+
+
+class BatchItemResult(BaseModel):
+    index: int = Field(description="Position of the item in the request.")
+    id: str = Field(description="Idempotency key of the stored touchpoint.")
+    status: ItemStatus = Field(description="created, or duplicate of an earlier identical post.")
+
+
+class BatchItemError(BaseModel):
+    index: int = Field(description="Position of the item in the request.")
+    id: str | None = Field(description="The item's id, where it gave a valid one.")
+    code: Literal["validation_failed", "conflict"] = Field(description="Why it was refused.")
+    message: str = Field(description="Human-readable reason.")
+    details: list[ErrorDetail] = Field(description="Fields at fault, relative to the item.")
+
+
+class BatchResult(BaseModel):
+    accepted: int = Field(description="Items stored by this request.")
+    duplicates: int = Field(description="Items already stored with the same content (retries).")
+    rejected: int = Field(description="Items refused; see `errors`.")
+    items: list[BatchItemResult] = Field(description="Stored and duplicate items, by index.")
+    errors: list[BatchItemError] = Field(description="Refused items, by index, with reasons.")

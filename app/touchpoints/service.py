@@ -1,0 +1,389 @@
+"""Touchpoints: idempotent ingestion (single and batch), reading, and late ratings."""
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import TypeAdapter, ValidationError
+from sqlalchemy import Select, select, tuple_
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+from uuid_utils import uuid7
+
+from app.db import utcnow
+from app.errors import ErrorDetail, NotFound, details_from_validation_error
+from app.moments import service as moments_service
+from app.moments.models import Moment
+from app.pagination import decode_cursor, encode_cursor
+from app.touchpoints import bulk
+from app.touchpoints.models import RatingHistory, Touchpoint
+from app.touchpoints.scales import Sentiment, normalise
+from app.touchpoints.schemas import (
+    BatchItemError,
+    BatchItemResult,
+    BatchResult,
+    ItemStatus,
+    PastRating,
+    RatingRead,
+    RatingUpdate,
+    TouchpointCreate,
+    TouchpointDetail,
+    TouchpointRead,
+)
+
+_create_adapter = TypeAdapter(TouchpointCreate)
+
+
+@dataclass(frozen=True, slots=True)
+class _Candidate:
+    index: int
+    external_id: str
+    content_hash: str
+    item: TouchpointCreate
+
+
+@dataclass(slots=True)
+class IngestReport:
+    results: list[BatchItemResult] = field(default_factory=list)
+    errors: list[BatchItemError] = field(default_factory=list)
+
+    def as_batch_result(self) -> BatchResult:
+        results = sorted(self.results, key=lambda r: r.index)
+        return BatchResult(
+            accepted=sum(r.status is ItemStatus.created for r in results),
+            duplicates=sum(r.status is ItemStatus.duplicate for r in results),
+            rejected=len(self.errors),
+            items=results,
+            errors=sorted(self.errors, key=lambda e: e.index),
+        )
+
+
+def content_hash(item: TouchpointCreate) -> str:
+    """Fingerprint of what the caller posted, to tell a retry from a different post."""
+    payload = item.model_dump(mode="json", exclude={"id"})
+    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def validate_items(
+    raw_items: Sequence[Any],
+) -> tuple[list[tuple[int, TouchpointCreate]], IngestReport]:
+    """Validate raw batch items one by one; invalid ones are reported, the others kept."""
+    valid: list[tuple[int, TouchpointCreate]] = []
+    report = IngestReport()
+    for index, raw in enumerate(raw_items):
+        try:
+            valid.append((index, _create_adapter.validate_python(raw)))
+        except ValidationError as error:
+            raw_id = raw.get("id") if isinstance(raw, dict) else None
+            report.errors.append(
+                BatchItemError(
+                    index=index,
+                    id=raw_id if isinstance(raw_id, str) and len(raw_id) <= 64 else None,
+                    code="validation_failed",
+                    message="The item is not a valid touchpoint.",
+                    details=details_from_validation_error(error),
+                )
+            )
+    return valid, report
+
+
+async def ingest(
+    session: AsyncSession,
+    *,
+    items: Sequence[tuple[int, TouchpointCreate]],
+    register_unknown_moments: bool,
+    default_target: float | None,
+    report: IngestReport | None = None,
+) -> IngestReport:
+    """Store new touchpoints, recognise retries, and report every item's outcome.
+
+    An item whose id is already stored with the same content is a duplicate (stored
+    nothing); with different content it is refused as a conflict. Good items are stored
+    whatever happens to the others.
+    """
+    report = report if report is not None else IngestReport()
+    candidates = _deduplicate_within_request(items, report)
+    channels: dict[str, str | None] = {}
+    for candidate in candidates:
+        if channels.get(candidate.item.moment) is None:
+            channels[candidate.item.moment] = candidate.item.channel
+    moments = await moments_service.resolve_keys(
+        session,
+        channels=channels,
+        register_unknown=register_unknown_moments,
+        default_target=default_target,
+    )
+    received_at = utcnow()
+    rows = []
+    staged: list[_Candidate] = []
+    for candidate in candidates:
+        moment = moments.get(candidate.item.moment)
+        if moment is None:
+            report.errors.append(_unknown_moment_error(candidate))
+            continue
+        rows.append(
+            _row(
+                candidate,
+                moment_id=moment.id,
+                default_channel=moment.channel,
+                received_at=received_at,
+            )
+        )
+        staged.append(candidate)
+
+    created = await bulk.insert_new(session, rows)
+    stored_hashes = await _stored_hashes(
+        session, [c.external_id for c in staged if c.external_id not in created]
+    )
+    for candidate in staged:
+        if candidate.external_id in created:
+            report.results.append(_result(candidate, ItemStatus.created))
+        elif stored_hashes.get(candidate.external_id) == candidate.content_hash:
+            report.results.append(_result(candidate, ItemStatus.duplicate))
+        else:
+            report.errors.append(_conflict_error(candidate))
+    return report
+
+
+def _deduplicate_within_request(
+    items: Sequence[tuple[int, TouchpointCreate]], report: IngestReport
+) -> list[_Candidate]:
+    first_by_id: dict[str, _Candidate] = {}
+    candidates = []
+    for index, item in items:
+        candidate = _Candidate(index, item.id or str(uuid7()), content_hash(item), item)
+        earlier = first_by_id.get(candidate.external_id)
+        if earlier is None:
+            first_by_id[candidate.external_id] = candidate
+            candidates.append(candidate)
+        elif earlier.content_hash == candidate.content_hash:
+            report.results.append(_result(candidate, ItemStatus.duplicate))
+        else:
+            report.errors.append(_conflict_error(candidate))
+    return candidates
+
+
+def _row(
+    candidate: _Candidate, *, moment_id: int, default_channel: str, received_at: datetime
+) -> tuple[Any, ...]:
+    item = candidate.item
+    rating = normalise(item.rating.scale, item.rating.value) if item.rating else None
+    return (
+        candidate.external_id,
+        candidate.content_hash,
+        moment_id,
+        item.channel or default_channel,
+        item.occurred_at or received_at,
+        received_at,
+        item.client_ref,
+        item.team,
+        item.agent,
+        item.source,
+        rating.scale.value if rating else None,
+        rating.value if rating else None,
+        rating.score if rating else None,
+        rating.sentiment.value if rating else None,
+        received_at if rating else None,
+        item.comment,
+        item.complaint,
+        item.attributes,
+    )
+
+
+def _result(candidate: _Candidate, status: ItemStatus) -> BatchItemResult:
+    return BatchItemResult(index=candidate.index, id=candidate.external_id, status=status)
+
+
+def _conflict_error(candidate: _Candidate) -> BatchItemError:
+    return BatchItemError(
+        index=candidate.index,
+        id=candidate.external_id,
+        code="conflict",
+        message=f"Touchpoint '{candidate.external_id}' was already posted with different "
+        "content; an id may be reused only to retry the same post.",
+        details=[
+            ErrorDetail(field="id", message="already used for other content", type="conflict")
+        ],
+    )
+
+
+def _unknown_moment_error(candidate: _Candidate) -> BatchItemError:
+    key = candidate.item.moment
+    return BatchItemError(
+        index=candidate.index,
+        id=candidate.external_id,
+        code="validation_failed",
+        message=f"Unknown moment '{key}': catalogue it with POST /v1/moments first "
+        "(automatic registration is switched off).",
+        details=[ErrorDetail(field="moment", message="unknown moment", type="unknown_moment")],
+    )
+
+
+async def _stored_hashes(session: AsyncSession, external_ids: Sequence[str]) -> dict[str, str]:
+    if not external_ids:
+        return {}
+    result = await session.execute(
+        select(Touchpoint.external_id, Touchpoint.content_hash).where(
+            Touchpoint.external_id.in_(external_ids)
+        )
+    )
+    return dict(result.all())
+
+
+def _read_query() -> Select[Touchpoint, str]:
+    return select(Touchpoint, Moment.key).join(Moment, Touchpoint.moment_id == Moment.id)
+
+
+def to_read(touchpoint: Touchpoint, moment_key: str) -> TouchpointRead:
+    return TouchpointRead(**_read_fields(touchpoint, moment_key))
+
+
+def _read_fields(touchpoint: Touchpoint, moment_key: str) -> dict[str, Any]:
+    rating = None
+    if touchpoint.rating_scale is not None:
+        rating = RatingRead.model_validate(
+            {
+                "scale": touchpoint.rating_scale,
+                "value": touchpoint.rating_value,
+                "score": touchpoint.score,
+                "sentiment": touchpoint.sentiment,
+                "rated_at": touchpoint.rated_at,
+            }
+        )
+    return {
+        "id": touchpoint.external_id,
+        "moment": moment_key,
+        "channel": touchpoint.channel,
+        "occurred_at": touchpoint.occurred_at,
+        "received_at": touchpoint.received_at,
+        "client_ref": touchpoint.client_ref,
+        "team": touchpoint.team,
+        "agent": touchpoint.agent,
+        "source": touchpoint.source,
+        "rating": rating,
+        "comment": touchpoint.comment,
+        "complaint": touchpoint.complaint,
+        "attributes": touchpoint.attributes,
+    }
+
+
+async def get_touchpoint(session: AsyncSession, *, external_id: str) -> TouchpointDetail:
+    """One touchpoint with its rating history."""
+    query = (
+        _read_query()
+        .where(Touchpoint.external_id == external_id)
+        .options(selectinload(Touchpoint.rating_history))
+    )
+    row = (await session.execute(query)).one_or_none()
+    if row is None:
+        raise NotFound(f"No touchpoint with id '{external_id}'.")
+    touchpoint, moment_key = row
+    history = [
+        PastRating.model_validate(past, from_attributes=True) for past in touchpoint.rating_history
+    ]
+    return TouchpointDetail(**_read_fields(touchpoint, moment_key), rating_history=history)
+
+
+def as_utc(moment: datetime | None) -> datetime | None:
+    """Query bounds: an offset is honoured, a naive time is read as UTC."""
+    if moment is None:
+        return None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class TouchpointFilter:
+    moment: str | None = None
+    channel: str | None = None
+    team: str | None = None
+    client_ref: str | None = None
+    occurred_from: datetime | None = None
+    occurred_to: datetime | None = None
+    has_rating: bool | None = None
+    sentiment: Sentiment | None = None
+
+
+async def list_touchpoints(
+    session: AsyncSession, *, filters: TouchpointFilter, cursor: str | None, limit: int
+) -> tuple[list[TouchpointRead], str | None]:
+    """One page, newest first; the cursor is the (occurred_at, id) of the page's last row."""
+    query = _read_query().order_by(Touchpoint.occurred_at.desc(), Touchpoint.id.desc())
+    if filters.moment is not None:
+        query = query.where(Moment.key == filters.moment)
+    if filters.channel is not None:
+        query = query.where(Touchpoint.channel == filters.channel)
+    if filters.team is not None:
+        query = query.where(Touchpoint.team == filters.team)
+    if filters.client_ref is not None:
+        query = query.where(Touchpoint.client_ref == filters.client_ref)
+    if filters.occurred_from is not None:
+        query = query.where(Touchpoint.occurred_at >= filters.occurred_from)
+    if filters.occurred_to is not None:
+        query = query.where(Touchpoint.occurred_at < filters.occurred_to)
+    if filters.has_rating is not None:
+        rated = Touchpoint.rating_scale.is_not(None)
+        query = query.where(rated if filters.has_rating else ~rated)
+    if filters.sentiment is not None:
+        query = query.where(Touchpoint.sentiment == filters.sentiment.value)
+    if cursor is not None:
+        position = decode_cursor(cursor, _parse_position)
+        query = query.where(tuple_(Touchpoint.occurred_at, Touchpoint.id) < position)
+    rows = (await session.execute(query.limit(limit + 1))).all()
+    page = [to_read(touchpoint, key) for touchpoint, key in rows[:limit]]
+    if len(rows) <= limit:
+        return page, None
+    last = rows[limit - 1][0]
+    return page, encode_cursor(last.occurred_at.isoformat(), last.id)
+
+
+def _parse_position(position: list[Any]) -> tuple[datetime, int]:
+    occurred_at, row_id = position
+    return datetime.fromisoformat(occurred_at), int(row_id)
+
+
+async def rate(
+    session: AsyncSession, *, external_id: str, rating: RatingUpdate
+) -> TouchpointDetail:
+    """Record a (late) rating; the one it replaces goes to the history.
+
+    Repeating the current rating changes nothing, so the call is safe to retry.
+    """
+    touchpoint = await session.scalar(
+        select(Touchpoint).where(Touchpoint.external_id == external_id).with_for_update()
+    )
+    if touchpoint is None:
+        raise NotFound(f"No touchpoint with id '{external_id}'.")
+    new = normalise(rating.scale, rating.value)
+    unchanged = (touchpoint.rating_scale, touchpoint.rating_value) == (new.scale.value, new.value)
+    if not unchanged:
+        now = utcnow()
+        if touchpoint.rating_scale is not None:
+            session.add(_history_entry(touchpoint, replaced_at=now))
+        touchpoint.rating_scale = new.scale.value
+        touchpoint.rating_value = new.value
+        touchpoint.score = new.score
+        touchpoint.sentiment = new.sentiment.value
+        touchpoint.rated_at = rating.rated_at or now
+        await session.flush()
+    return await get_touchpoint(session, external_id=external_id)
+
+
+def _history_entry(touchpoint: Touchpoint, *, replaced_at: datetime) -> RatingHistory:
+    assert touchpoint.rating_scale is not None
+    assert touchpoint.rating_value is not None
+    assert touchpoint.score is not None
+    assert touchpoint.sentiment is not None
+    assert touchpoint.rated_at is not None
+    return RatingHistory(
+        touchpoint_id=touchpoint.id,
+        scale=touchpoint.rating_scale,
+        value=touchpoint.rating_value,
+        score=touchpoint.score,
+        sentiment=touchpoint.sentiment,
+        rated_at=touchpoint.rated_at,
+        replaced_at=replaced_at,
+    )

@@ -1,0 +1,99 @@
+"""The `mot` command as users run it: real processes, real HTTP over a socket."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+MOT = str(Path(sys.executable).with_name("mot"))
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def _run(*args: str, database_url: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "MOT_DATABASE_URL": database_url}
+    return subprocess.run(
+        [MOT, *args], env=env, capture_output=True, text=True, timeout=timeout, check=False
+    )
+
+
+@pytest.fixture
+def served(database_url: str, tmp_path: Path) -> Iterator[str]:
+    """`mot serve` running on a free port; yields its base URL."""
+    port = _free_port()
+    log = (tmp_path / "serve.log").open("w")
+    process = subprocess.Popen(
+        [MOT, "serve", "--port", str(port)],
+        env={**os.environ, "MOT_DATABASE_URL": database_url},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    base_url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if httpx.get(f"{base_url}/readyz", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            raise AssertionError((tmp_path / "serve.log").read_text())
+        time.sleep(0.2)
+    yield base_url
+    process.send_signal(signal.SIGTERM)
+    # uvicorn finishes in-flight requests, then re-raises the signal it caught.
+    assert process.wait(timeout=30) in (0, -signal.SIGTERM)
+    log.close()
+
+
+@pytest.mark.slow
+def test_smoke_passes_against_a_running_service(served: str, database_url: str) -> None:
+    result = _run("smoke", served, database_url=database_url)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "smoke check passed" in result.stdout
+    # A second run must pass too: it uses fresh ids and an existing moment.
+    again = _run("smoke", served, database_url=database_url)
+    assert again.returncode == 0, again.stdout + again.stderr
+
+
+def test_smoke_fails_clearly_when_nothing_listens(database_url: str) -> None:
+    result = _run(
+        "smoke", f"http://127.0.0.1:{_free_port()}", "--timeout", "2", database_url=database_url
+    )
+    assert result.returncode == 1
+    assert "FAIL cannot talk to http://127.0.0.1:" in result.stderr
+
+
+def test_smoke_waits_for_a_service_that_never_gets_ready(database_url: str) -> None:
+    url = f"http://127.0.0.1:{_free_port()}"
+    result = _run("smoke", url, "--wait", "1", "--timeout", "0.5", database_url=database_url)
+    assert result.returncode == 1
+    assert "was not ready within 1 s" in result.stderr
+
+
+def test_migrate_brings_an_empty_database_to_head(empty_database_url: str) -> None:
+    result = _run("migrate", database_url=empty_database_url)
+    assert result.returncode == 0, result.stderr
+    assert "latest migration" in result.stdout
+
+
+def test_demo_is_reproducible_and_idempotent(database_url: str) -> None:
+    args = ("demo", "--touchpoints", "3000", "--days", "60", "--until", "2026-11-01")
+    first = _run(*args, database_url=database_url)
+    assert first.returncode == 0, first.stderr
+    assert "3000 touchpoints stored, 0 already there" in first.stdout
+    second = _run(*args, database_url=database_url)
+    assert "0 touchpoints stored, 3000 already there" in second.stdout
