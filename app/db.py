@@ -1,11 +1,11 @@
 """Database plumbing: declarative base, UTC timestamps, engines and the per-request session."""
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
-from sqlalchemy import DateTime, Dialect, MetaData, event
+from sqlalchemy import ColumnElement, DateTime, Dialect, MetaData, String, any_, bindparam, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import (
@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm import DeclarativeBase, InstrumentedAttribute
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.types import TypeDecorator
 
@@ -64,6 +64,21 @@ def dialect_insert(session: AsyncSession, table: Any) -> postgresql.Insert | sql
     if session.get_bind().dialect.name == "postgresql":
         return postgresql.insert(table)
     return sqlite.insert(table)
+
+
+def one_of(
+    session: AsyncSession,
+    column: ColumnElement[str] | InstrumentedAttribute[str],
+    values: Collection[str],
+) -> ColumnElement[bool]:
+    """`column IN values`, sent to PostgreSQL as one array parameter.
+
+    An IN list of a thousand values is a thousand bind parameters to render and parse on
+    every call; `= ANY(:array)` is a single one and a statement the server can cache.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        return column == any_(bindparam(None, list(values), type_=postgresql.ARRAY(String)))
+    return column.in_(values)
 
 
 def sync_url(url: str) -> str:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db import dialect_insert, utcnow
+from app.db import dialect_insert, one_of, utcnow
 from app.errors import Conflict, ErrorDetail, NotFound
 from app.moments.models import Moment
 from app.moments.schemas import Channel, MomentCreate, MomentUpdate
@@ -121,6 +121,6 @@ async def resolve_keys(
 async def _refs_by_key(session: AsyncSession, keys: Collection[str]) -> dict[str, MomentRef]:
     if not keys:
         return {}
-    query = select(Moment.key, Moment.id, Moment.channel).where(Moment.key.in_(keys))
+    query = select(Moment.key, Moment.id, Moment.channel).where(one_of(session, Moment.key, keys))
     result = await session.execute(query)
     return {key: MomentRef(moment_id, channel) for key, moment_id, channel in result}

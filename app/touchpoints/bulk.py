@@ -1,23 +1,27 @@
-"""Bulk insert of new touchpoints: stage the rows, then move them over in one statement.
+"""Bulk insert of new touchpoints.
 
-Rows go into a per-connection temporary table (PostgreSQL: COPY; SQLite: executemany),
-then a single ``INSERT ... SELECT ... ON CONFLICT (external_id) DO NOTHING RETURNING``
-moves them into ``touchpoint``. The conflict clause makes concurrent posts of the same id
-safe without locks: exactly one insert wins, the others see a duplicate.
+The caller has already set aside ids it found stored, so the rows are normally all new:
+they are written by the fastest path the driver has (PostgreSQL: COPY; SQLite:
+executemany) inside a savepoint. Only when a concurrent request stored one of the same ids
+in between does that fail on the unique key; the savepoint is then rolled back and the
+rows go through a temporary table and one ``INSERT ... SELECT ... ON CONFLICT
+(external_id) DO NOTHING RETURNING``, which stores exactly the rows nobody else stored.
 """
 
 from collections.abc import Sequence
 from typing import Any
 
+import psycopg
 from psycopg.types.json import Jsonb
-from sqlalchemy import Column, Integer, MetaData, Table, delete, select, true
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Column, Integer, MetaData, Table, delete, insert, select, true
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.schema import CreateTable
 
 from app.db import dialect_insert
 from app.touchpoints.models import Touchpoint
 
-STAGED_COLUMNS = (
+COLUMNS = (
     "external_id",
     "content_hash",
     "moment_id",
@@ -37,62 +41,87 @@ STAGED_COLUMNS = (
     "complaint",
     "attributes",
 )
+_ATTRIBUTES_AT = COLUMNS.index("attributes")
 
-_touchpoint_table = Touchpoint.__table__
-stage = Table(
+_touchpoint = Touchpoint.__table__
+_stage = Table(
     "touchpoint_stage",
     MetaData(),
     Column("position", Integer, nullable=False),
-    *(Column(name, _touchpoint_table.c[name].type) for name in STAGED_COLUMNS),
+    *(Column(name, _touchpoint.c[name].type) for name in COLUMNS),
     prefixes=["TEMPORARY"],
     postgresql_on_commit="DELETE ROWS",
 )
-_create_stage = CreateTable(stage, if_not_exists=True)
 
 
 async def insert_new(session: AsyncSession, rows: Sequence[tuple[Any, ...]]) -> set[str]:
-    """Insert rows (values in `STAGED_COLUMNS` order); return the external ids stored now.
+    """Insert rows (values in `COLUMNS` order); return the external ids stored now.
 
-    Rows whose external id is already stored are skipped, not overwritten.
+    Rows whose external id is already stored are skipped, never overwritten.
     """
     if not rows:
         return set()
-    connection = await session.connection()
-    await connection.execute(_create_stage)
+    try:
+        async with session.begin_nested():
+            await _write_directly(await session.connection(), rows)
+        return {row[0] for row in rows}
+    except (IntegrityError, psycopg.errors.UniqueViolation):
+        return await _insert_skipping_stored(await session.connection(), session, rows)
+
+
+async def _write_directly(connection: AsyncConnection, rows: Sequence[tuple[Any, ...]]) -> None:
     if connection.dialect.name == "postgresql":
-        await _copy_into_stage(session, rows)
+        await _copy(connection, "touchpoint", COLUMNS, rows)
     else:
-        names = ("position", *STAGED_COLUMNS)
         await connection.execute(
-            stage.insert(), [dict(zip(names, (i, *row), strict=True)) for i, row in enumerate(rows)]
+            insert(Touchpoint), [dict(zip(COLUMNS, row, strict=True)) for row in rows]
+        )
+
+
+async def _insert_skipping_stored(
+    connection: AsyncConnection, session: AsyncSession, rows: Sequence[tuple[Any, ...]]
+) -> set[str]:
+    await connection.execute(CreateTable(_stage, if_not_exists=True))
+    staged_columns = ("position", *COLUMNS)
+    positioned = [(position, *row) for position, row in enumerate(rows)]
+    if connection.dialect.name == "postgresql":
+        await _copy(connection, "touchpoint_stage", staged_columns, positioned, offset=1)
+    else:
+        await connection.execute(
+            _stage.insert(), [dict(zip(staged_columns, row, strict=True)) for row in positioned]
         )
     move = (
-        dialect_insert(session, _touchpoint_table)
+        dialect_insert(session, _touchpoint)
         .from_select(
-            list(STAGED_COLUMNS),
-            select(*(stage.c[name] for name in STAGED_COLUMNS))
+            list(COLUMNS),
+            select(*(_stage.c[name] for name in COLUMNS))
             # WHERE keeps SQLite from reading ON CONFLICT as a join clause.
             .where(true())
-            .order_by(stage.c.position),
+            .order_by(_stage.c.position),
         )
         .on_conflict_do_nothing(index_elements=["external_id"])
-        .returning(_touchpoint_table.c.external_id)
+        .returning(_touchpoint.c.external_id)
     )
     created = set((await connection.execute(move)).scalars())
-    await connection.execute(delete(stage))
+    await connection.execute(delete(_stage))
     return created
 
 
-async def _copy_into_stage(session: AsyncSession, rows: Sequence[tuple[Any, ...]]) -> None:
-    connection = await session.connection()
+async def _copy(
+    connection: AsyncConnection,
+    table: str,
+    columns: Sequence[str],
+    rows: Sequence[tuple[Any, ...]],
+    *,
+    offset: int = 0,
+) -> None:
+    """COPY rows into a table through the psycopg connection under SQLAlchemy's."""
     raw = await connection.get_raw_connection()
     driver_connection: Any = raw.driver_connection
-    attributes_at = STAGED_COLUMNS.index("attributes")
-    columns = ", ".join(("position", *STAGED_COLUMNS))
-    async with driver_connection.cursor() as cursor:
-        async with cursor.copy(f"COPY touchpoint_stage ({columns}) FROM STDIN") as copy:
-            for position, row in enumerate(rows):
-                values = list(row)
-                if values[attributes_at] is not None:
-                    values[attributes_at] = Jsonb(values[attributes_at])
-                await copy.write_row((position, *values))
+    attributes_at = _ATTRIBUTES_AT + offset
+    statement = f"COPY {table} ({', '.join(columns)}) FROM STDIN"
+    async with driver_connection.cursor() as cursor, cursor.copy(statement) as copy:
+        for row in rows:
+            if row[attributes_at] is not None:
+                row = (*row[:attributes_at], Jsonb(row[attributes_at]), *row[attributes_at + 1 :])
+            await copy.write_row(row)

@@ -54,7 +54,7 @@ async def create_touchpoint(
     (result,) = report.results
     if result.status is ItemStatus.duplicate:
         response.status_code = status.HTTP_200_OK
-    return await service.get_touchpoint(session, external_id=result.id)
+    return await service.get_touchpoint(session, external_id=result.external_id)
 
 
 @router.post(

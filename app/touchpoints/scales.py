@@ -76,11 +76,22 @@ class NormalisedRating:
     sentiment: Sentiment
 
 
+# Every rating there can be, computed once: ingestion normalises thousands a second.
+_NORMALISED = {
+    (scale.name, value): NormalisedRating(
+        scale.name, value, scale.score(value), scale.sentiment(value)
+    )
+    for scale in SCALES.values()
+    for value in range(scale.low, scale.high + 1)
+}
+
+
 def normalise(scale_name: ScaleName, value: int) -> NormalisedRating:
     """Score and sentiment of a value; raises ValueError naming the allowed range."""
-    scale = SCALES[scale_name]
-    if not scale.contains(value):
+    rating = _NORMALISED.get((scale_name, value))
+    if rating is None:
+        scale = SCALES[scale_name]
         raise ValueError(
             f"value {value} is outside scale {scale_name.value} (allowed {scale.range_text})"
         )
-    return NormalisedRating(scale_name, value, scale.score(value), scale.sentiment(value))
+    return rating

@@ -1,4 +1,5 @@
-from datetime import UTC, datetime, timedelta
+import time
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal, Self
 
@@ -21,7 +22,7 @@ COMMENT_MAX_LENGTH = 2000
 ATTRIBUTES_MAX_KEYS = 20
 ATTRIBUTE_VALUE_MAX_LENGTH = 256
 # Posting systems' clocks drift; further ahead than this is a bug, not skew.
-FUTURE_TOLERANCE = timedelta(hours=1)
+FUTURE_TOLERANCE_SECONDS = 3600
 
 TouchpointId = Annotated[
     str,
@@ -93,15 +94,21 @@ class TouchpointCreate(BaseModel):
         f"strings up to {ATTRIBUTE_VALUE_MAX_LENGTH} characters, numbers, booleans or null).",
     )
 
+    @field_validator("attributes")
+    @classmethod
+    def _sorted_keys(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        # Key order carries no meaning; sorting makes equal objects serialise equally.
+        return dict(sorted(value.items())) if value is not None else None
+
     @field_validator("occurred_at")
     @classmethod
     def _in_utc_and_not_future(cls, value: datetime | None) -> datetime | None:
         if value is None:
             return None
-        value = value.astimezone(UTC)
-        if value > datetime.now(UTC) + FUTURE_TOLERANCE:
+        # Compared as POSIX seconds: cheaper than building aware datetimes per item.
+        if value.timestamp() > time.time() + FUTURE_TOLERANCE_SECONDS:
             raise ValueError("lies in the future (more than one hour ahead of the server clock)")
-        return value
+        return value.astimezone(UTC)
 
 
 class TouchpointBatch(BaseModel):

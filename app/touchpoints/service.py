@@ -1,11 +1,10 @@
 """Touchpoints: idempotent ingestion (single and batch), reading, and late ratings."""
 
 import hashlib
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import Select, select, tuple_
@@ -13,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 from uuid_utils import uuid7
 
-from app.db import utcnow
+from app.db import one_of, utcnow
 from app.errors import ErrorDetail, NotFound, details_from_validation_error
 from app.moments import service as moments_service
 from app.moments.models import Moment
@@ -23,7 +22,6 @@ from app.touchpoints.models import RatingHistory, Touchpoint
 from app.touchpoints.scales import Sentiment, normalise
 from app.touchpoints.schemas import (
     BatchItemError,
-    BatchItemResult,
     BatchResult,
     ItemStatus,
     PastRating,
@@ -45,35 +43,50 @@ class _Candidate:
     item: TouchpointCreate
 
 
+class ItemOutcome(NamedTuple):
+    position: int
+    external_id: str
+    status: ItemStatus
+
+
 @dataclass(slots=True)
 class IngestReport:
-    results: list[BatchItemResult] = field(default_factory=list)
+    results: list[ItemOutcome] = field(default_factory=list)
     errors: list[BatchItemError] = field(default_factory=list)
 
     def as_batch_result(self) -> BatchResult:
-        results = sorted(self.results, key=lambda r: r.index)
-        return BatchResult(
-            accepted=sum(r.status is ItemStatus.created for r in results),
-            duplicates=sum(r.status is ItemStatus.duplicate for r in results),
-            rejected=len(self.errors),
-            items=results,
-            errors=sorted(self.errors, key=lambda e: e.index),
+        results = sorted(self.results)
+        created = sum(outcome.status is ItemStatus.created for outcome in results)
+        # One validation of plain data: far cheaper than a model object per item.
+        return BatchResult.model_validate(
+            {
+                "accepted": created,
+                "duplicates": len(results) - created,
+                "rejected": len(self.errors),
+                "items": [
+                    {"index": outcome.position, "id": outcome.external_id, "status": outcome.status}
+                    for outcome in results
+                ],
+                "errors": sorted(self.errors, key=lambda error: error.index),
+            }
         )
 
 
 def content_hash(item: TouchpointCreate) -> str:
-    """Fingerprint of what the caller posted, to tell a retry from a different post."""
-    payload = item.model_dump(mode="json", exclude={"id"})
-    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    """Fingerprint of what the caller posted, to tell a retry from a different post.
+
+    The validated item serialises canonically: fields in schema order, timestamps in
+    UTC and attributes sorted by key.
+    """
+    return hashlib.sha256(item.model_dump_json(exclude={"id"}).encode()).hexdigest()
 
 
 def validate_items(
     raw_items: Sequence[Any],
 ) -> tuple[list[tuple[int, TouchpointCreate]], IngestReport]:
     """Validate raw batch items one by one; invalid ones are reported, the others kept."""
-    valid: list[tuple[int, TouchpointCreate]] = []
     report = IngestReport()
+    valid: list[tuple[int, TouchpointCreate]] = []
     for index, raw in enumerate(raw_items):
         try:
             valid.append((index, _create_adapter.validate_python(raw)))
@@ -107,8 +120,12 @@ async def ingest(
     """
     report = report if report is not None else IngestReport()
     candidates = _deduplicate_within_request(items, report)
+    stored_hashes = await _stored_hashes(session, [c.external_id for c in candidates])
+    fresh = [c for c in candidates if c.external_id not in stored_hashes]
+    _classify_stored(candidates, stored_hashes, report)
+
     channels: dict[str, str | None] = {}
-    for candidate in candidates:
+    for candidate in fresh:
         if channels.get(candidate.item.moment) is None:
             channels[candidate.item.moment] = candidate.item.channel
     moments = await moments_service.resolve_keys(
@@ -120,7 +137,7 @@ async def ingest(
     received_at = utcnow()
     rows = []
     staged: list[_Candidate] = []
-    for candidate in candidates:
+    for candidate in fresh:
         moment = moments.get(candidate.item.moment)
         if moment is None:
             report.errors.append(_unknown_moment_error(candidate))
@@ -136,17 +153,29 @@ async def ingest(
         staged.append(candidate)
 
     created = await bulk.insert_new(session, rows)
-    stored_hashes = await _stored_hashes(
-        session, [c.external_id for c in staged if c.external_id not in created]
+    report.results.extend(
+        _result(c, ItemStatus.created) for c in staged if c.external_id in created
     )
-    for candidate in staged:
-        if candidate.external_id in created:
-            report.results.append(_result(candidate, ItemStatus.created))
-        elif stored_hashes.get(candidate.external_id) == candidate.content_hash:
+    # Ids a concurrent request stored between our check and our insert.
+    raced = [c for c in staged if c.external_id not in created]
+    if raced:
+        hashes = await _stored_hashes(session, [c.external_id for c in raced])
+        _classify_stored(raced, hashes, report)
+    return report
+
+
+def _classify_stored(
+    candidates: Sequence[_Candidate], stored_hashes: dict[str, str], report: IngestReport
+) -> None:
+    """Report candidates whose id is already stored: a retry, or a conflicting reuse."""
+    for candidate in candidates:
+        stored = stored_hashes.get(candidate.external_id)
+        if stored is None:
+            continue
+        if stored == candidate.content_hash:
             report.results.append(_result(candidate, ItemStatus.duplicate))
         else:
             report.errors.append(_conflict_error(candidate))
-    return report
 
 
 def _deduplicate_within_request(
@@ -194,8 +223,8 @@ def _row(
     )
 
 
-def _result(candidate: _Candidate, status: ItemStatus) -> BatchItemResult:
-    return BatchItemResult(index=candidate.index, id=candidate.external_id, status=status)
+def _result(candidate: _Candidate, status: ItemStatus) -> ItemOutcome:
+    return ItemOutcome(candidate.index, candidate.external_id, status)
 
 
 def _conflict_error(candidate: _Candidate) -> BatchItemError:
@@ -228,7 +257,7 @@ async def _stored_hashes(session: AsyncSession, external_ids: Sequence[str]) -> 
         return {}
     result = await session.execute(
         select(Touchpoint.external_id, Touchpoint.content_hash).where(
-            Touchpoint.external_id.in_(external_ids)
+            one_of(session, Touchpoint.external_id, external_ids)
         )
     )
     return dict(result.all())
