@@ -36,15 +36,15 @@ def fresh_database(backend: str, *, postgres_url: str, name: str) -> Iterator[st
             shutil.rmtree(directory, ignore_errors=True)
         return
     with psycopg.connect(postgres_url, autocommit=True) as admin:
-        admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")  # type: ignore[arg-type]
-        admin.execute(f"CREATE DATABASE {name}")  # type: ignore[arg-type]
+        admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        admin.execute(f"CREATE DATABASE {name}")
     url = make_url(postgres_url).set(database=name).render_as_string(hide_password=False)
     try:
         migrate.upgrade(url)
         yield url
     finally:
         with psycopg.connect(postgres_url, autocommit=True) as admin:
-            admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")  # type: ignore[arg-type]
+            admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 def free_port() -> int:

@@ -76,7 +76,10 @@ async def post_all(base_url: str, bodies: list[bytes], concurrency: int) -> floa
     for body in bodies:
         queue.put_nowait(body)
     headers = {"content-type": "application/json"}
-    limits = httpx.Limits(max_connections=concurrency)
+    # A fresh connection per request: a worker busy with a batch does not accept, so the
+    # next connection goes to an idle one. Kept-alive connections would stay wherever
+    # they were first accepted, often all on one worker.
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=0)
 
     async with httpx.AsyncClient(base_url=base_url, timeout=120, limits=limits) as client:
 
@@ -138,12 +141,12 @@ def raw_postgres(url: str, items: list[dict[str, Any]]) -> float:
         with connection.cursor() as cursor:
             cursor.executemany(_register_moments_sql(), [(m, m) for m in MOMENTS])
             cursor.execute("SELECT key, id FROM moment")
-            moment_ids = dict(cursor.fetchall())
+            moment_ids: dict[str, int] = dict(cursor.fetchall())
         connection.commit()
         rows = raw_rows(items, moment_ids)
         started = time.perf_counter()
         with connection.cursor() as cursor:
-            with cursor.copy(f"COPY touchpoint ({RAW_COLUMNS}) FROM STDIN") as copy:  # type: ignore[arg-type]
+            with cursor.copy(f"COPY touchpoint ({RAW_COLUMNS}) FROM STDIN") as copy:
                 for row in rows:
                     copy.write_row(row)
         connection.commit()
