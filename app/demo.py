@@ -297,11 +297,10 @@ async def load(
                 session, items=items, register_unknown_moments=True, default_target=None
             )
             await session.commit()
-        result = report.as_batch_result()
-        if result.errors:
-            raise RuntimeError(f"demo data refused: {result.errors[0].message}")
-        stored += result.accepted
-        duplicates += result.duplicates
+        if report.errors:
+            raise RuntimeError(f"demo data refused: {report.errors[0].message}")
+        stored += report.created
+        duplicates += len(report.results) - report.created
     return stored, duplicates
 
 

@@ -65,7 +65,7 @@ async def create_touchpoint(
 )
 async def create_touchpoints(
     batch: TouchpointBatch, session: SessionDep, settings: SettingsDep
-) -> BatchResult:
+) -> Response:
     """Store every valid item, count retries as duplicates, and report each refused item
     with its index and reasons. One bad item never loses the good ones."""
     if len(batch.touchpoints) > settings.batch_max_items:
@@ -81,7 +81,7 @@ async def create_touchpoints(
         default_target=settings.default_target_negative_rate,
         report=report,
     )
-    return report.as_batch_result()
+    return Response(content=report.as_json(), media_type="application/json")
 
 
 @router.get(

@@ -1,6 +1,7 @@
 """Touchpoints: idempotent ingestion (single and batch), reading, and late ratings."""
 
 import hashlib
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -22,7 +23,6 @@ from app.touchpoints.models import RatingHistory, Touchpoint
 from app.touchpoints.scales import Sentiment, normalise
 from app.touchpoints.schemas import (
     BatchItemError,
-    BatchResult,
     ItemStatus,
     PastRating,
     RatingRead,
@@ -54,22 +54,31 @@ class IngestReport:
     results: list[ItemOutcome] = field(default_factory=list)
     errors: list[BatchItemError] = field(default_factory=list)
 
-    def as_batch_result(self) -> BatchResult:
-        results = sorted(self.results)
-        created = sum(outcome.status is ItemStatus.created for outcome in results)
-        # One validation of plain data: far cheaper than a model object per item.
-        return BatchResult.model_validate(
-            {
-                "accepted": created,
-                "duplicates": len(results) - created,
-                "rejected": len(self.errors),
-                "items": [
-                    {"index": outcome.position, "id": outcome.external_id, "status": outcome.status}
-                    for outcome in results
-                ],
-                "errors": sorted(self.errors, key=lambda error: error.index),
-            }
-        )
+    @property
+    def created(self) -> int:
+        return sum(outcome.status is ItemStatus.created for outcome in self.results)
+
+    def as_json(self) -> bytes:
+        """The batch response (schema: `BatchResult`), rendered directly.
+
+        A batch answers for up to thousands of items: building and validating a model
+        object per item would cost more than storing them.
+        """
+        created = self.created
+        body = {
+            "accepted": created,
+            "duplicates": len(self.results) - created,
+            "rejected": len(self.errors),
+            "items": [
+                {"index": position, "id": external_id, "status": status.value}
+                for position, external_id, status in sorted(self.results)
+            ],
+            "errors": [
+                error.model_dump(mode="json")
+                for error in sorted(self.errors, key=lambda error: error.index)
+            ],
+        }
+        return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def content_hash(item: TouchpointCreate) -> str:

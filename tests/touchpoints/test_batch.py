@@ -3,6 +3,7 @@ from typing import Any
 import httpx
 import pytest
 
+from app.touchpoints.schemas import BatchResult
 from tests.conftest import ClientFactory
 from tests.payloads import touchpoint
 
@@ -12,6 +13,8 @@ pytestmark = pytest.mark.anyio
 async def _post_batch(client: httpx.AsyncClient, items: list[object]) -> Any:
     response = await client.post("/v1/touchpoints/batch", json={"touchpoints": items})
     assert response.status_code == 200, response.text
+    # The batch answer is rendered by hand for speed: hold it to its documented schema.
+    BatchResult.model_validate_json(response.content)
     return response.json()
 
 
