@@ -6,16 +6,15 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
 import psycopg
 from sqlalchemy.engine import make_url
 
 from app import migrate
+from app.smoke import wait_until_ready
 
 MOT = str(Path(sys.executable).with_name("mot"))
 DEFAULT_POSTGRES_URL = os.environ.get(
@@ -64,16 +63,7 @@ def running_service(database_url: str, *, workers: int) -> Iterator[str]:
     )
     base_url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base_url}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("mot serve did not become ready")
-            time.sleep(0.2)
+        wait_until_ready(base_url, seconds=60, timeout=1)
         yield base_url
     finally:
         process.terminate()

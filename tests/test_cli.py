@@ -5,12 +5,12 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
+
+from app.smoke import SmokeFailure, wait_until_ready
 
 MOT = str(Path(sys.executable).with_name("mot"))
 
@@ -41,17 +41,11 @@ def served(database_url: str, tmp_path: Path) -> Iterator[str]:
         stderr=subprocess.STDOUT,
     )
     base_url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if httpx.get(f"{base_url}/readyz", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            raise AssertionError((tmp_path / "serve.log").read_text())
-        time.sleep(0.2)
+    try:
+        wait_until_ready(base_url, seconds=30, timeout=1)
+    except SmokeFailure:
+        process.kill()
+        raise AssertionError((tmp_path / "serve.log").read_text()) from None
     yield base_url
     process.send_signal(signal.SIGTERM)
     # uvicorn finishes in-flight requests, then re-raises the signal it caught.
