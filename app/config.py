@@ -13,10 +13,6 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="MOT_", env_file=".env", extra="ignore")
 
-    environment: Literal["development", "production"] = Field(
-        default="development",
-        description="`production` turns on the checks that refuse unsafe defaults.",
-    )
     database_url: str = Field(
         default="sqlite:///./mot.db",
         description="SQLAlchemy URL: `sqlite:///path.db` or `postgresql://user@host/db`.",
@@ -35,7 +31,9 @@ class Settings(BaseSettings):
     batch_max_items: int = Field(
         default=1000, ge=1, le=100_000, description="Most touchpoints one batch request may carry."
     )
-    log_level: str = "info"
+    log_level: Literal["critical", "error", "warning", "info", "debug"] = Field(
+        default="info", description="Server log level."
+    )
 
 
 @lru_cache
