@@ -17,7 +17,6 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.db import Base, UtcDateTime
-from app.moments.models import Moment
 
 # SQLite only auto-increments a column declared exactly INTEGER PRIMARY KEY.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
@@ -58,7 +57,6 @@ class Touchpoint(Base):
     complaint: Mapped[bool] = mapped_column(Boolean, default=False)
     attributes: Mapped[dict[str, Any] | None] = mapped_column(Attributes)
 
-    moment: Mapped[Moment] = relationship(lazy="raise")
     rating_history: Mapped[list["RatingHistory"]] = relationship(
         lazy="raise", order_by="RatingHistory.id", passive_deletes=True
     )
@@ -71,7 +69,7 @@ class RatingHistory(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     touchpoint_id: Mapped[int] = mapped_column(
-        BigInteger().with_variant(Integer(), "sqlite"),
+        BigId,
         ForeignKey("touchpoint.id", ondelete="CASCADE"),
         index=True,
     )
