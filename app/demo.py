@@ -300,7 +300,7 @@ async def load(
         if report.errors:
             raise RuntimeError(f"demo data refused: {report.errors[0].message}")
         stored += report.created
-        duplicates += len(report.results) - report.created
+        duplicates += report.duplicates
     return stored, duplicates
 
 

@@ -9,11 +9,11 @@ rows go through a temporary table and one ``INSERT ... SELECT ... ON CONFLICT
 """
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import psycopg
 from psycopg.types.json import Jsonb
-from sqlalchemy import Column, Integer, MetaData, Table, delete, insert, select, true
+from sqlalchemy import Column, Integer, MetaData, Table, delete, select, true
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.schema import CreateTable
@@ -41,9 +41,9 @@ COLUMNS = (
     "complaint",
     "attributes",
 )
-_ATTRIBUTES_AT = COLUMNS.index("attributes")
 
-_touchpoint = Touchpoint.__table__
+# The mapped table, typed as the Table it is (the ORM declares it as a FromClause).
+_touchpoint = cast(Table, Touchpoint.__table__)
 _stage = Table(
     "touchpoint_stage",
     MetaData(),
@@ -63,19 +63,10 @@ async def insert_new(session: AsyncSession, rows: Sequence[tuple[Any, ...]]) -> 
         return set()
     try:
         async with session.begin_nested():
-            await _write_directly(await session.connection(), rows)
+            await _write(await session.connection(), _touchpoint, COLUMNS, rows)
         return {row[0] for row in rows}
     except (IntegrityError, psycopg.errors.UniqueViolation):
         return await _insert_skipping_stored(await session.connection(), session, rows)
-
-
-async def _write_directly(connection: AsyncConnection, rows: Sequence[tuple[Any, ...]]) -> None:
-    if connection.dialect.name == "postgresql":
-        await _copy(connection, "touchpoint", COLUMNS, rows)
-    else:
-        await connection.execute(
-            insert(Touchpoint), [dict(zip(COLUMNS, row, strict=True)) for row in rows]
-        )
 
 
 async def _insert_skipping_stored(
@@ -84,12 +75,7 @@ async def _insert_skipping_stored(
     await connection.execute(CreateTable(_stage, if_not_exists=True))
     staged_columns = ("position", *COLUMNS)
     positioned = [(position, *row) for position, row in enumerate(rows)]
-    if connection.dialect.name == "postgresql":
-        await _copy(connection, "touchpoint_stage", staged_columns, positioned, offset=1)
-    else:
-        await connection.execute(
-            _stage.insert(), [dict(zip(staged_columns, row, strict=True)) for row in positioned]
-        )
+    await _write(connection, _stage, staged_columns, positioned)
     move = (
         dialect_insert(session, _touchpoint)
         .from_select(
@@ -107,19 +93,23 @@ async def _insert_skipping_stored(
     return created
 
 
-async def _copy(
+async def _write(
     connection: AsyncConnection,
-    table: str,
+    table: Table,
     columns: Sequence[str],
     rows: Sequence[tuple[Any, ...]],
-    *,
-    offset: int = 0,
 ) -> None:
-    """COPY rows into a table through the psycopg connection under SQLAlchemy's."""
+    """Write rows by the driver's fastest path: COPY on PostgreSQL, executemany on SQLite."""
+    if connection.dialect.name != "postgresql":
+        await connection.execute(
+            table.insert(), [dict(zip(columns, row, strict=True)) for row in rows]
+        )
+        return
+    # COPY goes through the psycopg connection under SQLAlchemy's, in the same transaction.
     raw = await connection.get_raw_connection()
     driver_connection: Any = raw.driver_connection
-    attributes_at = _ATTRIBUTES_AT + offset
-    statement = f"COPY {table} ({', '.join(columns)}) FROM STDIN"
+    attributes_at = columns.index("attributes")
+    statement = f"COPY {table.name} ({', '.join(columns)}) FROM STDIN"
     async with driver_connection.cursor() as cursor, cursor.copy(statement) as copy:
         for row in rows:
             if row[attributes_at] is not None:

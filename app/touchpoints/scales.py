@@ -37,9 +37,6 @@ class Scale:
     """Lowest value that counts as positive; values in between are neutral."""
     family: ScaleFamily
 
-    def contains(self, value: int) -> bool:
-        return self.low <= value <= self.high
-
     def score(self, value: int) -> float:
         """Linear map of the scale onto 0..100."""
         return (value - self.low) / (self.high - self.low) * 100

@@ -58,16 +58,19 @@ class IngestReport:
     def created(self) -> int:
         return sum(outcome.status is ItemStatus.created for outcome in self.results)
 
+    @property
+    def duplicates(self) -> int:
+        return len(self.results) - self.created
+
     def as_json(self) -> bytes:
         """The batch response (schema: `BatchResult`), rendered directly.
 
         A batch answers for up to thousands of items: building and validating a model
         object per item would cost more than storing them.
         """
-        created = self.created
         body = {
-            "accepted": created,
-            "duplicates": len(self.results) - created,
+            "accepted": self.created,
+            "duplicates": self.duplicates,
             "rejected": len(self.errors),
             "items": [
                 {"index": position, "id": external_id, "status": status.value}
