@@ -15,6 +15,7 @@ from uuid_utils import uuid7
 
 from app.db import one_of, utcnow
 from app.errors import ErrorDetail, NotFound, details_from_validation_error
+from app.insights import rollups
 from app.moments import service as moments_service
 from app.moments.models import Moment
 from app.pagination import decode_cursor, encode_cursor
@@ -165,6 +166,7 @@ async def ingest(
         staged.append(candidate)
 
     created = await bulk.insert_new(session, rows)
+    await rollups.count_new(session, (_facts(row) for row in rows if row[0] in created))
     report.results.extend(
         _result(c, ItemStatus.created) for c in staged if c.external_id in created
     )
@@ -233,6 +235,24 @@ def _row(
         item.complaint,
         item.attributes,
     )
+
+
+_FACT_POSITIONS = [
+    bulk.COLUMNS.index(name)
+    for name in (
+        "moment_id",
+        "occurred_at",
+        "channel",
+        "team",
+        "complaint",
+        "rating_scale",
+        "rating_value",
+    )
+]
+
+
+def _facts(row: tuple[Any, ...]) -> rollups.TouchpointFacts:
+    return rollups.TouchpointFacts(*(row[position] for position in _FACT_POSITIONS))
 
 
 def _result(candidate: _Candidate, status: ItemStatus) -> ItemOutcome:
@@ -402,7 +422,9 @@ async def rate(
     unchanged = (touchpoint.rating_scale, touchpoint.rating_value) == (new.scale.value, new.value)
     if not unchanged:
         now = utcnow()
-        if touchpoint.rating_scale is not None:
+        previous = None
+        if touchpoint.rating_scale is not None and touchpoint.rating_value is not None:
+            previous = (touchpoint.rating_scale, touchpoint.rating_value)
             session.add(_history_entry(touchpoint, replaced_at=now))
         touchpoint.rating_scale = new.scale.value
         touchpoint.rating_value = new.value
@@ -410,6 +432,19 @@ async def rate(
         touchpoint.sentiment = new.sentiment.value
         touchpoint.rated_at = rating.rated_at or now
         await session.flush()
+        await rollups.count_rerating(
+            session,
+            rollups.TouchpointFacts(
+                moment_id=touchpoint.moment_id,
+                occurred_at=touchpoint.occurred_at,
+                channel=touchpoint.channel,
+                team=touchpoint.team,
+                complaint=touchpoint.complaint,
+                scale=touchpoint.rating_scale,
+                value=touchpoint.rating_value,
+            ),
+            previous=previous,
+        )
     return await get_touchpoint(session, external_id=external_id)
 
 

@@ -1,0 +1,369 @@
+"""Rollups: counts per moment and UTC day and month, kept in step with every write.
+
+Ingestion and late ratings add their changes to the rollups in the same transaction as
+the touchpoints, so a committed touchpoint is always counted once. Insights then read a
+window as whole months and whole days from the rollups and only its partial edge days
+(a window that does not start or end at UTC midnight) from the touchpoints themselves:
+the cost follows moments x periods, not the number of touchpoints.
+
+Each touchpoint is counted in three breakdowns (`Dimension`): the moment as a whole, per
+team and per channel. Anything finer (per agent, or team and channel together) is read
+from the touchpoints.
+"""
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from enum import StrEnum
+from typing import Any, cast
+
+from sqlalchemy import (
+    ColumnElement,
+    Date,
+    Select,
+    Table,
+    and_,
+    case,
+    delete,
+    func,
+    literal,
+    or_,
+    select,
+)
+from sqlalchemy import (
+    cast as sql_cast,
+)
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db import dialect_insert
+from app.insights.models import MomentRollup
+from app.insights.tally import COUNT_COLUMNS, RATING_KEYS, Tally
+from app.touchpoints.models import Touchpoint
+
+
+class Dimension(StrEnum):
+    all = "all"
+    team = "team"
+    channel = "channel"
+    agent = "agent"
+
+
+ROLLED_UP = (Dimension.all, Dimension.team, Dimension.channel)
+
+
+class Grain(StrEnum):
+    day = "day"
+    month = "month"
+
+
+RollupKey = tuple[str, str, date, int, str]
+"""(dimension, grain, period, moment_id, member): the primary key of a rollup row."""
+KEY_COLUMNS = ("dimension", "grain", "period", "moment_id", "member")
+
+_rollup = cast(Table, MomentRollup.__table__)
+_touchpoint = cast(Table, Touchpoint.__table__)
+
+
+@dataclass(frozen=True, slots=True)
+class TouchpointFacts:
+    """What the rollups count of one touchpoint."""
+
+    moment_id: int
+    occurred_at: datetime
+    channel: str
+    team: str | None
+    complaint: bool
+    scale: str | None
+    value: int | None
+
+
+def _keys(facts: TouchpointFacts) -> list[RollupKey]:
+    day = facts.occurred_at.astimezone(UTC).date()
+    periods = ((Grain.day.value, day), (Grain.month.value, day.replace(day=1)))
+    members = (
+        (Dimension.all.value, ""),
+        (Dimension.team.value, facts.team or ""),
+        (Dimension.channel.value, facts.channel),
+    )
+    return [
+        (dimension, grain, period, facts.moment_id, member)
+        for dimension, member in members
+        for grain, period in periods
+    ]
+
+
+async def count_new(session: AsyncSession, touchpoints: Iterable[TouchpointFacts]) -> None:
+    """Add newly stored touchpoints to the rollups."""
+    deltas: dict[RollupKey, Tally] = {}
+    for facts in touchpoints:
+        for key in _keys(facts):
+            tally = deltas.get(key)
+            if tally is None:
+                tally = deltas[key] = Tally()
+            tally.add_touchpoint(complaint=facts.complaint, scale=facts.scale, value=facts.value)
+    await _apply(session, deltas)
+
+
+async def count_rerating(
+    session: AsyncSession, facts: TouchpointFacts, *, previous: tuple[str, int] | None
+) -> None:
+    """Move a touchpoint's rating in the rollups from `previous` to the one in `facts`."""
+    delta = Tally()
+    if previous is not None:
+        delta.add_rating(*previous, times=-1)
+    if facts.scale is not None and facts.value is not None:
+        delta.add_rating(facts.scale, facts.value)
+    await _apply(session, {key: delta for key in _keys(facts)})
+
+
+async def _apply(session: AsyncSession, deltas: Mapping[RollupKey, Tally]) -> None:
+    if not deltas:
+        return
+    # Rows are locked in one global order, so two writers never wait on each other in a cycle.
+    rows = [
+        dict(zip((*KEY_COLUMNS, *COUNT_COLUMNS), (*key, *tally.counts), strict=True))
+        for key, tally in sorted(deltas.items(), key=lambda item: item[0])
+    ]
+    statement = dialect_insert(session, _rollup)
+    statement = statement.on_conflict_do_update(
+        index_elements=list(KEY_COLUMNS),
+        set_={name: _rollup.c[name] + statement.excluded[name] for name in COUNT_COLUMNS},
+    )
+    await session.execute(statement, rows)
+
+
+# --- recomputation from the touchpoints ---
+
+
+def _is_postgres(session: AsyncSession) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+def _utc_period(session: AsyncSession, grain: Grain) -> ColumnElement[date]:
+    occurred_at = _touchpoint.c.occurred_at
+    if _is_postgres(session):
+        utc = func.timezone("UTC", occurred_at)
+        if grain is Grain.day:
+            return sql_cast(utc, Date)
+        return sql_cast(func.date_trunc("month", utc), Date)
+    # SQLite holds UTC timestamps as ISO text.
+    if grain is Grain.day:
+        return func.date(occurred_at, type_=Date)
+    return func.date(occurred_at, "start of month", type_=Date)
+
+
+def _member(dimension: Dimension) -> ColumnElement[str]:
+    if dimension is Dimension.all:
+        return literal("")
+    column = {
+        Dimension.team: _touchpoint.c.team,
+        Dimension.channel: _touchpoint.c.channel,
+        Dimension.agent: _touchpoint.c.agent,
+    }[dimension]
+    return func.coalesce(column, "")
+
+
+def _grouping(dimension: Dimension) -> list[ColumnElement[str]]:
+    # A constant member is not grouped by: PostgreSQL refuses constants in GROUP BY.
+    return [] if dimension is Dimension.all else [_member(dimension)]
+
+
+def _counts() -> list[ColumnElement[Any]]:
+    """COUNT_COLUMNS computed over touchpoints, as aggregate expressions."""
+    scale, value = _touchpoint.c.rating_scale, _touchpoint.c.rating_value
+    return [
+        func.count().label("touchpoints"),
+        func.sum(case((_touchpoint.c.complaint, 1), else_=0)).label("complaints"),
+        *(
+            func.sum(case((and_(scale == key.scale.value, value == key.value), 1), else_=0)).label(
+                key.column
+            )
+            for key in RATING_KEYS
+        ),
+    ]
+
+
+def _recount(session: AsyncSession, dimension: Dimension, grain: Grain) -> Select[Any]:
+    period = _utc_period(session, grain)
+    member = _member(dimension)
+    return select(
+        literal(dimension.value).label("dimension"),
+        literal(grain.value).label("grain"),
+        period.label("period"),
+        _touchpoint.c.moment_id,
+        member.label("member"),
+        *_counts(),
+    ).group_by(period, _touchpoint.c.moment_id, *_grouping(dimension))
+
+
+async def recompute(session: AsyncSession) -> dict[RollupKey, Tally]:
+    """What the rollups should hold, counted afresh from the touchpoints."""
+    expected: dict[RollupKey, Tally] = {}
+    for dimension in ROLLED_UP:
+        for grain in Grain:
+            for row in await session.execute(_recount(session, dimension, grain)):
+                expected[_key_of(row)] = Tally(row[len(KEY_COLUMNS) :])
+    return expected
+
+
+async def stored(session: AsyncSession) -> dict[RollupKey, Tally]:
+    """What the rollups hold."""
+    columns = [_rollup.c[name] for name in (*KEY_COLUMNS, *COUNT_COLUMNS)]
+    rows = await session.execute(select(*columns))
+    return {_key_of(row): Tally(row[len(KEY_COLUMNS) :]) for row in rows}
+
+
+def _key_of(row: Sequence[Any]) -> RollupKey:
+    dimension, grain, period, moment_id, member = row[: len(KEY_COLUMNS)]
+    return (dimension, grain, period, moment_id, member)
+
+
+async def rebuild(session: AsyncSession) -> int:
+    """Replace every rollup row by a recount from the touchpoints; returns the rows written."""
+    await session.execute(delete(_rollup))
+    for dimension in ROLLED_UP:
+        for grain in Grain:
+            statement = _rollup.insert().from_select(
+                [*KEY_COLUMNS, *COUNT_COLUMNS], _recount(session, dimension, grain)
+            )
+            await session.execute(statement)
+    written = await session.scalar(select(func.count()).select_from(_rollup))
+    return written or 0
+
+
+# --- reading a window ---
+
+
+CellKey = tuple[int, str, date | None]
+"""(moment_id, member, UTC day or None when the window is counted as a whole)."""
+
+
+@dataclass(frozen=True, slots=True)
+class WindowParts:
+    """A window [start, end) as rollup periods and leftover touchpoint ranges."""
+
+    months: tuple[tuple[date, date], ...]
+    days: tuple[tuple[date, date], ...]
+    raw: tuple[tuple[datetime, datetime], ...]
+
+
+def _next_month(day: date) -> date:
+    return (day.replace(day=28) + timedelta(days=4)).replace(day=1)
+
+
+def split_window(start: datetime, end: datetime, *, months: bool = True) -> WindowParts:
+    """Whole UTC months (if wanted), whole UTC days, and the partial days at either edge."""
+    start, end = start.astimezone(UTC), end.astimezone(UTC)
+    if end <= start:
+        return WindowParts((), (), ())
+    first_day = start.date() if start.time() == time(0) else start.date() + timedelta(days=1)
+    last_day = end.date()  # exclusive: end's own day is at most partly inside
+    if first_day >= last_day:
+        return WindowParts((), (), ((start, end),))
+    raw = []
+    if start < _midnight(first_day):
+        raw.append((start, _midnight(first_day)))
+    if _midnight(last_day) < end:
+        raw.append((_midnight(last_day), end))
+    first_month = first_day if first_day.day == 1 else _next_month(first_day)
+    last_month = last_day.replace(day=1)
+    if not months or first_month >= last_month:
+        return WindowParts((), ((first_day, last_day),), tuple(raw))
+    days = [(a, b) for a, b in ((first_day, first_month), (last_month, last_day)) if a < b]
+    return WindowParts(((first_month, last_month),), tuple(days), tuple(raw))
+
+
+def _midnight(day: date) -> datetime:
+    return datetime.combine(day, time(0), tzinfo=UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Slice:
+    """What to count in a window: a breakdown, optional filters, per day or as a whole."""
+
+    by: Dimension = Dimension.all
+    team: str | None = None
+    channel: str | None = None
+    moment_id: int | None = None
+    daily: bool = False
+
+    def rollup_dimension(self) -> Dimension | None:
+        """The rollup breakdown that answers this slice, or None if only touchpoints can."""
+        filtered = {
+            dimension
+            for dimension, value in ((Dimension.team, self.team), (Dimension.channel, self.channel))
+            if value is not None
+        }
+        if self.by not in ROLLED_UP:
+            return None
+        needed = filtered | ({self.by} - {Dimension.all})
+        if len(needed) > 1:
+            return None
+        return needed.pop() if needed else Dimension.all
+
+
+async def tallies(
+    session: AsyncSession, *, start: datetime, end: datetime, part: Slice
+) -> dict[CellKey, Tally]:
+    """Counts in [start, end) per (moment, member of the breakdown, day if daily)."""
+    dimension = part.rollup_dimension()
+    if dimension is None:
+        parts = WindowParts((), (), ((start.astimezone(UTC), end.astimezone(UTC)),))
+    else:
+        parts = split_window(start, end, months=not part.daily)
+    found: dict[CellKey, Tally] = {}
+    statements = []
+    if dimension is not None and (parts.months or parts.days):
+        statements.append(_rollup_query(parts, dimension, part))
+    if parts.raw:
+        statements.append(_raw_query(session, parts.raw, part))
+    for statement in statements:
+        for row in await session.execute(statement):
+            key: CellKey = (row[0], row[1], row[2] if part.daily else None)
+            tally = found.get(key)
+            if tally is None:
+                found[key] = Tally(row[3:])
+            else:
+                tally.merge(Tally(row[3:]))
+    return found
+
+
+def _rollup_query(parts: WindowParts, dimension: Dimension, part: Slice) -> Select[Any]:
+    periods = [
+        and_(_rollup.c.grain == grain.value, _rollup.c.period >= low, _rollup.c.period < high)
+        for grain, ranges in ((Grain.month, parts.months), (Grain.day, parts.days))
+        for low, high in ranges
+    ]
+    day = _rollup.c.period if part.daily else literal(None, Date)
+    query = select(
+        _rollup.c.moment_id,
+        _rollup.c.member,
+        day,
+        *(func.sum(_rollup.c[name]) for name in COUNT_COLUMNS),
+    ).where(_rollup.c.dimension == dimension.value, or_(*periods))
+    member = {Dimension.team: part.team, Dimension.channel: part.channel}.get(dimension)
+    if member is not None:
+        query = query.where(_rollup.c.member == member)
+    if part.moment_id is not None:
+        query = query.where(_rollup.c.moment_id == part.moment_id)
+    group = [_rollup.c.moment_id, _rollup.c.member]
+    return query.group_by(*group, _rollup.c.period) if part.daily else query.group_by(*group)
+
+
+def _raw_query(
+    session: AsyncSession, ranges: Sequence[tuple[datetime, datetime]], part: Slice
+) -> Select[Any]:
+    occurred_at = _touchpoint.c.occurred_at
+    member = _member(part.by)
+    day = _utc_period(session, Grain.day) if part.daily else literal(None, Date)
+    query = select(_touchpoint.c.moment_id, member, day, *_counts()).where(
+        or_(*(and_(occurred_at >= low, occurred_at < high) for low, high in ranges))
+    )
+    if part.team is not None:
+        query = query.where(_touchpoint.c.team == part.team)
+    if part.channel is not None:
+        query = query.where(_touchpoint.c.channel == part.channel)
+    if part.moment_id is not None:
+        query = query.where(_touchpoint.c.moment_id == part.moment_id)
+    group = [_touchpoint.c.moment_id, *_grouping(part.by)]
+    return query.group_by(*group, day) if part.daily else query.group_by(*group)

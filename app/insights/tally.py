@@ -1,0 +1,142 @@
+"""Counts of touchpoints and ratings, and every figure derived from them.
+
+A `Tally` is what a rollup row holds: touchpoints, complaints and how many ratings were
+given per scale value. Sentiments, scores, family counts and the native survey figures
+are all derived here, so rollups and raw touchpoints yield the same figures.
+"""
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from app.insights import stats
+from app.touchpoints.scales import SCALES, ScaleFamily, ScaleName, Sentiment
+
+
+@dataclass(frozen=True, slots=True)
+class RatingKey:
+    scale: ScaleName
+    value: int
+
+    @property
+    def column(self) -> str:
+        """Name of the rollup column counting this rating."""
+        return f"{self.scale.value}_{self.value}"
+
+
+RATING_KEYS: tuple[RatingKey, ...] = tuple(
+    RatingKey(scale.name, value)
+    for scale in SCALES.values()
+    for value in range(scale.low, scale.high + 1)
+)
+COUNT_COLUMNS: tuple[str, ...] = ("touchpoints", "complaints", *(k.column for k in RATING_KEYS))
+_TOUCHPOINTS, _COMPLAINTS = 0, 1
+_POSITION = {(key.scale.value, key.value): 2 + index for index, key in enumerate(RATING_KEYS)}
+_FAMILY = [SCALES[key.scale].family for key in RATING_KEYS]
+_SENTIMENT = [SCALES[key.scale].sentiment(key.value) for key in RATING_KEYS]
+_SCORE = [SCALES[key.scale].score(key.value) for key in RATING_KEYS]
+
+K = TypeVar("K")
+
+
+class Tally:
+    """Counts in `COUNT_COLUMNS` order; add touchpoints or other tallies to it."""
+
+    __slots__ = ("counts",)
+
+    def __init__(self, counts: Iterable[int] | None = None) -> None:
+        self.counts = [0] * len(COUNT_COLUMNS) if counts is None else [int(c) for c in counts]
+
+    def add_touchpoint(
+        self, *, complaint: bool, scale: str | None, value: int | None, times: int = 1
+    ) -> None:
+        self.counts[_TOUCHPOINTS] += times
+        if complaint:
+            self.counts[_COMPLAINTS] += times
+        if scale is not None and value is not None:
+            self.add_rating(scale, value, times=times)
+
+    def add_rating(self, scale: str, value: int, *, times: int = 1) -> None:
+        """Count `times` ratings of `value` (negative `times` takes a replaced rating off)."""
+        self.counts[_POSITION[(scale, value)]] += times
+
+    def merge(self, other: "Tally") -> None:
+        self.counts = [
+            mine + theirs for mine, theirs in zip(self.counts, other.counts, strict=True)
+        ]
+
+    def is_empty(self) -> bool:
+        return not any(self.counts)
+
+    @property
+    def touchpoints(self) -> int:
+        return self.counts[_TOUCHPOINTS]
+
+    @property
+    def complaints(self) -> int:
+        return self.counts[_COMPLAINTS]
+
+    def _ratings(self) -> Iterable[tuple[int, int]]:
+        """(position in RATING_KEYS, count) of every rating value given at least once."""
+        return ((i, count) for i, count in enumerate(self.counts[2:]) if count)
+
+    @property
+    def responses(self) -> int:
+        return sum(self.counts[2:])
+
+    @property
+    def negatives(self) -> int:
+        return sum(count for i, count in self._ratings() if _SENTIMENT[i] is Sentiment.negative)
+
+    def sentiments(self) -> dict[Sentiment, int]:
+        totals = dict.fromkeys(Sentiment, 0)
+        for i, count in self._ratings():
+            totals[_SENTIMENT[i]] += count
+        return totals
+
+    def mean_score(self) -> float | None:
+        """Mean 0-100 score of the ratings; None when there are none."""
+        responses = self.responses
+        if responses == 0:
+            return None
+        return sum(_SCORE[i] * count for i, count in self._ratings()) / responses
+
+    def families(self) -> tuple[stats.FamilyCounts, ...]:
+        """Rated and negative responses per scale family, families with ratings only."""
+        rated: dict[ScaleFamily, list[int]] = {}
+        for i, count in self._ratings():
+            cell = rated.setdefault(_FAMILY[i], [0, 0])
+            cell[0] += count
+            if _SENTIMENT[i] is Sentiment.negative:
+                cell[1] += count
+        return tuple(stats.FamilyCounts(family, n, k) for family, (n, k) in rated.items())
+
+    def value_counts(self, scale: ScaleName) -> dict[int, int]:
+        """Answers per value of one scale, every value of the scale listed."""
+        return {
+            key.value: self.counts[2 + i] for i, key in enumerate(RATING_KEYS) if key.scale is scale
+        }
+
+    def csat(self) -> stats.Estimate | None:
+        return stats.csat_top_two_box(self.value_counts(ScaleName.csat5))
+
+    def nps(self) -> stats.Estimate | None:
+        return stats.net_promoter_score(self.value_counts(ScaleName.nps11))
+
+    def ces(self) -> float | None:
+        return stats.ces_mean(self.value_counts(ScaleName.ces7))
+
+
+def total(tallies: Iterable[Tally]) -> Tally:
+    combined = Tally()
+    for tally in tallies:
+        combined.merge(tally)
+    return combined
+
+
+def by_first_key(tallies: Mapping[tuple[K, Any], Tally]) -> dict[K, Tally]:
+    """Sum tallies keyed by (first, second) into tallies keyed by the first part."""
+    combined: dict[K, Tally] = {}
+    for (first, _), tally in tallies.items():
+        combined.setdefault(first, Tally()).merge(tally)
+    return combined
