@@ -9,6 +9,7 @@ from app import health
 from app.config import Settings, get_settings
 from app.db import Database
 from app.errors import install_error_handlers
+from app.insights.router import router as insights_router
 from app.migrate import head_revisions
 from app.moments.router import router as moments_router
 from app.touchpoints.router import router as touchpoints_router
@@ -45,4 +46,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(moments_router)
     app.include_router(touchpoints_router)
+    app.include_router(insights_router)
     return app

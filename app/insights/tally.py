@@ -123,9 +123,6 @@ class Tally:
     def nps(self) -> stats.Estimate | None:
         return stats.net_promoter_score(self.value_counts(ScaleName.nps11))
 
-    def ces(self) -> float | None:
-        return stats.ces_mean(self.value_counts(ScaleName.ces7))
-
 
 def total(tallies: Iterable[Tally]) -> Tally:
     combined = Tally()

@@ -1,0 +1,186 @@
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query, Request, Response
+
+from app.csv_response import CSV_MEDIA_TYPE, csv_response, wants_csv
+from app.db import SessionDep, utcnow
+from app.errors import error_responses
+from app.insights import service
+from app.insights.schemas import (
+    BreakdownRow,
+    ConsistencyList,
+    Granularity,
+    MomentReport,
+    OutputFormat,
+    Overview,
+    SilenceList,
+    WeakSpot,
+    WeakSpotsRead,
+)
+from app.moments.schemas import Channel
+from app.pagination import DEFAULT_PAGE_SIZE, LimitQuery
+
+router = APIRouter(prefix="/v1", tags=["insights"], responses=error_responses(422))
+
+FromQuery = Annotated[
+    datetime | None,
+    Query(
+        alias="from",
+        description="Window start, inclusive (RFC 3339; naive means UTC). Default: 30 days "
+        "before `to`.",
+    ),
+]
+ToQuery = Annotated[
+    datetime | None,
+    Query(description="Window end, exclusive (RFC 3339; naive means UTC). Default: now."),
+]
+ChannelQuery = Annotated[Channel | None, Query(description="Only touchpoints on this channel.")]
+TeamQuery = Annotated[
+    str | None, Query(max_length=100, description="Only touchpoints served by this team.")
+]
+StageQuery = Annotated[
+    str | None, Query(max_length=50, description="Only moments of this journey stage.")
+]
+MomentPrefixQuery = Annotated[
+    str | None,
+    Query(max_length=100, description="Only moments whose key starts with this, e.g. `portal.`."),
+]
+FormatQuery = Annotated[
+    OutputFormat | None,
+    Query(alias="format", description="`csv` for a CSV download (or send Accept: text/csv)."),
+]
+CSV_RESPONSE: dict[int | str, dict[str, Any]] = {200: {"content": {CSV_MEDIA_TYPE: {}}}}
+
+
+@router.get(
+    "/insights/weak-spots",
+    response_model=WeakSpotsRead,
+    responses=CSV_RESPONSE,
+    summary="Moments that most need improvement",
+)
+async def weak_spots(
+    request: Request,
+    session: SessionDep,
+    start: FromQuery = None,
+    end: ToQuery = None,
+    channel: ChannelQuery = None,
+    team: TeamQuery = None,
+    stage: StageQuery = None,
+    moment: MomentPrefixQuery = None,
+    min_responses: Annotated[
+        int,
+        Query(ge=0, description="Moments with fewer responses go to `insufficient_data`."),
+    ] = 0,
+    limit: LimitQuery = DEFAULT_PAGE_SIZE,
+    output: FormatQuery = None,
+) -> WeakSpotsRead | Response:
+    """Moments ranked by priority: how many clients had a bad experience beyond the
+    moment's target (or its scale family's baseline), after shrinking small samples towards
+    the baseline. Each item carries its interval, confidence, trend against the previous
+    window, consistency across teams, native CSAT/NPS/CES and the reasons it ranks high;
+    `method` gives every parameter needed to reproduce the figures."""
+    result = await service.weak_spots(
+        session,
+        span=service.window(start, end, now=utcnow()),
+        scope=service.Scope(team=team, channel=channel, stage=stage, moment_prefix=moment),
+        min_responses=min_responses,
+        limit=limit,
+    )
+    if not wants_csv(request, output):
+        return result
+    rows = [*result.data, *result.insufficient_data]
+    listed = ["ranked"] * len(result.data) + ["insufficient_data"] * len(result.insufficient_data)
+    return csv_response(WeakSpot, rows, filename="weak-spots.csv", leading=("listed", listed))
+
+
+@router.get(
+    "/moments/{key}/report",
+    response_model=MomentReport,
+    responses={**CSV_RESPONSE, **error_responses(404, 422)},
+    summary="One moment in detail",
+)
+async def moment_report(
+    request: Request,
+    session: SessionDep,
+    key: Annotated[str, Path(max_length=100, description="Moment key.")],
+    start: FromQuery = None,
+    end: ToQuery = None,
+    granularity: Annotated[
+        Granularity, Query(description="Bucket of the time series (UTC days, ISO weeks, months).")
+    ] = Granularity.day,
+    output: FormatQuery = None,
+) -> MomentReport | Response:
+    """Rating distribution per scale, a time series, breakdowns by team, agent and channel
+    with adjusted rates, and the latest comments left with negative ratings. As CSV: the
+    breakdown rows."""
+    report = await service.moment_report(
+        session, key=key, span=service.window(start, end, now=utcnow()), granularity=granularity
+    )
+    if not wants_csv(request, output):
+        return report
+    rows = [*report.by_team, *report.by_agent, *report.by_channel]
+    return csv_response(BreakdownRow, rows, filename=f"{key}-breakdown.csv")
+
+
+@router.get(
+    "/insights/consistency",
+    response_model=ConsistencyList,
+    summary="Moments where teams give different experiences",
+)
+async def consistency(
+    session: SessionDep,
+    start: FromQuery = None,
+    end: ToQuery = None,
+    channel: ChannelQuery = None,
+    stage: StageQuery = None,
+    moment: MomentPrefixQuery = None,
+) -> ConsistencyList:
+    """Moments ranked by how differently their teams perform: Pearson chi-square test of
+    one negative rate across teams with 10+ responses, q-values corrected across moments,
+    with the best and the worst team and the teams outside the funnel limits."""
+    return await service.consistency(
+        session,
+        span=service.window(start, end, now=utcnow()),
+        scope=service.Scope(channel=channel, stage=stage, moment_prefix=moment),
+    )
+
+
+@router.get(
+    "/insights/silence", response_model=SilenceList, summary="Moments where clients are silent"
+)
+async def silence(
+    session: SessionDep,
+    start: FromQuery = None,
+    end: ToQuery = None,
+    channel: ChannelQuery = None,
+    team: TeamQuery = None,
+    stage: StageQuery = None,
+    moment: MomentPrefixQuery = None,
+) -> SilenceList:
+    """Silence is a bad sign: moments answered at under half the overall response rate,
+    and high-volume moments with no complaint and no negative rating at all."""
+    return await service.silence(
+        session,
+        span=service.window(start, end, now=utcnow()),
+        scope=service.Scope(team=team, channel=channel, stage=stage, moment_prefix=moment),
+    )
+
+
+@router.get("/insights/overview", response_model=Overview, summary="Headline figures")
+async def overview(
+    session: SessionDep,
+    start: FromQuery = None,
+    end: ToQuery = None,
+    channel: ChannelQuery = None,
+    team: TeamQuery = None,
+    stage: StageQuery = None,
+    moment: MomentPrefixQuery = None,
+) -> Overview:
+    """Touchpoints, responses, response rate, negative share, NPS, CSAT and CES of the
+    window, of the previous window of equal length, and the change."""
+    return await service.overview(
+        session,
+        span=service.window(start, end, now=utcnow()),
+        scope=service.Scope(team=team, channel=channel, stage=stage, moment_prefix=moment),
+    )

@@ -1,0 +1,342 @@
+"""Insights responses: every field is described, since the OpenAPI page is the manual."""
+
+from datetime import date, datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from app.insights.stats import Reason
+from app.touchpoints.scales import ScaleName
+
+
+class Granularity(StrEnum):
+    day = "day"
+    week = "week"
+    month = "month"
+
+
+class OutputFormat(StrEnum):
+    json = "json"
+    csv = "csv"
+
+
+class Schema(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class WindowRead(Schema):
+    from_: datetime = Field(alias="from", description="Start of the window (inclusive, UTC).")
+    to: datetime = Field(description="End of the window (exclusive, UTC).")
+    previous_from: datetime = Field(
+        description="Start of the previous window of equal length, used for trends."
+    )
+    previous_to: datetime = Field(description="End of the previous window (= `from`).")
+
+    model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True)
+
+
+class IntervalRead(Schema):
+    lower: float = Field(description="Lower bound.")
+    upper: float = Field(description="Upper bound.")
+
+
+class EstimateRead(Schema):
+    value: float = Field(description="The figure in its native unit.")
+    lower: float = Field(description="Lower bound of its 95% interval.")
+    upper: float = Field(description="Upper bound of its 95% interval.")
+    responses: int = Field(description="Answers on the scale the figure is computed from.")
+
+
+class CesRead(Schema):
+    mean: float = Field(description="Mean ces7 answer (1 = very hard, 7 = very easy).")
+    responses: int = Field(description="ces7 answers.")
+
+
+class NativeFigures(Schema):
+    csat: EstimateRead | None = Field(
+        description="CSAT top-2-box: share of csat5 answers 4-5, Wilson 95% interval; "
+        "null without csat5 answers."
+    )
+    nps: EstimateRead | None = Field(
+        description="Net Promoter Score (-100..100) of nps11 answers, adjusted-Wald 95% "
+        "interval; null without nps11 answers."
+    )
+    ces: CesRead | None = Field(description="Customer Effort Score; null without ces7 answers.")
+
+
+class FamilyBaseline(Schema):
+    family: str = Field(
+        description="Scale family: satisfaction (csat5, smiley4, thumbs), nps, effort (ces7)."
+    )
+    baseline: float = Field(description="mu: pooled negative rate of the family in the window.")
+    prior_strength: float = Field(
+        description="kappa: Beta prior strength by the method of "
+        "moments, clamped to [5, 200]; 20 with fewer than 8 moments."
+    )
+    responses: int = Field(description="N: rated responses of the family in the window.")
+    moments: int = Field(description="J: moments with responses on the family.")
+
+
+class MethodRead(Schema):
+    name: str = Field(description="The ranking method.")
+    description: str = Field(description="How the figures are computed, in one paragraph.")
+    credible_level: float = Field(description="Level of the credible interval of adjusted rates.")
+    q_threshold: float = Field(
+        description="q-value at or under which a moment is a confident "
+        "problem, is worsening, or has inconsistent teams."
+    )
+    low_data_responses: int = Field(description="Moments with fewer responses are `low_data`.")
+    trend_min_responses: int = Field(
+        description="Responses needed in both windows to test a trend."
+    )
+    team_min_responses: int = Field(
+        description="Responses a team needs to enter the consistency test."
+    )
+    baselines: list[FamilyBaseline] = Field(
+        description="Baseline and prior strength per scale family in the window."
+    )
+    previous_baselines: list[FamilyBaseline] = Field(
+        description="The same for the previous window."
+    )
+
+
+class TrendRead(Schema):
+    previous_responses: int = Field(description="Responses in the previous window.")
+    previous_negatives: int = Field(description="Negative responses in the previous window.")
+    previous_adjusted_negative_rate: float | None = Field(
+        description="Adjusted negative rate in the previous window; null without touchpoints."
+    )
+    change: float | None = Field(
+        description="Adjusted rate now minus adjusted rate in the previous window."
+    )
+    tested: bool = Field(description="Both windows had enough responses for the z-test.")
+    z: float | None = Field(description="One-sided two-proportion z statistic of the raw rates.")
+    p_value: float | None = Field(description="One-sided p-value of the rise.")
+    q_value: float | None = Field(description="Benjamini-Hochberg q-value across moments tested.")
+    worsening: bool = Field(description="The raw negative rate rose significantly (q <= 0.10).")
+
+
+class TeamOutlierRead(Schema):
+    team: str = Field(description="Team outside the funnel limits.")
+    z: float = Field(description="The team's z-score against the moment's pooled rate.")
+    direction: str = Field(description="`worse` or `better` than the other teams.")
+
+
+class ConsistencyRead(Schema):
+    teams: int = Field(description="Teams with at least 10 responses, the ones tested.")
+    chi_square: float = Field(description="Pearson chi-square statistic of homogeneity.")
+    df: int = Field(description="Degrees of freedom (teams - 1).")
+    phi: float = Field(description="Dispersion chi_square / df; about 1 when teams are alike.")
+    p_value: float = Field(description="p-value of the chi-square test.")
+    q_value: float | None = Field(description="Benjamini-Hochberg q-value across moments tested.")
+    inconsistent_teams: bool = Field(description="Teams differ significantly (q <= 0.10).")
+    funnel_limit: float = Field(
+        description="|z| beyond which a team is named: 3 * sqrt(max(phi, 1))."
+    )
+    outliers: list[TeamOutlierRead] = Field(description="Teams outside the funnel limits.")
+
+
+class WeakSpot(Schema):
+    rank: int = Field(description="Position by priority among all moments ranked (1 = fix first).")
+    moment: str = Field(description="Moment key.")
+    name: str = Field(description="Moment name.")
+    stage: str | None = Field(description="Journey stage of the moment.")
+    owner_team: str | None = Field(description="Team owning the moment.")
+    touchpoints: int = Field(description="V: touchpoints in the window, rated or not.")
+    responses: int = Field(description="n: rated responses.")
+    negatives: int = Field(description="k: negative responses.")
+    response_rate: float | None = Field(description="n / V; null without touchpoints.")
+    negative_rate: float | None = Field(description="Raw k / n; null without responses.")
+    adjusted_negative_rate: float = Field(
+        description="Posterior mean of the negative rate, "
+        "shrunk towards the baseline by the prior strength."
+    )
+    interval: IntervalRead = Field(description="90% credible interval of the adjusted rate.")
+    baseline: float = Field(
+        description="mu of the moment: its families' baselines mixed by its responses."
+    )
+    prior_strength: float = Field(description="kappa used for the moment.")
+    target_negative_rate: float | None = Field(description="The moment's target, if set.")
+    reference: float = Field(description="Target if set, else baseline.")
+    priority: float = Field(
+        description="V * (adjusted rate - reference): clients with a bad "
+        "experience beyond the reference. Ranked by this, descending."
+    )
+    prob_worse: float = Field(
+        description="Posterior probability that the true rate exceeds the reference."
+    )
+    q_value: float = Field(description="Bayesian false-discovery q-value of being worse.")
+    confident_problem: bool = Field(description="q_value <= 0.10.")
+    low_data: bool = Field(description="Fewer than 30 responses: read the figures with care.")
+    mean_score: float | None = Field(description="Mean 0-100 score; null without responses.")
+    complaints: int = Field(description="Touchpoints flagged as complaints.")
+    trend: TrendRead = Field(description="Change against the previous window.")
+    consistency: ConsistencyRead | None = Field(
+        description="Consistency across teams; null when fewer than two teams have 10 "
+        "responses or all answers agree."
+    )
+    native: NativeFigures = Field(description="CSAT, NPS and CES in their own units.")
+    reasons: list[Reason] = Field(description="Why the moment ranks where it does.")
+
+
+class WeakSpotsRead(Schema):
+    window: WindowRead = Field(description="The window and the previous one.")
+    method: MethodRead = Field(description="Method and parameters, to reproduce every figure.")
+    moments_ranked: int = Field(description="Moments with touchpoints in the window.")
+    data: list[WeakSpot] = Field(
+        description="Moments with at least `min_responses` responses, highest priority first."
+    )
+    insufficient_data: list[WeakSpot] = Field(
+        description="Moments under `min_responses`, ranked the same way, listed apart."
+    )
+
+
+class BreakdownRow(Schema):
+    dimension: str = Field(description="`team`, `agent` or `channel`.")
+    member: str = Field(description="The team, agent or channel; empty when not given.")
+    touchpoints: int = Field(description="Touchpoints.")
+    responses: int = Field(description="Rated responses.")
+    negatives: int = Field(description="Negative responses.")
+    negative_rate: float | None = Field(description="Raw negative rate; null without responses.")
+    adjusted_negative_rate: float = Field(
+        description="Negative rate shrunk towards the moment's rate, by the spread between members."
+    )
+    interval: IntervalRead = Field(description="90% credible interval of the adjusted rate.")
+    prob_worse: float = Field(
+        description="Probability the member's true rate exceeds the moment's."
+    )
+    mean_score: float | None = Field(description="Mean 0-100 score.")
+    complaints: int = Field(description="Complaints.")
+
+
+class SeriesPoint(Schema):
+    period: date = Field(description="First UTC day of the bucket.")
+    touchpoints: int = Field(description="Touchpoints in the bucket.")
+    responses: int = Field(description="Rated responses.")
+    negatives: int = Field(description="Negative responses.")
+    negative_rate: float | None = Field(description="Raw negative rate; null without responses.")
+    mean_score: float | None = Field(description="Mean 0-100 score; null without responses.")
+
+
+class Distribution(Schema):
+    scale: ScaleName = Field(description="Rating scale.")
+    responses: int = Field(description="Answers on the scale.")
+    counts: dict[str, int] = Field(description="Answers per scale value (every value listed).")
+
+
+class NegativeComment(Schema):
+    id: str = Field(description="Touchpoint id.")
+    occurred_at: datetime = Field(description="When the touchpoint happened.")
+    channel: str = Field(description="Channel.")
+    team: str | None = Field(description="Team.")
+    scale: ScaleName = Field(description="Scale of the rating.")
+    value: int = Field(description="Value of the rating.")
+    comment: str = Field(description="What the client wrote.")
+
+
+class MomentTotals(Schema):
+    touchpoints: int = Field(description="Touchpoints in the window.")
+    responses: int = Field(description="Rated responses.")
+    negatives: int = Field(description="Negative responses.")
+    response_rate: float | None = Field(description="responses / touchpoints.")
+    negative_rate: float | None = Field(description="Raw negative rate.")
+    mean_score: float | None = Field(description="Mean 0-100 score.")
+    complaints: int = Field(description="Complaints.")
+    native: NativeFigures = Field(description="CSAT, NPS and CES in their own units.")
+
+
+class MomentReport(Schema):
+    moment: str = Field(description="Moment key.")
+    name: str = Field(description="Moment name.")
+    window: WindowRead = Field(description="The window.")
+    granularity: Granularity = Field(description="Bucket of the time series (UTC).")
+    totals: MomentTotals = Field(description="The whole window.")
+    distribution: list[Distribution] = Field(description="Answers per value, per scale used.")
+    series: list[SeriesPoint] = Field(description="Time series, oldest bucket first.")
+    by_team: list[BreakdownRow] = Field(description="Per team, highest adjusted rate first.")
+    by_agent: list[BreakdownRow] = Field(description="Per agent, highest adjusted rate first.")
+    by_channel: list[BreakdownRow] = Field(description="Per channel, highest adjusted rate first.")
+    negative_comments: list[NegativeComment] = Field(
+        description="Latest comments left with negative ratings, newest first."
+    )
+
+
+class TeamRate(Schema):
+    team: str = Field(description="Team.")
+    responses: int = Field(description="Rated responses of the team on the moment.")
+    negatives: int = Field(description="Negative responses.")
+    negative_rate: float = Field(description="Raw negative rate.")
+
+
+class ConsistencyItem(Schema):
+    moment: str = Field(description="Moment key.")
+    name: str = Field(description="Moment name.")
+    consistency: ConsistencyRead = Field(description="Test of homogeneity across teams.")
+    best_team: TeamRate = Field(description="Tested team with the lowest negative rate.")
+    worst_team: TeamRate = Field(description="Tested team with the highest negative rate.")
+
+
+class ConsistencyList(Schema):
+    window: WindowRead = Field(description="The window.")
+    data: list[ConsistencyItem] = Field(
+        description="Moments whose teams could be compared, most inconsistent first "
+        "(lowest q-value, then highest phi)."
+    )
+
+
+class SilenceSignal(StrEnum):
+    low_response_rate = "low_response_rate"
+    no_bad_news = "no_bad_news"
+
+
+class SilenceItem(Schema):
+    moment: str = Field(description="Moment key.")
+    name: str = Field(description="Moment name.")
+    touchpoints: int = Field(description="Touchpoints in the window.")
+    responses: int = Field(description="Rated responses.")
+    response_rate: float = Field(description="responses / touchpoints.")
+    missing_responses: float = Field(
+        description="Responses expected at the overall response rate minus those received."
+    )
+    negatives: int = Field(description="Negative responses.")
+    complaints: int = Field(description="Complaints.")
+    signals: list[SilenceSignal] = Field(
+        description="`low_response_rate`: under half the overall rate; `no_bad_news`: no "
+        "complaint and no negative rating over a volume in the top quarter."
+    )
+
+
+class SilenceList(Schema):
+    window: WindowRead = Field(description="The window.")
+    overall_response_rate: float | None = Field(description="responses / touchpoints, all moments.")
+    data: list[SilenceItem] = Field(description="Silent moments, most missing responses first.")
+
+
+class Headline(Schema):
+    touchpoints: int = Field(description="Touchpoints.")
+    responses: int = Field(description="Rated responses.")
+    response_rate: float | None = Field(description="responses / touchpoints.")
+    negative_share: float | None = Field(description="Negative responses / responses.")
+    complaints: int = Field(description="Complaints.")
+    moments: int = Field(description="Moments with touchpoints.")
+    native: NativeFigures = Field(description="CSAT, NPS and CES over all moments.")
+
+
+class HeadlineChange(Schema):
+    touchpoints: int = Field(description="Touchpoints now minus before.")
+    responses: int = Field(description="Responses now minus before.")
+    response_rate: float | None = Field(description="Change of the response rate.")
+    negative_share: float | None = Field(description="Change of the negative share.")
+    complaints: int = Field(description="Complaints now minus before.")
+    nps: float | None = Field(description="Change of the NPS.")
+    csat: float | None = Field(description="Change of the CSAT top-2-box share.")
+    ces: float | None = Field(description="Change of the CES mean.")
+
+
+class Overview(Schema):
+    window: WindowRead = Field(description="The window and the previous one.")
+    current: Headline = Field(description="Figures of the window.")
+    previous: Headline = Field(description="Figures of the previous window.")
+    change: HeadlineChange = Field(
+        description="Current minus previous; null where either is missing."
+    )

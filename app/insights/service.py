@@ -1,0 +1,639 @@
+"""Insights: ranked weak spots, moment reports, consistency, silence and headline figures.
+
+Counts come from the rollups (`rollups.tallies`); the statistics from `stats`; this module
+joins them to the moments catalogue and shapes the answers.
+"""
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.errors import ErrorDetail, NotFound, ValidationFailed
+from app.insights import rollups, stats
+from app.insights.rollups import Dimension, Slice
+from app.insights.schemas import (
+    BreakdownRow,
+    CesRead,
+    ConsistencyItem,
+    ConsistencyList,
+    ConsistencyRead,
+    Distribution,
+    EstimateRead,
+    FamilyBaseline,
+    Granularity,
+    Headline,
+    HeadlineChange,
+    IntervalRead,
+    MethodRead,
+    MomentReport,
+    MomentTotals,
+    NativeFigures,
+    NegativeComment,
+    Overview,
+    SeriesPoint,
+    SilenceItem,
+    SilenceList,
+    SilenceSignal,
+    TeamOutlierRead,
+    TeamRate,
+    TrendRead,
+    WeakSpot,
+    WeakSpotsRead,
+    WindowRead,
+)
+from app.insights.tally import Tally, by_first_key, total
+from app.moments.models import Moment
+from app.touchpoints.models import Touchpoint
+from app.touchpoints.scales import SCALES, ScaleName, Sentiment
+
+DEFAULT_WINDOW = timedelta(days=30)
+MAX_WINDOW = timedelta(days=3 * 366)
+NEGATIVE_COMMENTS = 20
+METHOD_DESCRIPTION = (
+    "Empirical-Bayes beta-binomial shrinkage of each moment's negative rate towards its scale "
+    "families' baseline, prior strength by the method of moments; priority = touchpoints x "
+    "(adjusted rate - reference), reference = target if set else baseline; Bayesian q-values "
+    "of prob_worse; trend by a one-sided two-proportion z-test with Benjamini-Hochberg "
+    "across moments; team consistency by Pearson chi-square with Benjamini-Hochberg across "
+    "moments and funnel limits."
+)
+
+
+# --- windows and filters ---
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    start: datetime
+    end: datetime
+
+    @property
+    def previous(self) -> "Window":
+        return Window(self.start - (self.end - self.start), self.start)
+
+    def read(self) -> WindowRead:
+        previous = self.previous
+        return WindowRead.model_validate(
+            {
+                "from": self.start,
+                "to": self.end,
+                "previous_from": previous.start,
+                "previous_to": previous.end,
+            }
+        )
+
+
+def window(start: datetime | None, end: datetime | None, *, now: datetime) -> Window:
+    """The window asked for: `to` defaults to now, `from` to 30 days before `to`."""
+    end = _utc(end) if end is not None else now
+    start = _utc(start) if start is not None else end - DEFAULT_WINDOW
+    if start >= end:
+        raise ValidationFailed(
+            "The window is empty: `from` must be before `to`.",
+            details=[ErrorDetail(field="query.from", message="not before `to`", type="window")],
+        )
+    if end - start > MAX_WINDOW:
+        raise ValidationFailed(
+            f"The window is longer than {MAX_WINDOW.days} days.",
+            details=[
+                ErrorDetail(
+                    field="query.from",
+                    message=f"more than {MAX_WINDOW.days} days before `to`",
+                    type="window",
+                )
+            ],
+        )
+    return Window(start, end)
+
+
+def _utc(moment: datetime) -> datetime:
+    # A time without an offset is read as UTC.
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """Which touchpoints count: filters on the touchpoint and on the moment."""
+
+    team: str | None = None
+    channel: str | None = None
+    stage: str | None = None
+    moment_prefix: str | None = None
+
+    def admits(self, moment: Moment) -> bool:
+        if self.stage is not None and moment.stage != self.stage:
+            return False
+        return self.moment_prefix is None or moment.key.startswith(self.moment_prefix)
+
+    def slice(self, by: Dimension = Dimension.all) -> Slice:
+        return Slice(by=by, team=self.team, channel=self.channel)
+
+
+async def _catalogue(session: AsyncSession) -> dict[int, Moment]:
+    return {moment.id: moment for moment in await session.scalars(select(Moment))}
+
+
+async def _per_moment(
+    session: AsyncSession, span: Window, part: Slice, admitted: Mapping[int, Moment]
+) -> dict[int, Tally]:
+    found = await rollups.tallies(session, start=span.start, end=span.end, part=part)
+    per_moment = by_first_key({(key[0], key[1:]): tally for key, tally in found.items()})
+    return {
+        moment_id: tally
+        for moment_id, tally in per_moment.items()
+        if moment_id in admitted and tally.touchpoints > 0
+    }
+
+
+async def _per_member(
+    session: AsyncSession, span: Window, part: Slice, admitted: Mapping[int, Moment]
+) -> dict[int, dict[str, Tally]]:
+    found = await rollups.tallies(session, start=span.start, end=span.end, part=part)
+    members: dict[int, dict[str, Tally]] = {}
+    for (moment_id, member, _), tally in found.items():
+        if moment_id in admitted:
+            members.setdefault(moment_id, {}).setdefault(member, Tally()).merge(tally)
+    return members
+
+
+# --- shared pieces of answers ---
+
+
+def _share(part: int, whole: int) -> float | None:
+    return part / whole if whole else None
+
+
+def _native(tally: Tally) -> NativeFigures:
+    ces_counts = tally.value_counts(ScaleName.ces7)
+    ces = stats.ces_mean(ces_counts)
+    return NativeFigures(
+        csat=_estimate(tally.csat()),
+        nps=_estimate(tally.nps()),
+        ces=None if ces is None else CesRead(mean=ces, responses=sum(ces_counts.values())),
+    )
+
+
+def _estimate(estimate: stats.Estimate | None) -> EstimateRead | None:
+    if estimate is None:
+        return None
+    return EstimateRead(
+        value=estimate.value,
+        lower=estimate.lower,
+        upper=estimate.upper,
+        responses=estimate.responses,
+    )
+
+
+def _moment_input(key: str, tally: Tally, target: float | None) -> stats.MomentInput:
+    return stats.MomentInput(
+        key=key,
+        touchpoints=tally.touchpoints,
+        families=tally.families(),
+        target_negative_rate=target,
+    )
+
+
+def _baselines(inputs: Sequence[stats.MomentInput]) -> list[FamilyBaseline]:
+    return [
+        FamilyBaseline(
+            family=prior.family.value,
+            baseline=prior.baseline,
+            prior_strength=prior.kappa,
+            responses=prior.responses,
+            moments=prior.moments,
+        )
+        for prior in sorted(stats.family_priors(inputs).values(), key=lambda p: p.family)
+    ]
+
+
+def _team_counts(members: Mapping[str, Tally]) -> list[stats.TeamCounts]:
+    # Touchpoints posted without a team belong to no team: they are not compared.
+    return [
+        stats.TeamCounts(team, tally.responses, tally.negatives)
+        for team, tally in sorted(members.items())
+        if team
+    ]
+
+
+def _consistency_read(
+    result: stats.TeamConsistency | None, q_value: float | None
+) -> ConsistencyRead | None:
+    if result is None:
+        return None
+    return ConsistencyRead(
+        teams=result.teams,
+        chi_square=result.statistic,
+        df=result.df,
+        phi=result.dispersion,
+        p_value=result.p_value,
+        q_value=q_value,
+        inconsistent_teams=q_value is not None and q_value <= stats.Q_THRESHOLD,
+        funnel_limit=result.funnel_limit,
+        outliers=[
+            TeamOutlierRead(team=o.team, z=o.z, direction=o.direction) for o in result.outliers
+        ],
+    )
+
+
+# --- weak spots ---
+
+
+async def weak_spots(
+    session: AsyncSession, *, span: Window, scope: Scope, min_responses: int, limit: int
+) -> WeakSpotsRead:
+    """Moments ranked by priority, with confidence, trend, team consistency and reasons."""
+    catalogue = await _catalogue(session)
+    admitted = {i: m for i, m in catalogue.items() if scope.admits(m)}
+    current = await _per_moment(session, span, scope.slice(), admitted)
+    before = await _per_moment(session, span.previous, scope.slice(), admitted)
+    teams = await _per_member(session, span, scope.slice(Dimension.team), admitted)
+
+    by_key = {admitted[i].key: i for i in current}
+    inputs = [
+        _moment_input(m.key, current[i], m.target_negative_rate)
+        for i, m in admitted.items()
+        if i in current
+    ]
+    previous_inputs = [
+        _moment_input(m.key, before[i], m.target_negative_rate)
+        for i, m in admitted.items()
+        if i in before
+    ]
+    ranked = stats.rank(inputs)
+    previous_ranked = stats.rank(previous_inputs)
+    trends = {t.key: t for t in stats.trends(stats.trend_inputs(ranked, previous_ranked))}
+    previous_by_key = {item.key: item for item in previous_ranked}
+    consistency = [
+        stats.team_consistency(_team_counts(teams.get(by_key[item.key], {}))) for item in ranked
+    ]
+    consistency_q = stats.consistency_q_values(consistency)
+    shares = stats.window_shares(
+        touchpoints=[item.touchpoints for item in ranked],
+        responses=[item.responses for item in ranked],
+        complaints=[current[by_key[item.key]].complaints for item in ranked],
+    )
+
+    spots = []
+    for position, (item, result, q_value) in enumerate(
+        zip(ranked, consistency, consistency_q, strict=True), start=1
+    ):
+        moment = admitted[by_key[item.key]]
+        tally = current[moment.id]
+        trend = trends[item.key]
+        spots.append(
+            WeakSpot(
+                rank=position,
+                moment=moment.key,
+                name=moment.name,
+                stage=moment.stage,
+                owner_team=moment.owner_team,
+                touchpoints=item.touchpoints,
+                responses=item.responses,
+                negatives=item.negatives,
+                response_rate=_share(item.responses, item.touchpoints),
+                negative_rate=_share(item.negatives, item.responses),
+                adjusted_negative_rate=item.rate,
+                interval=IntervalRead(lower=item.posterior.lower, upper=item.posterior.upper),
+                baseline=item.prior.baseline,
+                prior_strength=item.prior.kappa,
+                target_negative_rate=item.target_negative_rate,
+                reference=item.reference,
+                priority=item.priority,
+                prob_worse=item.prob_worse,
+                q_value=item.q_value,
+                confident_problem=item.confident_problem,
+                low_data=item.low_data,
+                mean_score=tally.mean_score(),
+                complaints=tally.complaints,
+                trend=_trend_read(trend, previous_by_key.get(item.key)),
+                consistency=_consistency_read(result, q_value),
+                native=_native(tally),
+                reasons=stats.reasons(
+                    touchpoints=item.touchpoints,
+                    responses=item.responses,
+                    complaints=tally.complaints,
+                    rate=item.rate,
+                    target=item.target_negative_rate,
+                    confident_problem=item.confident_problem,
+                    worsening=trend.worsening,
+                    consistency_q=q_value,
+                    window=shares,
+                ),
+            )
+        )
+    return WeakSpotsRead(
+        window=span.read(),
+        method=MethodRead(
+            name="empirical-bayes-beta-binomial",
+            description=METHOD_DESCRIPTION,
+            credible_level=stats.CREDIBLE_UPPER - stats.CREDIBLE_LOWER,
+            q_threshold=stats.Q_THRESHOLD,
+            low_data_responses=stats.LOW_DATA_RESPONSES,
+            trend_min_responses=stats.TREND_MIN_RESPONSES,
+            team_min_responses=stats.TEAM_MIN_RESPONSES,
+            baselines=_baselines(inputs),
+            previous_baselines=_baselines(previous_inputs),
+        ),
+        moments_ranked=len(spots),
+        data=[s for s in spots if s.responses >= min_responses][:limit],
+        insufficient_data=[s for s in spots if s.responses < min_responses][:limit],
+    )
+
+
+def _trend_read(trend: stats.Trend, previous: stats.RankedMoment | None) -> TrendRead:
+    return TrendRead(
+        previous_responses=0 if previous is None else previous.responses,
+        previous_negatives=0 if previous is None else previous.negatives,
+        previous_adjusted_negative_rate=None if previous is None else previous.rate,
+        change=trend.change,
+        tested=trend.tested,
+        z=trend.z,
+        p_value=trend.p_value,
+        q_value=trend.q_value,
+        worsening=trend.worsening,
+    )
+
+
+# --- one moment's report ---
+
+
+async def moment_report(
+    session: AsyncSession, *, key: str, span: Window, granularity: Granularity
+) -> MomentReport:
+    """A moment in a window: totals, distributions, time series, breakdowns, comments."""
+    moment = await session.scalar(select(Moment).where(Moment.key == key))
+    if moment is None:
+        raise NotFound(f"No moment with key '{key}'.")
+    daily = await rollups.tallies(
+        session, start=span.start, end=span.end, part=Slice(moment_id=moment.id, daily=True)
+    )
+    days = {day: tally for (_, _, day), tally in daily.items() if day is not None}
+    totals = total(days.values())
+    return MomentReport(
+        moment=moment.key,
+        name=moment.name,
+        window=span.read(),
+        granularity=granularity,
+        totals=MomentTotals(
+            touchpoints=totals.touchpoints,
+            responses=totals.responses,
+            negatives=totals.negatives,
+            response_rate=_share(totals.responses, totals.touchpoints),
+            negative_rate=_share(totals.negatives, totals.responses),
+            mean_score=totals.mean_score(),
+            complaints=totals.complaints,
+            native=_native(totals),
+        ),
+        distribution=_distribution(totals),
+        series=_series(days, span, granularity),
+        by_team=await _breakdown(session, moment, span, Dimension.team),
+        by_agent=await _breakdown(session, moment, span, Dimension.agent),
+        by_channel=await _breakdown(session, moment, span, Dimension.channel),
+        negative_comments=await _negative_comments(session, moment, span),
+    )
+
+
+def _distribution(tally: Tally) -> list[Distribution]:
+    distribution = []
+    for scale in SCALES:
+        counts = tally.value_counts(scale)
+        if any(counts.values()):
+            distribution.append(
+                Distribution(
+                    scale=scale,
+                    responses=sum(counts.values()),
+                    counts={str(value): count for value, count in counts.items()},
+                )
+            )
+    return distribution
+
+
+def _bucket(day: date, granularity: Granularity) -> date:
+    if granularity is Granularity.week:
+        return day - timedelta(days=day.weekday())
+    if granularity is Granularity.month:
+        return day.replace(day=1)
+    return day
+
+
+def _series(
+    days: Mapping[date, Tally], span: Window, granularity: Granularity
+) -> list[SeriesPoint]:
+    """Every bucket of the window, empty ones included, so a chart has no gaps."""
+    buckets: dict[date, Tally] = {}
+    day = span.start.date()
+    last = (span.end - timedelta(microseconds=1)).date()
+    while day <= last:
+        buckets.setdefault(_bucket(day, granularity), Tally())
+        day += timedelta(days=1)
+    for day, tally in days.items():
+        buckets.setdefault(_bucket(day, granularity), Tally()).merge(tally)
+    return [
+        SeriesPoint(
+            period=period,
+            touchpoints=tally.touchpoints,
+            responses=tally.responses,
+            negatives=tally.negatives,
+            negative_rate=_share(tally.negatives, tally.responses),
+            mean_score=tally.mean_score(),
+        )
+        for period, tally in sorted(buckets.items())
+    ]
+
+
+async def _breakdown(
+    session: AsyncSession, moment: Moment, span: Window, dimension: Dimension
+) -> list[BreakdownRow]:
+    """Members shrunk towards the moment's own rate, as moments are towards their baseline."""
+    found = await rollups.tallies(
+        session, start=span.start, end=span.end, part=Slice(by=dimension, moment_id=moment.id)
+    )
+    members = {member: tally for (_, member, _), tally in found.items()}
+    ranked = stats.rank([_moment_input(member, t, None) for member, t in members.items()])
+    rows = [
+        BreakdownRow(
+            dimension=dimension.value,
+            member=item.key,
+            touchpoints=item.touchpoints,
+            responses=item.responses,
+            negatives=item.negatives,
+            negative_rate=_share(item.negatives, item.responses),
+            adjusted_negative_rate=item.rate,
+            interval=IntervalRead(lower=item.posterior.lower, upper=item.posterior.upper),
+            prob_worse=item.prob_worse,
+            mean_score=members[item.key].mean_score(),
+            complaints=members[item.key].complaints,
+        )
+        for item in ranked
+    ]
+    return sorted(rows, key=lambda row: (-row.adjusted_negative_rate, row.member))
+
+
+async def _negative_comments(
+    session: AsyncSession, moment: Moment, span: Window
+) -> list[NegativeComment]:
+    query = (
+        select(Touchpoint)
+        .where(
+            Touchpoint.moment_id == moment.id,
+            Touchpoint.occurred_at >= span.start,
+            Touchpoint.occurred_at < span.end,
+            Touchpoint.sentiment == Sentiment.negative.value,
+            Touchpoint.comment.is_not(None),
+        )
+        .order_by(Touchpoint.occurred_at.desc(), Touchpoint.id.desc())
+        .limit(NEGATIVE_COMMENTS)
+    )
+    return [
+        NegativeComment.model_validate(
+            {
+                "id": t.external_id,
+                "occurred_at": t.occurred_at,
+                "channel": t.channel,
+                "team": t.team,
+                "scale": t.rating_scale,
+                "value": t.rating_value,
+                "comment": t.comment,
+            }
+        )
+        for t in await session.scalars(query)
+    ]
+
+
+# --- consistency across teams ---
+
+
+async def consistency(session: AsyncSession, *, span: Window, scope: Scope) -> ConsistencyList:
+    """Moments whose teams differ most, by the chi-square test corrected across moments."""
+    catalogue = await _catalogue(session)
+    admitted = {i: m for i, m in catalogue.items() if scope.admits(m)}
+    teams = await _per_member(session, span, scope.slice(Dimension.team), admitted)
+    tested = []
+    for moment_id, members in teams.items():
+        counts = _team_counts(members)
+        result = stats.team_consistency(counts)
+        if result is not None:
+            eligible = [c for c in counts if c.responses >= stats.TEAM_MIN_RESPONSES]
+            tested.append((admitted[moment_id], result, eligible))
+    q_values = stats.consistency_q_values([result for _, result, _ in tested])
+    items = []
+    for (moment, result, eligible), q_value in zip(tested, q_values, strict=True):
+        by_rate = sorted(eligible, key=lambda c: (c.negatives / c.responses, c.team))
+        read = _consistency_read(result, q_value)
+        assert read is not None
+        items.append(
+            ConsistencyItem(
+                moment=moment.key,
+                name=moment.name,
+                consistency=read,
+                best_team=_team_rate(by_rate[0]),
+                worst_team=_team_rate(by_rate[-1]),
+            )
+        )
+    items.sort(key=lambda i: (i.consistency.q_value or 1.0, -i.consistency.phi, i.moment))
+    return ConsistencyList(window=span.read(), data=items)
+
+
+def _team_rate(counts: stats.TeamCounts) -> TeamRate:
+    return TeamRate(
+        team=counts.team,
+        responses=counts.responses,
+        negatives=counts.negatives,
+        negative_rate=counts.negatives / counts.responses,
+    )
+
+
+# --- silence ---
+
+
+async def silence(session: AsyncSession, *, span: Window, scope: Scope) -> SilenceList:
+    """Moments where clients are not talking: few responses, or no bad news over high volume."""
+    catalogue = await _catalogue(session)
+    admitted = {i: m for i, m in catalogue.items() if scope.admits(m)}
+    current = await _per_moment(session, span, scope.slice(), admitted)
+    overall = _share(
+        sum(t.responses for t in current.values()), sum(t.touchpoints for t in current.values())
+    )
+    quartile = stats.upper_quartile([float(t.touchpoints) for t in current.values()])
+    items = []
+    for moment_id, tally in current.items():
+        rate = tally.responses / tally.touchpoints
+        signals = []
+        if overall is not None and rate < overall / 2:
+            signals.append(SilenceSignal.low_response_rate)
+        quiet = tally.complaints == 0 and tally.negatives == 0
+        if quiet and quartile is not None and tally.touchpoints >= quartile:
+            signals.append(SilenceSignal.no_bad_news)
+        if not signals:
+            continue
+        moment = admitted[moment_id]
+        items.append(
+            SilenceItem(
+                moment=moment.key,
+                name=moment.name,
+                touchpoints=tally.touchpoints,
+                responses=tally.responses,
+                response_rate=rate,
+                missing_responses=(overall or 0.0) * tally.touchpoints - tally.responses,
+                negatives=tally.negatives,
+                complaints=tally.complaints,
+                signals=signals,
+            )
+        )
+    items.sort(key=lambda item: (-item.missing_responses, item.moment))
+    return SilenceList(window=span.read(), overall_response_rate=overall, data=items)
+
+
+# --- overview ---
+
+
+async def overview(session: AsyncSession, *, span: Window, scope: Scope) -> Overview:
+    """Headline figures of the window and of the previous one."""
+    catalogue = await _catalogue(session)
+    admitted = {i: m for i, m in catalogue.items() if scope.admits(m)}
+    current = await _per_moment(session, span, scope.slice(), admitted)
+    before = await _per_moment(session, span.previous, scope.slice(), admitted)
+    now, then = _headline(current.values()), _headline(before.values())
+    return Overview(
+        window=span.read(),
+        current=now,
+        previous=then,
+        change=HeadlineChange(
+            touchpoints=now.touchpoints - then.touchpoints,
+            responses=now.responses - then.responses,
+            response_rate=_difference(now.response_rate, then.response_rate),
+            negative_share=_difference(now.negative_share, then.negative_share),
+            complaints=now.complaints - then.complaints,
+            nps=_difference(_value(now.native.nps), _value(then.native.nps)),
+            csat=_difference(_value(now.native.csat), _value(then.native.csat)),
+            ces=_difference(
+                None if now.native.ces is None else now.native.ces.mean,
+                None if then.native.ces is None else then.native.ces.mean,
+            ),
+        ),
+    )
+
+
+def _headline(tallies: Iterable[Tally]) -> Headline:
+    moments = list(tallies)
+    combined = total(moments)
+    return Headline(
+        touchpoints=combined.touchpoints,
+        responses=combined.responses,
+        response_rate=_share(combined.responses, combined.touchpoints),
+        negative_share=_share(combined.negatives, combined.responses),
+        complaints=combined.complaints,
+        moments=len(moments),
+        native=_native(combined),
+    )
+
+
+def _value(estimate: EstimateRead | None) -> float | None:
+    return None if estimate is None else estimate.value
+
+
+def _difference(now: float | None, then: float | None) -> float | None:
+    return None if now is None or then is None else now - then
