@@ -13,6 +13,7 @@ from sqlalchemy.engine import make_url
 from app import demo, migrate
 from app.config import get_settings
 from app.db import Database
+from app.insights import rollups
 from app.smoke import SmokeFailure, run_smoke, wait_until_ready
 
 cli = typer.Typer(help="mot: Moments of Truth experience-survey service.", no_args_is_help=True)
@@ -85,6 +86,30 @@ def demo_command(
 
     stored, duplicates = asyncio.run(_load())
     typer.echo(f"demo data: {stored} touchpoints stored, {duplicates} already there")
+
+
+rollups_cli = typer.Typer(help="The counts insights read, per moment, day and month.")
+cli.add_typer(rollups_cli, name="rollups")
+
+
+@rollups_cli.command("rebuild")
+def rollups_rebuild() -> None:
+    """Recount every rollup from the touchpoints, in one transaction.
+
+    Rollups are kept up to date by every write; rebuild after loading touchpoints by other
+    means than the API (e.g. a bulk copy), or to check nothing drifted.
+    """
+    _migrate_to_head()
+
+    async def _rebuild() -> int:
+        database = Database(get_settings().database_url)
+        try:
+            async with database.write_sessions() as session, session.begin():
+                return await rollups.rebuild(session)
+        finally:
+            await database.dispose()
+
+    typer.echo(f"rollups rebuilt: {asyncio.run(_rebuild())} rows")
 
 
 @cli.command()

@@ -1,12 +1,14 @@
+from datetime import UTC, datetime
+
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import create_engine, inspect
+from sqlalchemy import create_engine, inspect, text
 
 import app.main  # noqa: F401  (importing the app registers every model)
 from app import migrate
 from app.db import Base, sync_url
 
-TABLES = {"moment", "touchpoint", "rating_history"}
+TABLES = {"moment", "touchpoint", "rating_history", "moment_rollup"}
 
 
 def _tables(url: str) -> set[str]:
@@ -40,3 +42,56 @@ def test_models_and_migrations_agree(database_url: str) -> None:
     finally:
         engine.dispose()
     assert differences == []
+
+
+def test_rollups_migration_counts_touchpoints_stored_before_it(empty_database_url: str) -> None:
+    migrate.upgrade(empty_database_url, "0001")
+    engine = create_engine(sync_url(empty_database_url))
+    try:
+        with engine.begin() as connection:
+            connection.execute(
+                text(
+                    "INSERT INTO moment (id, key, name, channel, auto_follow_up, archived, "
+                    "auto_registered, created_at, updated_at) VALUES (1, 'm.one', 'One', 'call', "
+                    "true, false, true, :now, :now)"
+                ),
+                {"now": datetime(2026, 10, 1, tzinfo=UTC)},
+            )
+            for number, (scale, value, team) in enumerate(
+                [("csat5", 1, "red"), ("nps11", 9, None), (None, None, "red")]
+            ):
+                connection.execute(
+                    text(
+                        "INSERT INTO touchpoint (external_id, content_hash, moment_id, channel, "
+                        "occurred_at, received_at, team, rating_scale, rating_value, complaint) "
+                        "VALUES (:id, 'h', 1, 'call', :at, :at, :team, :scale, :value, :complaint)"
+                    ),
+                    {
+                        "id": f"t{number}",
+                        "at": datetime(2026, 10, 31, 23, 30, tzinfo=UTC),
+                        "team": team,
+                        "scale": scale,
+                        "value": value,
+                        "complaint": number == 0,
+                    },
+                )
+        migrate.upgrade(empty_database_url)
+        with engine.connect() as connection:
+            rows = connection.execute(
+                text(
+                    "SELECT dimension, grain, member, touchpoints, complaints, csat5_1, nps11_9 "
+                    "FROM moment_rollup ORDER BY dimension, grain, member"
+                )
+            ).all()
+    finally:
+        engine.dispose()
+    assert [tuple(row) for row in rows] == [
+        ("all", "day", "", 3, 1, 1, 1),
+        ("all", "month", "", 3, 1, 1, 1),
+        ("channel", "day", "call", 3, 1, 1, 1),
+        ("channel", "month", "call", 3, 1, 1, 1),
+        ("team", "day", "", 1, 0, 0, 1),
+        ("team", "day", "red", 2, 1, 1, 0),
+        ("team", "month", "", 1, 0, 0, 1),
+        ("team", "month", "red", 2, 1, 1, 0),
+    ]

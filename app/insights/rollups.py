@@ -163,9 +163,10 @@ def _member(dimension: Dimension) -> ColumnElement[str]:
     return func.coalesce(column, "")
 
 
-def _grouping(dimension: Dimension) -> list[ColumnElement[str]]:
-    # A constant member is not grouped by: PostgreSQL refuses constants in GROUP BY.
-    return [] if dimension is Dimension.all else [_member(dimension)]
+def _grouping(dimension: Dimension, member: ColumnElement[str]) -> list[ColumnElement[str]]:
+    # A constant member is not grouped by: PostgreSQL refuses constants in GROUP BY. The
+    # very expression selected is grouped by, so that its parameters are the same.
+    return [] if dimension is Dimension.all else [member]
 
 
 def _counts() -> list[ColumnElement[Any]]:
@@ -193,7 +194,7 @@ def _recount(session: AsyncSession, dimension: Dimension, grain: Grain) -> Selec
         _touchpoint.c.moment_id,
         member.label("member"),
         *_counts(),
-    ).group_by(period, _touchpoint.c.moment_id, *_grouping(dimension))
+    ).group_by(period, _touchpoint.c.moment_id, *_grouping(dimension, member))
 
 
 async def recompute(session: AsyncSession) -> dict[RollupKey, Tally]:
@@ -365,5 +366,5 @@ def _raw_query(
         query = query.where(_touchpoint.c.channel == part.channel)
     if part.moment_id is not None:
         query = query.where(_touchpoint.c.moment_id == part.moment_id)
-    group = [_touchpoint.c.moment_id, *_grouping(part.by)]
+    group = [_touchpoint.c.moment_id, *_grouping(part.by, member)]
     return query.group_by(*group, day) if part.daily else query.group_by(*group)
