@@ -5,13 +5,14 @@ from fastapi import APIRouter, Path, Query, Response, status
 
 from app.config import SettingsDep
 from app.db import SessionDep
-from app.errors import Conflict, LimitExceeded, ValidationFailed, error_responses
+from app.errors import Conflict, LimitExceeded, NotFound, ValidationFailed, error_responses
 from app.moments.schemas import Channel
 from app.pagination import DEFAULT_PAGE_SIZE, CursorQuery, LimitQuery
 from app.touchpoints import service
 from app.touchpoints.scales import Sentiment
 from app.touchpoints.schemas import (
     BatchResult,
+    ClientJourney,
     ItemStatus,
     RatingUpdate,
     TouchpointBatch,
@@ -21,6 +22,7 @@ from app.touchpoints.schemas import (
 )
 
 router = APIRouter(prefix="/v1/touchpoints", tags=["touchpoints"], responses=error_responses(422))
+clients_router = APIRouter(prefix="/v1/clients", tags=["clients"], responses=error_responses(422))
 
 IdPath = Annotated[str, Path(min_length=1, max_length=64, description="Touchpoint id.")]
 
@@ -144,3 +146,31 @@ async def rate_touchpoint(
     """Set the touchpoint's rating (e.g. from a survey sent after the contact). The rating
     it replaces is kept in `rating_history`; repeating the current rating changes nothing."""
     return await service.rate(session, external_id=touchpoint_id, rating=rating)
+
+
+@clients_router.get(
+    "/{client_ref}/journey",
+    response_model=ClientJourney,
+    responses=error_responses(404, 422),
+    summary="One client's journey",
+)
+async def client_journey(
+    client_ref: Annotated[
+        str, Path(min_length=1, max_length=128, description="The client's pseudonymous id.")
+    ],
+    session: SessionDep,
+    cursor: CursorQuery = None,
+    limit: LimitQuery = DEFAULT_PAGE_SIZE,
+) -> ClientJourney:
+    """The client's touchpoints in time order, with their ratings: the sequence of moments
+    as the client lived them."""
+    page, next_cursor = await service.list_touchpoints(
+        session,
+        filters=service.TouchpointFilter(client_ref=client_ref),
+        cursor=cursor,
+        limit=limit,
+        oldest_first=True,
+    )
+    if not page and cursor is None:
+        raise NotFound(f"No touchpoints for client '{client_ref}'.")
+    return ClientJourney(client_ref=client_ref, data=page, next_cursor=next_cursor)

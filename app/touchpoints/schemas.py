@@ -174,6 +174,15 @@ class TouchpointPage(BaseModel):
     next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null: last.")
 
 
+class ClientJourney(BaseModel):
+    client_ref: str = Field(description="The client.")
+    data: list[TouchpointRead] = Field(
+        description="The client's touchpoints in the order they lived them, oldest first, "
+        "with their ratings."
+    )
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null: last.")
+
+
 class ItemStatus(StrEnum):
     created = "created"
     duplicate = "duplicate"

@@ -369,10 +369,18 @@ class TouchpointFilter:
 
 
 async def list_touchpoints(
-    session: AsyncSession, *, filters: TouchpointFilter, cursor: str | None, limit: int
+    session: AsyncSession,
+    *,
+    filters: TouchpointFilter,
+    cursor: str | None,
+    limit: int,
+    oldest_first: bool = False,
 ) -> tuple[list[TouchpointRead], str | None]:
-    """One page, newest first; the cursor is the (occurred_at, id) of the page's last row."""
-    query = _read_query().order_by(Touchpoint.occurred_at.desc(), Touchpoint.id.desc())
+    """One page, newest (or oldest) first; the cursor is the (occurred_at, id) of its last row."""
+    if oldest_first:
+        query = _read_query().order_by(Touchpoint.occurred_at, Touchpoint.id)
+    else:
+        query = _read_query().order_by(Touchpoint.occurred_at.desc(), Touchpoint.id.desc())
     if filters.moment is not None:
         query = query.where(Moment.key == filters.moment)
     if filters.channel is not None:
@@ -392,7 +400,8 @@ async def list_touchpoints(
         query = query.where(Touchpoint.sentiment == filters.sentiment.value)
     if cursor is not None:
         position = decode_cursor(cursor, _parse_position)
-        query = query.where(tuple_(Touchpoint.occurred_at, Touchpoint.id) < position)
+        key = tuple_(Touchpoint.occurred_at, Touchpoint.id)
+        query = query.where(key > position if oldest_first else key < position)
     rows = (await session.execute(query.limit(limit + 1))).all()
     page = [to_read(touchpoint, key) for touchpoint, key in rows[:limit]]
     if len(rows) <= limit:
