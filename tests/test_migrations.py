@@ -57,14 +57,19 @@ def test_rollups_migration_counts_touchpoints_stored_before_it(empty_database_ur
                 ),
                 {"now": datetime(2026, 10, 1, tzinfo=UTC)},
             )
-            for number, (scale, value, team) in enumerate(
-                [("csat5", 1, "red"), ("nps11", 9, None), (None, None, "red")]
+            for number, (scale, value, sentiment, team) in enumerate(
+                [
+                    ("csat5", 1, "negative", "red"),
+                    ("nps11", 9, "positive", None),
+                    (None, None, None, "red"),
+                ]
             ):
                 connection.execute(
                     text(
                         "INSERT INTO touchpoint (external_id, content_hash, moment_id, channel, "
-                        "occurred_at, received_at, team, rating_scale, rating_value, complaint) "
-                        "VALUES (:id, 'h', 1, 'call', :at, :at, :team, :scale, :value, :complaint)"
+                        "occurred_at, received_at, team, rating_scale, rating_value, sentiment, "
+                        "complaint) VALUES (:id, 'h', 1, 'call', :at, :at, :team, :scale, "
+                        ":value, :sentiment, :complaint)"
                     ),
                     {
                         "id": f"t{number}",
@@ -72,6 +77,7 @@ def test_rollups_migration_counts_touchpoints_stored_before_it(empty_database_ur
                         "team": team,
                         "scale": scale,
                         "value": value,
+                        "sentiment": sentiment,
                         "complaint": number == 0,
                     },
                 )
@@ -79,19 +85,20 @@ def test_rollups_migration_counts_touchpoints_stored_before_it(empty_database_ur
         with engine.connect() as connection:
             rows = connection.execute(
                 text(
-                    "SELECT dimension, grain, member, touchpoints, complaints, csat5_1, nps11_9 "
+                    "SELECT dimension, grain, member, touchpoints, complaints, csat5_1, nps11_9, "
+                    "responses, negatives "
                     "FROM moment_rollup ORDER BY dimension, grain, member"
                 )
             ).all()
     finally:
         engine.dispose()
     assert [tuple(row) for row in rows] == [
-        ("all", "day", "", 3, 1, 1, 1),
-        ("all", "month", "", 3, 1, 1, 1),
-        ("channel", "day", "call", 3, 1, 1, 1),
-        ("channel", "month", "call", 3, 1, 1, 1),
-        ("team", "day", "", 1, 0, 0, 1),
-        ("team", "day", "red", 2, 1, 1, 0),
-        ("team", "month", "", 1, 0, 0, 1),
-        ("team", "month", "red", 2, 1, 1, 0),
+        ("all", "day", "", 3, 1, 1, 1, 2, 1),
+        ("all", "month", "", 3, 1, 1, 1, 2, 1),
+        ("channel", "day", "call", 3, 1, 1, 1, 2, 1),
+        ("channel", "month", "call", 3, 1, 1, 1, 2, 1),
+        ("team", "day", "", 1, 0, 0, 1, 1, 0),
+        ("team", "day", "red", 2, 1, 1, 0, 1, 1),
+        ("team", "month", "", 1, 0, 0, 1, 1, 0),
+        ("team", "month", "red", 2, 1, 1, 0, 1, 1),
     ]

@@ -1,6 +1,6 @@
 from datetime import date
 
-from sqlalchemy import Date, ForeignKey, Index, Integer, String
+from sqlalchemy import Date, ForeignKey, Index, Integer, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base
@@ -25,6 +25,20 @@ class MomentRollup(Base):
     __table_args__ = (
         Index("ix_moment_rollup_moment", "moment_id", "dimension", "grain", "period"),
         Index("ix_moment_rollup_member", "dimension", "member", "grain", "period"),
+        # Comparing teams needs only responses and negatives of the rows with responses:
+        # this index holds exactly those, so the comparison reads the index alone.
+        Index(
+            "ix_moment_rollup_rated",
+            "dimension",
+            "grain",
+            "period",
+            "moment_id",
+            "member",
+            "responses",
+            "negatives",
+            postgresql_where=text("responses > 0"),
+            sqlite_where=text("responses > 0"),
+        ),
     )
 
     dimension: Mapped[str] = mapped_column(String(8), primary_key=True)
@@ -36,6 +50,10 @@ class MomentRollup(Base):
 
     touchpoints: Mapped[int] = _counter()
     complaints: Mapped[int] = _counter()
+    responses: Mapped[int] = _counter()
+    """Sum of the rating columns, stored for the index above."""
+    negatives: Mapped[int] = _counter()
+    """Sum of the negative rating columns, stored for the index above."""
     csat5_1: Mapped[int] = _counter()
     csat5_2: Mapped[int] = _counter()
     csat5_3: Mapped[int] = _counter()

@@ -33,7 +33,9 @@ FromQuery = Annotated[
 ]
 ToQuery = Annotated[
     datetime | None,
-    Query(description="Window end, exclusive (RFC 3339; naive means UTC). Default: now."),
+    Query(
+        alias="to", description="Window end, exclusive (RFC 3339; naive means UTC). Default: now."
+    ),
 ]
 ChannelQuery = Annotated[Channel | None, Query(description="Only touchpoints on this channel.")]
 TeamQuery = Annotated[

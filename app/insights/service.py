@@ -148,15 +148,19 @@ async def _per_moment(
     }
 
 
-async def _per_member(
-    session: AsyncSession, span: Window, part: Slice, admitted: Mapping[int, Moment]
-) -> dict[int, dict[str, Tally]]:
-    found = await rollups.tallies(session, start=span.start, end=span.end, part=part)
-    members: dict[int, dict[str, Tally]] = {}
-    for (moment_id, member, _), tally in found.items():
-        if moment_id in admitted:
-            members.setdefault(moment_id, {}).setdefault(member, Tally()).merge(tally)
-    return members
+async def _team_counts(
+    session: AsyncSession, span: Window, scope: Scope, admitted: Mapping[int, Moment]
+) -> dict[int, list[stats.TeamCounts]]:
+    """Responses and negatives per team of each admitted moment."""
+    found = await rollups.response_counts(
+        session, start=span.start, end=span.end, part=scope.slice(Dimension.team)
+    )
+    teams: dict[int, list[stats.TeamCounts]] = {}
+    for (moment_id, team), (responses, negatives) in sorted(found.items()):
+        # Touchpoints posted without a team belong to no team: they are not compared.
+        if moment_id in admitted and team:
+            teams.setdefault(moment_id, []).append(stats.TeamCounts(team, responses, negatives))
+    return teams
 
 
 # --- shared pieces of answers ---
@@ -209,15 +213,6 @@ def _baselines(inputs: Sequence[stats.MomentInput]) -> list[FamilyBaseline]:
     ]
 
 
-def _team_counts(members: Mapping[str, Tally]) -> list[stats.TeamCounts]:
-    # Touchpoints posted without a team belong to no team: they are not compared.
-    return [
-        stats.TeamCounts(team, tally.responses, tally.negatives)
-        for team, tally in sorted(members.items())
-        if team
-    ]
-
-
 def _consistency_read(
     result: stats.TeamConsistency | None, q_value: float | None
 ) -> ConsistencyRead | None:
@@ -249,7 +244,7 @@ async def weak_spots(
     admitted = {i: m for i, m in catalogue.items() if scope.admits(m)}
     current = await _per_moment(session, span, scope.slice(), admitted)
     before = await _per_moment(session, span.previous, scope.slice(), admitted)
-    teams = await _per_member(session, span, scope.slice(Dimension.team), admitted)
+    teams = await _team_counts(session, span, scope, admitted)
 
     by_key = {admitted[i].key: i for i in current}
     inputs = [
@@ -266,9 +261,7 @@ async def weak_spots(
     previous_ranked = stats.rank(previous_inputs)
     trends = {t.key: t for t in stats.trends(stats.trend_inputs(ranked, previous_ranked))}
     previous_by_key = {item.key: item for item in previous_ranked}
-    consistency = [
-        stats.team_consistency(_team_counts(teams.get(by_key[item.key], {}))) for item in ranked
-    ]
+    consistency = [stats.team_consistency(teams.get(by_key[item.key], [])) for item in ranked]
     consistency_q = stats.consistency_q_values(consistency)
     shares = stats.window_shares(
         touchpoints=[item.touchpoints for item in ranked],
@@ -329,7 +322,7 @@ async def weak_spots(
         method=MethodRead(
             name="empirical-bayes-beta-binomial",
             description=METHOD_DESCRIPTION,
-            credible_level=stats.CREDIBLE_UPPER - stats.CREDIBLE_LOWER,
+            credible_level=round(stats.CREDIBLE_UPPER - stats.CREDIBLE_LOWER, 6),
             q_threshold=stats.Q_THRESHOLD,
             low_data_responses=stats.LOW_DATA_RESPONSES,
             trend_min_responses=stats.TREND_MIN_RESPONSES,
@@ -510,10 +503,9 @@ async def consistency(session: AsyncSession, *, span: Window, scope: Scope) -> C
     """Moments whose teams differ most, by the chi-square test corrected across moments."""
     catalogue = await _catalogue(session)
     admitted = {i: m for i, m in catalogue.items() if scope.admits(m)}
-    teams = await _per_member(session, span, scope.slice(Dimension.team), admitted)
+    teams = await _team_counts(session, span, scope, admitted)
     tested = []
-    for moment_id, members in teams.items():
-        counts = _team_counts(members)
+    for moment_id, counts in teams.items():
         result = stats.team_consistency(counts)
         if result is not None:
             eligible = [c for c in counts if c.responses >= stats.TEAM_MIN_RESPONSES]

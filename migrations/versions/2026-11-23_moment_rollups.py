@@ -28,6 +28,8 @@ def upgrade() -> None:
         sa.Column("member", sa.String(length=100), nullable=False),
         sa.Column("touchpoints", sa.Integer(), server_default="0", nullable=False),
         sa.Column("complaints", sa.Integer(), server_default="0", nullable=False),
+        sa.Column("responses", sa.Integer(), server_default="0", nullable=False),
+        sa.Column("negatives", sa.Integer(), server_default="0", nullable=False),
         sa.Column("csat5_1", sa.Integer(), server_default="0", nullable=False),
         sa.Column("csat5_2", sa.Integer(), server_default="0", nullable=False),
         sa.Column("csat5_3", sa.Integer(), server_default="0", nullable=False),
@@ -71,12 +73,20 @@ def upgrade() -> None:
         batch_op.create_index(
             "ix_moment_rollup_moment", ["moment_id", "dimension", "grain", "period"], unique=False
         )
+        batch_op.create_index(
+            "ix_moment_rollup_rated",
+            ["dimension", "grain", "period", "moment_id", "member", "responses", "negatives"],
+            unique=False,
+            postgresql_where=sa.text("responses > 0"),
+            sqlite_where=sa.text("responses > 0"),
+        )
 
     _count_existing_touchpoints()
 
 
 def downgrade() -> None:
     with op.batch_alter_table("moment_rollup", schema=None) as batch_op:
+        batch_op.drop_index("ix_moment_rollup_rated")
         batch_op.drop_index("ix_moment_rollup_moment")
         batch_op.drop_index("ix_moment_rollup_member")
 
@@ -119,8 +129,10 @@ def _count_existing_touchpoints() -> None:
         for grain, period in periods.items():
             op.execute(
                 f"INSERT INTO moment_rollup (dimension, grain, period, moment_id, member, "
-                f"touchpoints, complaints, {', '.join(rating_columns)}) "
+                f"touchpoints, complaints, responses, negatives, {', '.join(rating_columns)}) "
                 f"SELECT '{dimension}', '{grain}', {period}, moment_id, {member}, COUNT(*), "
-                f"SUM(CASE WHEN complaint THEN 1 ELSE 0 END), {', '.join(rating_counts)} "
+                f"SUM(CASE WHEN complaint THEN 1 ELSE 0 END), COUNT(rating_scale), "
+                f"SUM(CASE WHEN sentiment = 'negative' THEN 1 ELSE 0 END), "
+                f"{', '.join(rating_counts)} "
                 f"FROM touchpoint GROUP BY {period}, moment_id{grouping}"
             )
