@@ -11,7 +11,7 @@ team and per channel. Anything finer (per agent, or team and channel together) i
 from the touchpoints.
 """
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
@@ -29,6 +29,7 @@ from sqlalchemy import (
     literal,
     or_,
     select,
+    union_all,
 )
 from sqlalchemy import (
     cast as sql_cast,
@@ -261,11 +262,17 @@ CellKey = tuple[int, str, date | None]
 
 @dataclass(frozen=True, slots=True)
 class WindowParts:
-    """A window [start, end) as rollup periods and leftover touchpoint ranges."""
+    """A window [start, end) as rollup periods to add, to take away, and touchpoint ranges.
+
+    A month only partly inside the window is read as the month minus the days outside it
+    when that means fewer days: a window that ends today reads this month's row minus the
+    rest of the month (empty days, still to come) instead of every day so far.
+    """
 
     months: tuple[tuple[date, date], ...]
     days: tuple[tuple[date, date], ...]
     raw: tuple[tuple[datetime, datetime], ...]
+    minus_days: tuple[tuple[date, date], ...] = ()
 
 
 def _next_month(day: date) -> date:
@@ -286,12 +293,27 @@ def split_window(start: datetime, end: datetime, *, months: bool = True) -> Wind
         raw.append((start, _midnight(first_day)))
     if _midnight(last_day) < end:
         raw.append((_midnight(last_day), end))
-    first_month = first_day if first_day.day == 1 else _next_month(first_day)
-    last_month = last_day.replace(day=1)
-    if not months or first_month >= last_month:
+    if not months:
         return WindowParts((), ((first_day, last_day),), tuple(raw))
-    days = [(a, b) for a, b in ((first_day, first_month), (last_month, last_day)) if a < b]
-    return WindowParts(((first_month, last_month),), tuple(days), tuple(raw))
+    whole: list[tuple[date, date]] = []
+    days: list[tuple[date, date]] = []
+    minus: list[tuple[date, date]] = []
+    month = first_day.replace(day=1)
+    while month < last_day:
+        following = _next_month(month)
+        inside = (max(first_day, month), min(last_day, following))
+        outside = [r for r in ((month, inside[0]), (inside[1], following)) if r[0] < r[1]]
+        # One month row plus the days outside, or the days inside: whichever reads less.
+        if 1 + sum((b - a).days for a, b in outside) < (inside[1] - inside[0]).days:
+            if whole and whole[-1][1] == month:
+                whole[-1] = (whole[-1][0], following)
+            else:
+                whole.append((month, following))
+            minus.extend(outside)
+        else:
+            days.append(inside)
+        month = following
+    return WindowParts(tuple(whole), tuple(days), tuple(raw), tuple(minus))
 
 
 def _midnight(day: date) -> datetime:
@@ -346,9 +368,9 @@ async def tallies(
 
     if dimension is not None:
         sums = [func.sum(_rollup.c[name]) for name in COUNT_COLUMNS]
-        for query in _rollup_queries(parts, dimension, part, sums):
+        for sign, query in _rollup_queries(parts, dimension, part, lambda _: sums):
             for row in (await session.execute(query)).all():
-                tally_of(row).merge(Tally(row[3:]))
+                tally_of(row).merge(Tally(sign * count for count in row[3:]))
     if parts.raw:
         # Grouped by rating rather than counted per rating column: far cheaper to compute.
         rating = [_touchpoint.c.rating_scale, _touchpoint.c.rating_value, _touchpoint.c.complaint]
@@ -356,49 +378,75 @@ async def tallies(
         for row in (await session.execute(query)).all():
             scale, value, complaint, count = row[3:]
             tally_of(row).add_touchpoint(complaint=complaint, scale=scale, value=value, times=count)
-    return found
+    # Periods taken away can leave members with nothing in the window.
+    return {key: tally for key, tally in found.items() if not tally.is_empty()}
 
 
 async def response_counts(
-    session: AsyncSession, *, start: datetime, end: datetime, part: Slice
+    session: AsyncSession,
+    *,
+    start: datetime,
+    end: datetime,
+    part: Slice,
+    min_responses: int = 0,
 ) -> dict[tuple[int, str], tuple[int, int]]:
-    """(responses, negatives) in [start, end) per (moment, member of the breakdown).
+    """(responses, negatives) in [start, end) per (moment, member), for members with at
+    least `min_responses`.
 
     Only the two counts a test of rates needs: per team this is the largest read of a
-    ranking, and it reads only rows with responses, from an index that holds just those.
+    ranking, so it reads only rows with responses, from an index that holds just those,
+    and the database sums the periods and drops the members under the minimum.
     """
     dimension, parts = _plan(start, end, part)
-    found: dict[tuple[int, str], tuple[int, int]] = {}
     statements: list[Select[Any]] = []
     if dimension is not None:
-        sums = [func.sum(_rollup.c.responses), func.sum(_rollup.c.negatives)]
-        queries = _rollup_queries(parts, dimension, part, sums)
-        statements.extend(query.where(_rollup.c.responses > 0) for query in queries)
+
+        def signed(sign: int) -> list[ColumnElement[Any]]:
+            return [sign * func.sum(_rollup.c.responses), sign * func.sum(_rollup.c.negatives)]
+
+        statements.extend(
+            query.where(_rollup.c.responses > 0)
+            for _, query in _rollup_queries(parts, dimension, part, signed)
+        )
     if parts.raw:
         counts = [
             func.count(_touchpoint.c.rating_scale),
             func.sum(case((_is_negative(), 1), else_=0)),
         ]
         statements.append(_raw_query(session, parts.raw, part, counts, []))
-    for statement in statements:
-        rows = (await session.execute(statement)).all()
-        for moment_id, member, _, responses, negatives in rows:
-            before = found.get((moment_id, member), (0, 0))
-            found[(moment_id, member)] = (before[0] + responses, before[1] + negatives)
-    return found
+    if not statements:
+        return {}
+    pieces = union_all(*statements).subquery()
+    moment_id, member, responses, negatives = (pieces.c[i] for i in (0, 1, 3, 4))
+    query = (
+        select(moment_id, member, func.sum(responses), func.sum(negatives))
+        .group_by(moment_id, member)
+        .having(func.sum(responses) >= min_responses)
+    )
+    rows = (await session.execute(query)).all()
+    return {(row[0], row[1]): (int(row[2]), int(row[3])) for row in rows}
 
 
 def _rollup_queries(
-    parts: WindowParts, dimension: Dimension, part: Slice, measures: Sequence[ColumnElement[Any]]
-) -> list[Select[Any]]:
-    """One query per run of periods: each is a single index range (an OR of ranges is not)."""
+    parts: WindowParts,
+    dimension: Dimension,
+    part: Slice,
+    measures: Callable[[int], Sequence[ColumnElement[Any]]],
+) -> list[tuple[int, Select[Any]]]:
+    """(sign, query) per run of periods: each query is a single index range; `measures`
+    gives the aggregates for periods added (sign 1) or taken away (sign -1)."""
     ranges = [
-        (grain, low, high)
-        for grain, spans in ((Grain.month, parts.months), (Grain.day, parts.days))
+        (sign, grain, low, high)
+        for sign, grain, spans in (
+            (1, Grain.month, parts.months),
+            (1, Grain.day, parts.days),
+            (-1, Grain.day, parts.minus_days),
+        )
         for low, high in spans
     ]
     return [
-        _rollup_query(grain, low, high, dimension, part, measures) for grain, low, high in ranges
+        (sign, _rollup_query(grain, low, high, dimension, part, measures(sign)))
+        for sign, grain, low, high in ranges
     ]
 
 

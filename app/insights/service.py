@@ -44,7 +44,7 @@ from app.insights.schemas import (
     WeakSpotsRead,
     WindowRead,
 )
-from app.insights.tally import Tally, by_first_key, total
+from app.insights.tally import Tally, total
 from app.moments.models import Moment
 from app.touchpoints.models import Touchpoint
 from app.touchpoints.scales import SCALES, ScaleName, Sentiment
@@ -140,7 +140,9 @@ async def _per_moment(
     session: AsyncSession, span: Window, part: Slice, admitted: Mapping[int, Moment]
 ) -> dict[int, Tally]:
     found = await rollups.tallies(session, start=span.start, end=span.end, part=part)
-    per_moment = by_first_key({(key[0], key[1:]): tally for key, tally in found.items()})
+    per_moment: dict[int, Tally] = {}
+    for (moment_id, _, _), tally in found.items():
+        per_moment.setdefault(moment_id, Tally()).merge(tally)
     return {
         moment_id: tally
         for moment_id, tally in per_moment.items()
@@ -151,9 +153,14 @@ async def _per_moment(
 async def _team_counts(
     session: AsyncSession, span: Window, scope: Scope, admitted: Mapping[int, Moment]
 ) -> dict[int, list[stats.TeamCounts]]:
-    """Responses and negatives per team of each admitted moment."""
+    """Responses and negatives per team of each admitted moment, for the teams with enough
+    responses to be compared (the others would be left out of the test anyway)."""
     found = await rollups.response_counts(
-        session, start=span.start, end=span.end, part=scope.slice(Dimension.team)
+        session,
+        start=span.start,
+        end=span.end,
+        part=scope.slice(Dimension.team),
+        min_responses=stats.TEAM_MIN_RESPONSES,
     )
     teams: dict[int, list[stats.TeamCounts]] = {}
     for (moment_id, team), (responses, negatives) in sorted(found.items()):
@@ -244,7 +251,8 @@ async def weak_spots(
     admitted = {i: m for i, m in catalogue.items() if scope.admits(m)}
     current = await _per_moment(session, span, scope.slice(), admitted)
     before = await _per_moment(session, span.previous, scope.slice(), admitted)
-    teams = await _team_counts(session, span, scope, admitted)
+    # Filtered to one team, there are no teams to compare.
+    teams = {} if scope.team is not None else await _team_counts(session, span, scope, admitted)
 
     by_key = {admitted[i].key: i for i in current}
     inputs = [
@@ -269,54 +277,55 @@ async def weak_spots(
         complaints=[current[by_key[item.key]].complaints for item in ranked],
     )
 
-    spots = []
-    for position, (item, result, q_value) in enumerate(
-        zip(ranked, consistency, consistency_q, strict=True), start=1
-    ):
+    def spot(position: int) -> WeakSpot:
+        item, result, q_value = ranked[position], consistency[position], consistency_q[position]
         moment = admitted[by_key[item.key]]
         tally = current[moment.id]
         trend = trends[item.key]
-        spots.append(
-            WeakSpot(
-                rank=position,
-                moment=moment.key,
-                name=moment.name,
-                stage=moment.stage,
-                owner_team=moment.owner_team,
+        return WeakSpot(
+            rank=position + 1,
+            moment=moment.key,
+            name=moment.name,
+            stage=moment.stage,
+            owner_team=moment.owner_team,
+            touchpoints=item.touchpoints,
+            responses=item.responses,
+            negatives=item.negatives,
+            response_rate=_share(item.responses, item.touchpoints),
+            negative_rate=_share(item.negatives, item.responses),
+            adjusted_negative_rate=item.rate,
+            interval=IntervalRead(lower=item.posterior.lower, upper=item.posterior.upper),
+            baseline=item.prior.baseline,
+            prior_strength=item.prior.kappa,
+            target_negative_rate=item.target_negative_rate,
+            reference=item.reference,
+            priority=item.priority,
+            prob_worse=item.prob_worse,
+            q_value=item.q_value,
+            confident_problem=item.confident_problem,
+            low_data=item.low_data,
+            mean_score=tally.mean_score(),
+            complaints=tally.complaints,
+            trend=_trend_read(trend, previous_by_key.get(item.key)),
+            consistency=_consistency_read(result, q_value),
+            native=_native(tally),
+            reasons=stats.reasons(
                 touchpoints=item.touchpoints,
                 responses=item.responses,
-                negatives=item.negatives,
-                response_rate=_share(item.responses, item.touchpoints),
-                negative_rate=_share(item.negatives, item.responses),
-                adjusted_negative_rate=item.rate,
-                interval=IntervalRead(lower=item.posterior.lower, upper=item.posterior.upper),
-                baseline=item.prior.baseline,
-                prior_strength=item.prior.kappa,
-                target_negative_rate=item.target_negative_rate,
-                reference=item.reference,
-                priority=item.priority,
-                prob_worse=item.prob_worse,
-                q_value=item.q_value,
-                confident_problem=item.confident_problem,
-                low_data=item.low_data,
-                mean_score=tally.mean_score(),
                 complaints=tally.complaints,
-                trend=_trend_read(trend, previous_by_key.get(item.key)),
-                consistency=_consistency_read(result, q_value),
-                native=_native(tally),
-                reasons=stats.reasons(
-                    touchpoints=item.touchpoints,
-                    responses=item.responses,
-                    complaints=tally.complaints,
-                    rate=item.rate,
-                    target=item.target_negative_rate,
-                    confident_problem=item.confident_problem,
-                    worsening=trend.worsening,
-                    consistency_q=q_value,
-                    window=shares,
-                ),
-            )
+                rate=item.rate,
+                target=item.target_negative_rate,
+                confident_problem=item.confident_problem,
+                worsening=trend.worsening,
+                consistency_q=q_value,
+                window=shares,
+            ),
         )
+
+    # Every moment is ranked (baselines, q-values and corrections need them all); only the
+    # ones shown are turned into response objects.
+    listed = [i for i in range(len(ranked)) if ranked[i].responses >= min_responses]
+    apart = [i for i in range(len(ranked)) if ranked[i].responses < min_responses]
     return WeakSpotsRead(
         window=span.read(),
         method=MethodRead(
@@ -330,9 +339,9 @@ async def weak_spots(
             baselines=_baselines(inputs),
             previous_baselines=_baselines(previous_inputs),
         ),
-        moments_ranked=len(spots),
-        data=[s for s in spots if s.responses >= min_responses][:limit],
-        insufficient_data=[s for s in spots if s.responses < min_responses][:limit],
+        moments_ranked=len(ranked),
+        data=[spot(i) for i in listed[:limit]],
+        insufficient_data=[spot(i) for i in apart[:limit]],
     )
 
 

@@ -5,9 +5,8 @@ given per scale value. Sentiments, scores, family counts and the native survey f
 are all derived here, so rollups and raw touchpoints yield the same figures.
 """
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, TypeVar
 
 from app.insights import stats
 from app.touchpoints.scales import SCALES, ScaleFamily, ScaleName, Sentiment
@@ -35,8 +34,6 @@ _POSITION = {(key.scale.value, key.value): 2 + index for index, key in enumerate
 _FAMILY = [SCALES[key.scale].family for key in RATING_KEYS]
 _SENTIMENT = [SCALES[key.scale].sentiment(key.value) for key in RATING_KEYS]
 _SCORE = [SCALES[key.scale].score(key.value) for key in RATING_KEYS]
-
-K = TypeVar("K")
 
 
 class Tally:
@@ -128,12 +125,4 @@ def total(tallies: Iterable[Tally]) -> Tally:
     combined = Tally()
     for tally in tallies:
         combined.merge(tally)
-    return combined
-
-
-def by_first_key(tallies: Mapping[tuple[K, Any], Tally]) -> dict[K, Tally]:
-    """Sum tallies keyed by (first, second) into tallies keyed by the first part."""
-    combined: dict[K, Tally] = {}
-    for (first, _), tally in tallies.items():
-        combined.setdefault(first, Tally()).merge(tally)
     return combined

@@ -169,3 +169,18 @@ def test_whole_months_are_not_used_when_days_are_asked_for() -> None:
     )
     assert parts.months == ()
     assert [(a.isoformat(), b.isoformat()) for a, b in parts.days] == [("2026-09-01", "2026-11-01")]
+
+
+def test_a_mostly_covered_month_is_read_as_the_month_minus_the_days_outside() -> None:
+    parts = split_window(_at("2026-10-24T06:00:00+00:00"), _at("2026-11-23T14:00:00+00:00"))
+    assert [(a.isoformat(), b.isoformat()) for a, b in parts.days] == [("2026-10-25", "2026-11-01")]
+    assert [(a.isoformat(), b.isoformat()) for a, b in parts.months] == [
+        ("2026-11-01", "2026-12-01")
+    ]
+    assert [(a.isoformat(), b.isoformat()) for a, b in parts.minus_days] == [
+        ("2026-11-23", "2026-12-01")
+    ]
+    assert parts.raw == (
+        (_at("2026-10-24T06:00:00+00:00"), _at("2026-10-25T00:00:00+00:00")),
+        (_at("2026-11-23T00:00:00+00:00"), _at("2026-11-23T14:00:00+00:00")),
+    )
