@@ -18,8 +18,11 @@ from enum import StrEnum
 from typing import Any, cast
 
 from sqlalchemy import (
+    Column,
     ColumnElement,
     Date,
+    Integer,
+    MetaData,
     Select,
     Table,
     and_,
@@ -34,9 +37,12 @@ from sqlalchemy import (
 from sqlalchemy import (
     cast as sql_cast,
 )
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects.postgresql import Insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.schema import CreateTable
 
-from app.db import dialect_insert
+from app.db import dialect_insert, write_rows
 from app.insights.models import MomentRollup
 from app.insights.tally import COUNT_COLUMNS, RATING_KEYS, Tally
 from app.touchpoints.models import Touchpoint
@@ -126,21 +132,56 @@ async def _apply(session: AsyncSession, deltas: Mapping[RollupKey, Tally]) -> No
         return
     # Rows are locked in one global order, so two writers never wait on each other in a cycle.
     rows = [
-        dict(
-            zip(
-                (*KEY_COLUMNS, *STORED_COLUMNS),
-                (*key, *tally.counts, tally.responses, tally.negatives),
-                strict=True,
-            )
-        )
+        (*key, *tally.counts, tally.responses, tally.negatives)
         for key, tally in sorted(deltas.items(), key=lambda item: item[0])
     ]
+    names = (*KEY_COLUMNS, *STORED_COLUMNS)
+    if _is_postgres(session):
+        # COPY into a staging table, then one upsert: executemany would run the upsert once
+        # per row, and a batch of touchpoints touches thousands of rollup rows.
+        connection = await session.connection()
+        await connection.execute(CreateTable(_stage, if_not_exists=True))
+        await write_rows(connection, _stage, names, rows)
+        await connection.execute(_UPSERT_FROM_STAGE)
+        await connection.execute(delete(_stage))
+        return
     statement = dialect_insert(session, _rollup)
     statement = statement.on_conflict_do_update(
         index_elements=list(KEY_COLUMNS),
         set_={name: _rollup.c[name] + statement.excluded[name] for name in STORED_COLUMNS},
     )
-    await session.execute(statement, rows)
+    await session.execute(statement, [dict(zip(names, row, strict=True)) for row in rows])
+
+
+_stage = Table(
+    "moment_rollup_stage",
+    MetaData(),
+    # moment_id is typed here: as a foreign key its type is only known once the tables bind.
+    *(
+        Column(name, Integer() if name == "moment_id" else _rollup.c[name].type)
+        for name in (*KEY_COLUMNS, *STORED_COLUMNS)
+    ),
+    prefixes=["TEMPORARY"],
+    postgresql_on_commit="DELETE ROWS",
+)
+
+
+def _upsert_from_stage() -> Insert:
+    names = [*KEY_COLUMNS, *STORED_COLUMNS]
+    statement = postgresql.insert(_rollup).from_select(
+        names,
+        # Sorted, so rows are locked in the same order by every writer.
+        select(*(_stage.c[name] for name in names)).order_by(
+            *(_stage.c[name] for name in KEY_COLUMNS)
+        ),
+    )
+    return statement.on_conflict_do_update(
+        index_elements=list(KEY_COLUMNS),
+        set_={name: _rollup.c[name] + statement.excluded[name] for name in STORED_COLUMNS},
+    )
+
+
+_UPSERT_FROM_STAGE = _upsert_from_stage()
 
 
 # --- recomputation from the touchpoints ---

@@ -12,13 +12,12 @@ from collections.abc import Sequence
 from typing import Any, cast
 
 import psycopg
-from psycopg.types.json import Jsonb
 from sqlalchemy import Column, Integer, MetaData, Table, delete, select, true
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.schema import CreateTable
 
-from app.db import dialect_insert
+from app.db import dialect_insert, write_rows
 from app.touchpoints.models import Touchpoint
 
 COLUMNS = (
@@ -63,7 +62,7 @@ async def insert_new(session: AsyncSession, rows: Sequence[tuple[Any, ...]]) -> 
         return set()
     try:
         async with session.begin_nested():
-            await _write(await session.connection(), _touchpoint, COLUMNS, rows)
+            await write_rows(await session.connection(), _touchpoint, COLUMNS, rows)
         return {row[0] for row in rows}
     except (IntegrityError, psycopg.errors.UniqueViolation):
         return await _insert_skipping_stored(await session.connection(), session, rows)
@@ -75,7 +74,7 @@ async def _insert_skipping_stored(
     await connection.execute(CreateTable(_stage, if_not_exists=True))
     staged_columns = ("position", *COLUMNS)
     positioned = [(position, *row) for position, row in enumerate(rows)]
-    await _write(connection, _stage, staged_columns, positioned)
+    await write_rows(connection, _stage, staged_columns, positioned)
     move = (
         dialect_insert(session, _touchpoint)
         .from_select(
@@ -91,27 +90,3 @@ async def _insert_skipping_stored(
     created = set((await connection.execute(move)).scalars())
     await connection.execute(delete(_stage))
     return created
-
-
-async def _write(
-    connection: AsyncConnection,
-    table: Table,
-    columns: Sequence[str],
-    rows: Sequence[tuple[Any, ...]],
-) -> None:
-    """Write rows by the driver's fastest path: COPY on PostgreSQL, executemany on SQLite."""
-    if connection.dialect.name != "postgresql":
-        await connection.execute(
-            table.insert(), [dict(zip(columns, row, strict=True)) for row in rows]
-        )
-        return
-    # COPY goes through the psycopg connection under SQLAlchemy's, in the same transaction.
-    raw = await connection.get_raw_connection()
-    driver_connection: Any = raw.driver_connection
-    attributes_at = columns.index("attributes")
-    statement = f"COPY {table.name} ({', '.join(columns)}) FROM STDIN"
-    async with driver_connection.cursor() as cursor, cursor.copy(statement) as copy:
-        for row in rows:
-            if row[attributes_at] is not None:
-                row = (*row[:attributes_at], Jsonb(row[attributes_at]), *row[attributes_at + 1 :])
-            await copy.write_row(row)
