@@ -30,6 +30,8 @@ demo: $(VENV)/.installed
 
 bench: $(VENV)/.installed-dev
 	$(BIN)/python -m bench.ingest
+	$(BIN)/python -m bench.insights
+	$(BIN)/python -m bench.ranking_quality
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
