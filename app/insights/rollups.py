@@ -408,10 +408,14 @@ async def tallies(
         return tally
 
     if dimension is not None:
-        sums = [func.sum(_rollup.c[name]) for name in COUNT_COLUMNS]
-        for sign, query in _rollup_queries(parts, dimension, part, lambda _: sums):
+
+        def signed(sign: int) -> list[ColumnElement[Any]]:
+            return [sign * func.sum(_rollup.c[name]) for name in COUNT_COLUMNS]
+
+        # One statement per run of periods: PostgreSQL plans a UNION of them worse.
+        for query in _rollup_queries(parts, dimension, part, signed):
             for row in (await session.execute(query)).all():
-                tally_of(row).merge(Tally(sign * count for count in row[3:]))
+                tally_of(row).merge(Tally(row[3:]))
     if parts.raw:
         # Grouped by rating rather than counted per rating column: far cheaper to compute.
         rating = [_touchpoint.c.rating_scale, _touchpoint.c.rating_value, _touchpoint.c.complaint]
@@ -445,10 +449,7 @@ async def response_counts(
         def signed(sign: int) -> list[ColumnElement[Any]]:
             return [sign * func.sum(_rollup.c.responses), sign * func.sum(_rollup.c.negatives)]
 
-        statements.extend(
-            query.where(_rollup.c.responses > 0)
-            for _, query in _rollup_queries(parts, dimension, part, signed)
-        )
+        statements.extend(_rollup_queries(parts, dimension, part, signed, rated_only=True))
     if parts.raw:
         counts = [
             func.count(_touchpoint.c.rating_scale),
@@ -473,9 +474,11 @@ def _rollup_queries(
     dimension: Dimension,
     part: Slice,
     measures: Callable[[int], Sequence[ColumnElement[Any]]],
-) -> list[tuple[int, Select[Any]]]:
-    """(sign, query) per run of periods: each query is a single index range; `measures`
-    gives the aggregates for periods added (sign 1) or taken away (sign -1)."""
+    *,
+    rated_only: bool = False,
+) -> list[Select[Any]]:
+    """One query per run of periods, each a single index range; `measures` gives the
+    aggregates for periods added (sign 1) or taken away (sign -1)."""
     ranges = [
         (sign, grain, low, high)
         for sign, grain, spans in (
@@ -485,10 +488,11 @@ def _rollup_queries(
         )
         for low, high in spans
     ]
-    return [
-        (sign, _rollup_query(grain, low, high, dimension, part, measures(sign)))
+    queries = [
+        _rollup_query(grain, low, high, dimension, part, measures(sign))
         for sign, grain, low, high in ranges
     ]
+    return [query.where(_rollup.c.responses > 0) for query in queries] if rated_only else queries
 
 
 def _rollup_query(

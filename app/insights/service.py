@@ -4,7 +4,7 @@ Counts come from the rollups (`rollups.tallies`); the statistics from `stats`; t
 joins them to the moments catalogue and shapes the answers.
 """
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
@@ -47,7 +47,7 @@ from app.insights.schemas import (
 from app.insights.tally import Tally, total
 from app.moments.models import Moment
 from app.touchpoints.models import Touchpoint
-from app.touchpoints.scales import SCALES, ScaleName, Sentiment
+from app.touchpoints.scales import SCALES, ScaleFamily, ScaleName, Sentiment
 
 DEFAULT_WINDOW = timedelta(days=30)
 MAX_WINDOW = timedelta(days=3 * 366)
@@ -207,7 +207,7 @@ def _moment_input(key: str, tally: Tally, target: float | None) -> stats.MomentI
     )
 
 
-def _baselines(inputs: Sequence[stats.MomentInput]) -> list[FamilyBaseline]:
+def _baselines(priors: Mapping[ScaleFamily, stats.FamilyPrior]) -> list[FamilyBaseline]:
     return [
         FamilyBaseline(
             family=prior.family.value,
@@ -216,7 +216,7 @@ def _baselines(inputs: Sequence[stats.MomentInput]) -> list[FamilyBaseline]:
             responses=prior.responses,
             moments=prior.moments,
         )
-        for prior in sorted(stats.family_priors(inputs).values(), key=lambda p: p.family)
+        for prior in sorted(priors.values(), key=lambda p: p.family)
     ]
 
 
@@ -265,8 +265,9 @@ async def weak_spots(
         for i, m in admitted.items()
         if i in before
     ]
-    ranked = stats.rank(inputs)
-    previous_ranked = stats.rank(previous_inputs)
+    priors, previous_priors = stats.family_priors(inputs), stats.family_priors(previous_inputs)
+    ranked = stats.rank(inputs, priors)
+    previous_ranked = stats.rank(previous_inputs, previous_priors)
     trends = {t.key: t for t in stats.trends(stats.trend_inputs(ranked, previous_ranked))}
     previous_by_key = {item.key: item for item in previous_ranked}
     consistency = [stats.team_consistency(teams.get(by_key[item.key], [])) for item in ranked]
@@ -336,8 +337,8 @@ async def weak_spots(
             low_data_responses=stats.LOW_DATA_RESPONSES,
             trend_min_responses=stats.TREND_MIN_RESPONSES,
             team_min_responses=stats.TEAM_MIN_RESPONSES,
-            baselines=_baselines(inputs),
-            previous_baselines=_baselines(previous_inputs),
+            baselines=_baselines(priors),
+            previous_baselines=_baselines(previous_priors),
         ),
         moments_ranked=len(ranked),
         data=[spot(i) for i in listed[:limit]],

@@ -360,12 +360,18 @@ class RankedMoment:
         return self.posterior.rate
 
 
-def rank(moments: Sequence[MomentInput]) -> list[RankedMoment]:
-    """Empirical-Bayes ranking: priority = V * (posterior mean - reference), highest first."""
+def rank(
+    moments: Sequence[MomentInput], priors: Mapping[ScaleFamily, FamilyPrior] | None = None
+) -> list[RankedMoment]:
+    """Empirical-Bayes ranking: priority = V * (posterior mean - reference), highest first.
+
+    `priors` are `family_priors(moments)`, computed here unless the caller already has them.
+    """
     keys = [moment.key for moment in moments]
     if len(set(keys)) != len(keys):
         raise ValueError("moment keys must be unique")
-    priors = family_priors(moments)
+    if priors is None:
+        priors = family_priors(moments)
     scored = [_score(moment, priors) for moment in moments]
     q_values = bayesian_q_values([item.prob_worse for item in scored])
     ranked = [
