@@ -22,7 +22,8 @@ COPY alembic.ini ./
 COPY migrations ./migrations
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
-    MOT_DATABASE_URL=sqlite:////data/mot.db
+    MOT_DATABASE_URL=sqlite:////data/mot.db \
+    MOT_ENVIRONMENT=production
 USER mot
 VOLUME ["/data"]
 EXPOSE 8000

@@ -4,8 +4,11 @@ from functools import lru_cache
 from typing import Annotated, Literal
 
 from fastapi import Depends, Request
-from pydantic import Field
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEVELOPMENT_SECRET = "development-only-secret-do-not-use-in-production"
+MIN_SECRET_LENGTH = 32
 
 
 class Settings(BaseSettings):
@@ -34,6 +37,34 @@ class Settings(BaseSettings):
     log_level: Literal["critical", "error", "warning", "info", "debug"] = Field(
         default="info", description="Server log level."
     )
+    environment: Literal["development", "production"] = Field(
+        default="development",
+        description="`production` refuses to start without a real `MOT_SECRET_KEY`.",
+    )
+    secret_key: SecretStr = Field(
+        default=SecretStr(DEVELOPMENT_SECRET),
+        description="Key that signs survey links (HMAC-SHA256); at least 32 characters.",
+    )
+    survey_link_days: int = Field(
+        default=30, ge=1, le=365, description="Days a survey link stays valid by default."
+    )
+    public_url: str | None = Field(
+        default=None,
+        description="Base URL clients reach the service at, for survey links; default: the "
+        "URL the API request came in on.",
+    )
+
+    @model_validator(mode="after")
+    def _refuse_default_secret_outside_development(self) -> "Settings":
+        if self.environment == "development":
+            return self
+        secret = self.secret_key.get_secret_value()
+        if secret == DEVELOPMENT_SECRET or len(secret) < MIN_SECRET_LENGTH:
+            raise ValueError(
+                "MOT_SECRET_KEY must be set to a secret of at least "
+                f"{MIN_SECRET_LENGTH} characters when MOT_ENVIRONMENT is {self.environment}"
+            )
+        return self
 
 
 @lru_cache

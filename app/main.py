@@ -12,6 +12,8 @@ from app.errors import install_error_handlers
 from app.insights.router import router as insights_router
 from app.migrate import head_revisions
 from app.moments.router import router as moments_router
+from app.surveys.router import pages as survey_pages
+from app.surveys.router import router as surveys_router
 from app.touchpoints.router import clients_router
 from app.touchpoints.router import router as touchpoints_router
 
@@ -49,4 +51,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(touchpoints_router)
     app.include_router(insights_router)
     app.include_router(clients_router)
+    app.include_router(surveys_router)
+    app.include_router(survey_pages)
     return app

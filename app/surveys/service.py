@@ -1,0 +1,103 @@
+"""Survey links: issue signed links for touchpoints, record one-click answers and comments."""
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db import one_of
+from app.surveys import tokens
+from app.surveys.schemas import SurveyBatchError, SurveyCreate, SurveyLink, SurveyLinks
+from app.surveys.tokens import SurveyClaims
+from app.touchpoints import service as touchpoints_service
+from app.touchpoints.models import Touchpoint
+from app.touchpoints.scales import SCALES, Sentiment, normalise
+from app.touchpoints.schemas import RatingUpdate
+
+
+class UnknownAnswer(Exception):
+    """The value is not on the token's scale."""
+
+
+async def issue_links(
+    session: AsyncSession,
+    *,
+    external_ids: Sequence[str],
+    options: SurveyCreate,
+    default_days: int,
+    key: bytes,
+    base_url: str,
+    now: datetime,
+) -> tuple[list[SurveyLinks], list[SurveyBatchError]]:
+    """Signed links for each touchpoint; ids not stored are reported, not fatal."""
+    rows = await session.execute(
+        select(Touchpoint.external_id, Touchpoint.id).where(
+            one_of(session, Touchpoint.external_id, external_ids)
+        )
+    )
+    internal_ids: dict[str, int] = {external_id: internal for external_id, internal in rows.all()}
+    expires_at = now + timedelta(days=options.expires_in_days or default_days)
+    scale = SCALES[options.scale]
+    issued, errors = [], []
+    for external_id in external_ids:
+        internal_id = internal_ids.get(external_id)
+        if internal_id is None:
+            errors.append(
+                SurveyBatchError(
+                    touchpoint=external_id,
+                    code="not_found",
+                    message=f"No touchpoint with id '{external_id}'.",
+                )
+            )
+            continue
+        claims = SurveyClaims(internal_id, options.scale, expires_at, options.language)
+        page_url = f"{base_url}/s/{tokens.issue(claims, key=key)}"
+        issued.append(
+            SurveyLinks(
+                touchpoint=external_id,
+                scale=options.scale,
+                language=options.language,
+                expires_at=expires_at,
+                page_url=page_url,
+                links=[
+                    SurveyLink(value=value, url=f"{page_url}/{value}")
+                    for value in range(scale.low, scale.high + 1)
+                ],
+            )
+        )
+    return issued, errors
+
+
+async def _external_id(session: AsyncSession, claims: SurveyClaims) -> str:
+    external_id = await session.scalar(
+        select(Touchpoint.external_id).where(Touchpoint.id == claims.touchpoint_id)
+    )
+    if external_id is None:
+        # Signed by us, so it existed: it has been erased since.
+        raise tokens.InvalidToken("gone")
+    return external_id
+
+
+async def answer(session: AsyncSession, *, claims: SurveyClaims, value: int) -> Sentiment:
+    """Record the client's answer (the last answer wins; earlier ones stay in the history)."""
+    try:
+        rating = normalise(claims.scale, value)
+    except ValueError:
+        raise UnknownAnswer(str(value)) from None
+    external_id = await _external_id(session, claims)
+    await touchpoints_service.rate(
+        session, external_id=external_id, rating=RatingUpdate(scale=claims.scale, value=value)
+    )
+    return rating.sentiment
+
+
+async def save_comment(session: AsyncSession, *, claims: SurveyClaims, comment: str) -> None:
+    """Keep what the client wrote with the touchpoint (the latest comment wins)."""
+    external_id = await _external_id(session, claims)
+    touchpoint = await session.scalar(
+        select(Touchpoint).where(Touchpoint.external_id == external_id)
+    )
+    assert touchpoint is not None
+    touchpoint.comment = comment
+    await session.flush()
