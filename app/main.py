@@ -9,10 +9,12 @@ from app import health
 from app.config import Settings, get_settings
 from app.db import Database
 from app.errors import install_error_handlers
+from app.followups.router import page_router as follow_up_pages
+from app.followups.router import router as follow_ups_router
 from app.insights.router import router as insights_router
 from app.migrate import head_revisions
 from app.moments.router import router as moments_router
-from app.surveys.router import pages as survey_pages
+from app.surveys.router import page_router as survey_pages
 from app.surveys.router import router as surveys_router
 from app.touchpoints.router import clients_router
 from app.touchpoints.router import router as touchpoints_router
@@ -52,5 +54,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(insights_router)
     app.include_router(clients_router)
     app.include_router(surveys_router)
+    app.include_router(follow_ups_router)
+    app.include_router(follow_up_pages)
     app.include_router(survey_pages)
     return app

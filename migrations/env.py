@@ -8,6 +8,7 @@ from sqlalchemy import engine_from_config, pool
 
 from app.config import get_settings
 from app.db import Base, UtcDateTime, sync_url
+from app.followups import models as _follow_up_models  # noqa: F401
 from app.insights import models as _insight_models  # noqa: F401
 from app.moments import models as _moment_models  # noqa: F401  (registers tables)
 from app.touchpoints import models as _touchpoint_models  # noqa: F401

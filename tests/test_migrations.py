@@ -8,7 +8,7 @@ import app.main  # noqa: F401  (importing the app registers every model)
 from app import migrate
 from app.db import Base, sync_url
 
-TABLES = {"moment", "touchpoint", "rating_history", "moment_rollup"}
+TABLES = {"moment", "touchpoint", "rating_history", "moment_rollup", "follow_up", "follow_up_event"}
 
 
 def _tables(url: str) -> set[str]:

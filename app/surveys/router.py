@@ -1,10 +1,9 @@
-from pathlib import Path as FilePath
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Form, Path, Request, Response, status
 from fastapi.responses import HTMLResponse
-from fastapi.templating import Jinja2Templates
 
+from app import pages
 from app.config import Settings, SettingsDep
 from app.db import SessionDep, utcnow
 from app.errors import NotFound, error_responses
@@ -14,67 +13,13 @@ from app.surveys.tokens import Language, SurveyClaims
 from app.touchpoints.scales import SCALES, Sentiment
 
 router = APIRouter(tags=["surveys"], responses=error_responses(422))
-pages = APIRouter(include_in_schema=False)
-templates = Jinja2Templates(directory=FilePath(__file__).parent / "templates")
-
-TEXTS: dict[Language, dict[str, str]] = {
-    Language.en: {
-        "title": "How did we do?",
-        "question": "How was your experience?",
-        "thanks_title": "Thank you!",
-        "thanks_body": "Your answer helps us keep doing what works.",
-        "sorry_title": "We are sorry it was not good.",
-        "sorry_body": "Thank you for telling us: it is how we find what to fix. "
-        "We will look into it.",
-        "sorry_question": "What went wrong, and how can we help?",
-        "comment_question": "Anything you would like to add?",
-        "send": "Send",
-        "comment_saved": "Thank you, we have your comment.",
-        "change_answer": "Clicked the wrong answer?",
-        "change_link": "Choose again",
-        "invalid_title": "This link does not work",
-        "malformed": "The link is incomplete or was changed. Please use the link exactly as "
-        "you received it.",
-        "expired": "The link has expired. Thank you all the same.",
-        "bad_value": "That answer is not one of the choices.",
-        "low": "Very bad",
-        "high": "Very good",
-    },
-    Language.ru: {
-        "title": "Как мы справились?",
-        "question": "Как вы оцениваете обращение?",
-        "thanks_title": "Спасибо!",
-        "thanks_body": "Ваш ответ помогает нам сохранять то, что работает.",
-        "sorry_title": "Нам жаль, что всё прошло плохо.",
-        "sorry_body": "Спасибо, что сказали: так мы узнаём, что исправить. Мы разберёмся.",
-        "sorry_question": "Что пошло не так и чем мы можем помочь?",
-        "comment_question": "Хотите что-нибудь добавить?",
-        "send": "Отправить",
-        "comment_saved": "Спасибо, ваш комментарий получен.",
-        "change_answer": "Ошиблись с ответом?",
-        "change_link": "Выбрать снова",
-        "invalid_title": "Ссылка не работает",
-        "malformed": "Ссылка неполная или изменена. Откройте её в точности как получили.",
-        "expired": "Срок действия ссылки истёк. Всё равно спасибо.",
-        "bad_value": "Такого варианта ответа нет.",
-        "low": "Очень плохо",
-        "high": "Очень хорошо",
-    },
-}
+page_router = APIRouter(include_in_schema=False)
 _INVALID_STATUS = {
     "malformed": status.HTTP_404_NOT_FOUND,
     "signature": status.HTTP_404_NOT_FOUND,
     "expired": status.HTTP_410_GONE,
     "gone": status.HTTP_410_GONE,
 }
-
-
-def _key(settings: Settings) -> bytes:
-    return settings.secret_key.get_secret_value().encode()
-
-
-def _base_url(request: Request, settings: Settings) -> str:
-    return (settings.public_url or str(request.base_url)).rstrip("/")
 
 
 @router.post(
@@ -98,8 +43,8 @@ async def create_survey(
         external_ids=[touchpoint_id],
         options=options,
         default_days=settings.survey_link_days,
-        key=_key(settings),
-        base_url=_base_url(request, settings),
+        key=pages.signing_key(settings),
+        base_url=pages.public_base_url(request, settings),
         now=utcnow(),
     )
     if errors:
@@ -121,47 +66,34 @@ async def create_surveys(
         external_ids=list(dict.fromkeys(batch.touchpoints)),
         options=batch,
         default_days=settings.survey_link_days,
-        key=_key(settings),
-        base_url=_base_url(request, settings),
+        key=pages.signing_key(settings),
+        base_url=pages.public_base_url(request, settings),
         now=utcnow(),
     )
     return SurveyBatchResult(data=issued, errors=errors)
 
 
-def _page(
-    request: Request, name: str, language: Language, status_code: int = 200, **context: Any
-) -> HTMLResponse:
-    text = TEXTS[language]
-    return templates.TemplateResponse(
-        request,
-        name,
-        {"lang": language.value, "text": text, "title": text["title"], **context},
-        status_code=status_code,
-        headers={"cache-control": "no-store", "referrer-policy": "no-referrer"},
-    )
-
-
 def _invalid(request: Request, reason: str) -> HTMLResponse:
-    text = TEXTS[Language.en]
+    text = pages.TEXTS[Language.en]
     message = text["expired"] if reason in ("expired", "gone") else text["malformed"]
-    return _page(
+    return pages.render(
         request, "invalid.html", Language.en, _INVALID_STATUS.get(reason, 404), message=message
     )
 
 
 def _claims(token: str, settings: Settings) -> SurveyClaims:
-    return tokens.verify(token, key=_key(settings), now=utcnow())
+    return tokens.verify(token, key=pages.signing_key(settings), now=utcnow())
 
 
-@pages.get("/s/{token}", response_class=HTMLResponse)
+@page_router.get("/s/{token}", response_class=HTMLResponse)
 async def survey_page(token: str, request: Request, settings: SettingsDep) -> Response:
     try:
         claims = _claims(token, settings)
     except tokens.InvalidToken as invalid:
         return _invalid(request, invalid.reason)
     scale = SCALES[claims.scale]
-    text = TEXTS[claims.language]
-    return _page(
+    text = pages.TEXTS[claims.language]
+    return pages.render(
         request,
         "survey.html",
         claims.language,
@@ -172,7 +104,7 @@ async def survey_page(token: str, request: Request, settings: SettingsDep) -> Re
     )
 
 
-@pages.api_route("/s/{token}/{value}", methods=["GET", "HEAD"], response_class=HTMLResponse)
+@page_router.api_route("/s/{token}/{value}", methods=["GET", "HEAD"], response_class=HTMLResponse)
 async def one_click_answer(
     token: str, value: int, request: Request, session: SessionDep, settings: SettingsDep
 ) -> Response:
@@ -185,9 +117,11 @@ async def one_click_answer(
     except tokens.InvalidToken as invalid:
         return _invalid(request, invalid.reason)
     except service.UnknownAnswer:
-        text = TEXTS[claims.language]
-        return _page(request, "invalid.html", claims.language, 422, message=text["bad_value"])
-    return _page(
+        text = pages.TEXTS[claims.language]
+        return pages.render(
+            request, "invalid.html", claims.language, 422, message=text["bad_value"]
+        )
+    return pages.render(
         request,
         "thanks.html",
         claims.language,
@@ -197,7 +131,7 @@ async def one_click_answer(
     )
 
 
-@pages.post("/s/{token}/comment", response_class=HTMLResponse)
+@page_router.post("/s/{token}/comment", response_class=HTMLResponse)
 async def comment_page(
     token: str,
     request: Request,
@@ -211,6 +145,6 @@ async def comment_page(
             await service.save_comment(session, claims=claims, comment=comment.strip())
     except tokens.InvalidToken as invalid:
         return _invalid(request, invalid.reason)
-    return _page(
+    return pages.render(
         request, "thanks.html", claims.language, negative=False, saved=True, page_url=f"/s/{token}"
     )

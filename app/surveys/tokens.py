@@ -1,8 +1,9 @@
-"""Signed survey tokens: which touchpoint, which scale, until when, in which language.
+"""Signed tokens for the client-facing pages: survey links and follow-up status links.
 
-A token carries nothing personal: the touchpoint's internal number, the scale, the expiry
-and the page language, signed with HMAC-SHA256 under the server's secret. Any change to
-any of them (another touchpoint, another scale, a later expiry) breaks the signature.
+A token carries nothing personal: internal numbers, the scale, the expiry and the page
+language, signed with HMAC-SHA256 under the server's secret. Any change to any of them
+(another touchpoint, another scale, a later expiry) breaks the signature, and each kind
+of token is signed for its own purpose, so one kind never passes for another.
 """
 
 import base64
@@ -15,9 +16,8 @@ from enum import StrEnum
 
 from app.touchpoints.scales import ScaleName
 
-# Signatures of survey tokens cannot be mistaken for those of any other token the service
-# may sign with the same key.
-_PURPOSE = b"mot-survey-v1:"
+_SURVEY = b"mot-survey-v1:"
+_FOLLOW_UP = b"mot-follow-up-v1:"
 
 
 class Language(StrEnum):
@@ -49,31 +49,39 @@ def _decode(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
-def _signature(payload: bytes, key: bytes) -> bytes:
-    return hmac.new(key, _PURPOSE + payload, hashlib.sha256).digest()
+def _seal(purpose: bytes, payload: str, key: bytes) -> str:
+    raw = payload.encode()
+    return f"{_encode(raw)}.{_encode(hmac.new(key, purpose + raw, hashlib.sha256).digest())}"
 
 
-def issue(claims: SurveyClaims, *, key: bytes) -> str:
-    """The URL-safe token for these claims."""
-    expires = int(claims.expires_at.timestamp())
-    payload = (
-        f"{claims.touchpoint_id}.{claims.scale.value}.{expires}.{claims.language.value}".encode()
-    )
-    return f"{_encode(payload)}.{_encode(_signature(payload, key))}"
-
-
-def verify(token: str, *, key: bytes, now: datetime) -> SurveyClaims:
-    """The claims of a genuine, unexpired token; raises InvalidToken otherwise."""
+def _open(purpose: bytes, token: str, key: bytes) -> str:
     try:
         encoded_payload, encoded_signature = token.split(".")
         payload, signature = _decode(encoded_payload), _decode(encoded_signature)
     except (ValueError, binascii.Error):
         raise InvalidToken("malformed") from None
+    expected = hmac.new(key, purpose + payload, hashlib.sha256).digest()
     # Compared in constant time, before anything in the payload is trusted.
-    if not hmac.compare_digest(signature, _signature(payload, key)):
+    if not hmac.compare_digest(signature, expected):
         raise InvalidToken("signature")
     try:
-        touchpoint_id, scale, expires, language = payload.decode().split(".")
+        return payload.decode()
+    except UnicodeDecodeError:
+        raise InvalidToken("malformed") from None
+
+
+def issue(claims: SurveyClaims, *, key: bytes) -> str:
+    """The URL-safe survey token for these claims."""
+    expires = int(claims.expires_at.timestamp())
+    payload = f"{claims.touchpoint_id}.{claims.scale.value}.{expires}.{claims.language.value}"
+    return _seal(_SURVEY, payload, key)
+
+
+def verify(token: str, *, key: bytes, now: datetime) -> SurveyClaims:
+    """The claims of a genuine, unexpired survey token; raises InvalidToken otherwise."""
+    payload = _open(_SURVEY, token, key)
+    try:
+        touchpoint_id, scale, expires, language = payload.split(".")
         claims = SurveyClaims(
             touchpoint_id=int(touchpoint_id),
             scale=ScaleName(scale),
@@ -85,3 +93,18 @@ def verify(token: str, *, key: bytes, now: datetime) -> SurveyClaims:
     if claims.expires_at <= now:
         raise InvalidToken("expired")
     return claims
+
+
+def issue_status(follow_up_id: int, language: Language, *, key: bytes) -> str:
+    """The token of a follow-up's status page. It does not expire: a client with an open
+    problem must always be able to see where it stands."""
+    return _seal(_FOLLOW_UP, f"{follow_up_id}.{language.value}", key)
+
+
+def verify_status(token: str, *, key: bytes) -> tuple[int, Language]:
+    """(follow-up number, language) of a genuine status token; raises InvalidToken."""
+    try:
+        follow_up_id, language = _open(_FOLLOW_UP, token, key).split(".")
+        return int(follow_up_id), Language(language)
+    except ValueError:
+        raise InvalidToken("malformed") from None

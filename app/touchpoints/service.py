@@ -15,6 +15,8 @@ from uuid_utils import uuid7
 
 from app.db import one_of, utcnow
 from app.errors import ErrorDetail, NotFound, details_from_validation_error
+from app.followups import service as followups_service
+from app.followups.workflow import Reason
 from app.insights import rollups
 from app.moments import service as moments_service
 from app.moments.models import Moment
@@ -166,7 +168,9 @@ async def ingest(
         staged.append(candidate)
 
     created = await bulk.insert_new(session, rows)
-    await rollups.count_new(session, (_facts(row) for row in rows if row[0] in created))
+    stored = [row for row in rows if row[0] in created]
+    await rollups.count_new(session, (_facts(row) for row in stored))
+    await followups_service.open_for(session, [bad for row in stored if (bad := _bad(row))])
     report.results.extend(
         _result(c, ItemStatus.created) for c in staged if c.external_id in created
     )
@@ -249,6 +253,19 @@ _FACT_POSITIONS = [
         "rating_value",
     )
 ]
+
+
+_SENTIMENT_AT = bulk.COLUMNS.index("sentiment")
+_COMPLAINT_AT = bulk.COLUMNS.index("complaint")
+
+
+def _bad(row: tuple[Any, ...]) -> followups_service.BadExperience | None:
+    """A stored row that calls for a follow-up: a complaint, or a negative rating."""
+    if row[_COMPLAINT_AT]:
+        return followups_service.BadExperience(row[0], Reason.complaint)
+    if row[_SENTIMENT_AT] == Sentiment.negative.value:
+        return followups_service.BadExperience(row[0], Reason.negative_rating)
+    return None
 
 
 def _facts(row: tuple[Any, ...]) -> rollups.TouchpointFacts:
@@ -454,6 +471,9 @@ async def rate(
             ),
             previous=previous,
         )
+        if new.sentiment is Sentiment.negative:
+            bad = followups_service.BadExperience(external_id, Reason.negative_rating)
+            await followups_service.open_for(session, [bad])
     return await get_touchpoint(session, external_id=external_id)
 
 

@@ -1,0 +1,130 @@
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Request, Response, status
+from fastapi.responses import HTMLResponse
+
+from app import pages
+from app.config import Settings, SettingsDep
+from app.db import SessionDep
+from app.errors import error_responses
+from app.followups import service
+from app.followups.schemas import FollowUpCreate, FollowUpDetail, FollowUpEventCreate, FollowUpPage
+from app.followups.workflow import Status
+from app.pagination import DEFAULT_PAGE_SIZE, CursorQuery, LimitQuery
+from app.surveys import tokens
+from app.surveys.tokens import Language
+from app.touchpoints.service import as_utc
+
+router = APIRouter(prefix="/v1/follow-ups", tags=["follow-ups"], responses=error_responses(422))
+page_router = APIRouter(include_in_schema=False)
+
+IdPath = Annotated[int, Path(ge=1, description="Follow-up number.")]
+
+
+@router.post(
+    "",
+    response_model=FollowUpDetail,
+    status_code=status.HTTP_201_CREATED,
+    responses=error_responses(404, 409, 422),
+    summary="Open a follow-up by hand",
+)
+async def create_follow_up(
+    data: FollowUpCreate, request: Request, session: SessionDep, settings: SettingsDep
+) -> FollowUpDetail:
+    """Negative ratings and complaints open follow-ups by themselves; this opens one for any
+    other touchpoint (one per touchpoint)."""
+    return _with_status_url(await service.create(session, data=data), request, settings)
+
+
+@router.get("", response_model=FollowUpPage, summary="List follow-ups")
+async def list_follow_ups(
+    session: SessionDep,
+    state: Annotated[Status | None, Query(alias="status", description="Current status.")] = None,
+    moment: Annotated[str | None, Query(max_length=100, description="Moment key.")] = None,
+    team: Annotated[str | None, Query(max_length=100, description="Team.")] = None,
+    opened_from: Annotated[
+        datetime | None, Query(alias="from", description="Opened at or after.")
+    ] = None,
+    opened_to: Annotated[datetime | None, Query(alias="to", description="Opened before.")] = None,
+    cursor: CursorQuery = None,
+    limit: LimitQuery = DEFAULT_PAGE_SIZE,
+) -> FollowUpPage:
+    filters = service.FollowUpFilter(
+        status=state,
+        moment=moment,
+        team=team,
+        opened_from=as_utc(opened_from),
+        opened_to=as_utc(opened_to),
+    )
+    page, next_cursor = await service.list_follow_ups(
+        session, filters=filters, cursor=cursor, limit=limit
+    )
+    return FollowUpPage(data=page, next_cursor=next_cursor)
+
+
+@router.get(
+    "/{follow_up_id}",
+    response_model=FollowUpDetail,
+    responses=error_responses(404),
+    summary="One follow-up",
+)
+async def get_follow_up(
+    follow_up_id: IdPath, request: Request, session: SessionDep, settings: SettingsDep
+) -> FollowUpDetail:
+    detail = await service.get(session, follow_up_id=follow_up_id)
+    return _with_status_url(detail, request, settings)
+
+
+@router.post(
+    "/{follow_up_id}/events",
+    response_model=FollowUpDetail,
+    responses=error_responses(404, 409, 422),
+    summary="Move a follow-up along",
+)
+async def add_follow_up_event(
+    follow_up_id: IdPath,
+    event: FollowUpEventCreate,
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+) -> FollowUpDetail:
+    """open -> acknowledged -> in_progress -> resolved -> closed, and reopened from resolved
+    or closed. An illegal move is a 409 naming the allowed ones. A root cause is accepted
+    only when resolving or closing: solve first, look for causes afterwards."""
+    detail = await service.add_event(session, follow_up_id=follow_up_id, event=event)
+    return _with_status_url(detail, request, settings)
+
+
+def _with_status_url(
+    detail: FollowUpDetail, request: Request, settings: Settings
+) -> FollowUpDetail:
+    base = (settings.public_url or str(request.base_url)).rstrip("/")
+    token = tokens.issue_status(detail.id, Language.en, key=pages.signing_key(settings))
+    return detail.model_copy(update={"status_url": f"{base}/f/{token}"})
+
+
+@page_router.get("/f/{token}", response_class=HTMLResponse)
+async def status_page(
+    token: str, request: Request, session: SessionDep, settings: SettingsDep
+) -> Response:
+    """The client's view: status, messages meant for them, the next update promised."""
+    try:
+        follow_up_id, language = tokens.verify_status(token, key=pages.signing_key(settings))
+    except tokens.InvalidToken:
+        text = pages.TEXTS[Language.en]
+        return pages.render(request, "invalid.html", Language.en, 404, message=text["malformed"])
+    view = await service.client_view(session, follow_up_id=follow_up_id)
+    if view is None:
+        text = pages.TEXTS[language]
+        return pages.render(request, "invalid.html", language, 410, message=text["expired"])
+    text = pages.TEXTS[language]
+    return pages.render(
+        request,
+        "status.html",
+        language,
+        title=text["status_title"],
+        status_label=text[f"status_{view.status.value}"],
+        next_update_at=view.next_update_at,
+        messages=view.messages,
+    )

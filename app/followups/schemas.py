@@ -1,0 +1,70 @@
+from datetime import datetime
+
+from pydantic import AwareDatetime, BaseModel, Field
+
+from app.followups.workflow import Reason, Status
+
+Actor = Field(min_length=1, max_length=100, description="Who acts: a person or a system.")
+
+
+class FollowUpCreate(BaseModel):
+    touchpoint: str = Field(min_length=1, max_length=64, description="Touchpoint id.")
+    actor: str = Actor
+    note: str | None = Field(default=None, max_length=4000, description="Internal note.")
+
+
+class FollowUpEventCreate(BaseModel):
+    status: Status = Field(description="Status to move to.")
+    actor: str = Actor
+    note: str | None = Field(
+        default=None, max_length=4000, description="Internal note; never shown to the client."
+    )
+    client_message: str | None = Field(
+        default=None, max_length=2000, description="Message shown to the client."
+    )
+    next_update_at: AwareDatetime | None = Field(
+        default=None, description="When the client is promised the next update."
+    )
+    root_cause: str | None = Field(
+        default=None,
+        max_length=4000,
+        description="Root cause; accepted only when moving to resolved or closed.",
+    )
+
+
+class FollowUpEventRead(BaseModel):
+    status: Status = Field(description="Status the follow-up moved to.")
+    actor: str = Field(description="Who moved it.")
+    at: datetime = Field(description="When.")
+    note: str | None = Field(description="Internal note.")
+    client_message: str | None = Field(description="Message shown to the client.")
+
+
+class FollowUpRead(BaseModel):
+    id: int = Field(description="Follow-up number.")
+    touchpoint: str = Field(description="Touchpoint id.")
+    moment: str = Field(description="Moment key.")
+    team: str | None = Field(description="Team that served the client.")
+    reason: Reason = Field(description="What opened it.")
+    status: Status = Field(description="Current status.")
+    opened_at: datetime = Field(description="When it was opened.")
+    acknowledged_at: datetime | None = Field(description="First acknowledgement.")
+    resolved_at: datetime | None = Field(description="Latest resolution.")
+    closed_at: datetime | None = Field(description="Latest closing.")
+    next_update_at: datetime | None = Field(description="Next update promised to the client.")
+    root_cause: str | None = Field(description="Root cause, set once resolved.")
+    allowed_transitions: list[Status] = Field(description="Statuses it may move to next.")
+
+
+class FollowUpDetail(FollowUpRead):
+    events: list[FollowUpEventRead] = Field(description="Every step, oldest first.")
+    status_url: str | None = Field(
+        default=None,
+        description="Signed link to the page where the client follows the status "
+        "(messages for the client only; nothing internal).",
+    )
+
+
+class FollowUpPage(BaseModel):
+    data: list[FollowUpRead] = Field(description="Follow-ups, newest first.")
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null: last.")

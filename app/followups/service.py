@@ -1,0 +1,286 @@
+"""Follow-ups: opened on bad experiences, moved through the workflow, every step kept."""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, select, tuple_
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from app.db import dialect_insert, one_of, utcnow
+from app.errors import Conflict, ErrorDetail, NotFound, ValidationFailed
+from app.followups import workflow
+from app.followups.models import FollowUp, FollowUpEvent
+from app.followups.schemas import (
+    FollowUpCreate,
+    FollowUpDetail,
+    FollowUpEventCreate,
+    FollowUpEventRead,
+    FollowUpRead,
+)
+from app.followups.workflow import Reason, Status
+from app.moments.models import Moment
+from app.pagination import decode_cursor, encode_cursor
+from app.touchpoints.models import Touchpoint
+
+SYSTEM_ACTOR = "mot"
+
+
+@dataclass(frozen=True, slots=True)
+class BadExperience:
+    """A touchpoint that calls for a follow-up, and why."""
+
+    external_id: str
+    reason: Reason
+
+
+async def open_for(session: AsyncSession, experiences: Sequence[BadExperience]) -> None:
+    """Open a follow-up for each bad experience whose moment asks for it, unless it has one."""
+    if not experiences:
+        return
+    reasons = {experience.external_id: experience.reason for experience in experiences}
+    rows = await session.execute(
+        select(Touchpoint.id, Touchpoint.external_id, Touchpoint.moment_id, Touchpoint.team)
+        .join(Moment, Moment.id == Touchpoint.moment_id)
+        .where(one_of(session, Touchpoint.external_id, list(reasons)), Moment.auto_follow_up)
+        .order_by(Touchpoint.id)
+    )
+    now = utcnow()
+    values = [
+        {
+            "touchpoint_id": touchpoint_id,
+            "moment_id": moment_id,
+            "team": team,
+            "reason": reasons[external_id].value,
+            "status": Status.open.value,
+            "opened_at": now,
+            "updated_at": now,
+        }
+        for touchpoint_id, external_id, moment_id, team in rows.all()
+    ]
+    if not values:
+        return
+    insert = (
+        dialect_insert(session, FollowUp.__table__)
+        .values(values)
+        .on_conflict_do_nothing(index_elements=["touchpoint_id"])
+        .returning(FollowUp.__table__.c.id)
+    )
+    opened = list((await session.execute(insert)).scalars())
+    session.add_all(
+        FollowUpEvent(
+            follow_up_id=follow_up_id, status=Status.open.value, actor=SYSTEM_ACTOR, at=now
+        )
+        for follow_up_id in opened
+    )
+    await session.flush()
+
+
+async def create(session: AsyncSession, *, data: FollowUpCreate) -> FollowUpDetail:
+    """Open a follow-up by hand; a touchpoint has at most one."""
+    touchpoint = await session.scalar(
+        select(Touchpoint).where(Touchpoint.external_id == data.touchpoint)
+    )
+    if touchpoint is None:
+        raise NotFound(f"No touchpoint with id '{data.touchpoint}'.")
+    existing = await session.scalar(
+        select(FollowUp.id).where(FollowUp.touchpoint_id == touchpoint.id)
+    )
+    if existing is not None:
+        raise Conflict(
+            f"Touchpoint '{data.touchpoint}' already has follow-up {existing}; "
+            "reopen that one instead.",
+            details=[
+                ErrorDetail(field="body.touchpoint", message="has a follow-up", type="conflict")
+            ],
+        )
+    now = utcnow()
+    follow_up = FollowUp(
+        touchpoint_id=touchpoint.id,
+        moment_id=touchpoint.moment_id,
+        team=touchpoint.team,
+        reason=Reason.manual.value,
+        status=Status.open.value,
+        opened_at=now,
+        updated_at=now,
+    )
+    session.add(follow_up)
+    await session.flush()
+    session.add(
+        FollowUpEvent(
+            follow_up_id=follow_up.id,
+            status=Status.open.value,
+            actor=data.actor,
+            at=now,
+            note=data.note,
+        )
+    )
+    await session.flush()
+    return await get(session, follow_up_id=follow_up.id)
+
+
+def _read_query() -> Select[FollowUp, str, str]:
+    return (
+        select(FollowUp, Touchpoint.external_id, Moment.key)
+        .join(Touchpoint, Touchpoint.id == FollowUp.touchpoint_id)
+        .join(Moment, Moment.id == FollowUp.moment_id)
+    )
+
+
+def _fields(follow_up: FollowUp, touchpoint: str, moment: str) -> dict[str, Any]:
+    status = Status(follow_up.status)
+    return {
+        "id": follow_up.id,
+        "touchpoint": touchpoint,
+        "moment": moment,
+        "team": follow_up.team,
+        "reason": follow_up.reason,
+        "status": status,
+        "opened_at": follow_up.opened_at,
+        "acknowledged_at": follow_up.acknowledged_at,
+        "resolved_at": follow_up.resolved_at,
+        "closed_at": follow_up.closed_at,
+        "next_update_at": follow_up.next_update_at,
+        "root_cause": follow_up.root_cause,
+        "allowed_transitions": workflow.allowed(status),
+    }
+
+
+async def get(session: AsyncSession, *, follow_up_id: int) -> FollowUpDetail:
+    row = (
+        await session.execute(
+            _read_query().where(FollowUp.id == follow_up_id).options(selectinload(FollowUp.events))
+        )
+    ).one_or_none()
+    if row is None:
+        raise NotFound(f"No follow-up {follow_up_id}.")
+    follow_up, touchpoint, moment = row
+    events = [FollowUpEventRead.model_validate(e, from_attributes=True) for e in follow_up.events]
+    return FollowUpDetail(**_fields(follow_up, touchpoint, moment), events=events)
+
+
+@dataclass(frozen=True, slots=True)
+class FollowUpFilter:
+    status: Status | None = None
+    moment: str | None = None
+    team: str | None = None
+    opened_from: datetime | None = None
+    opened_to: datetime | None = None
+
+
+async def list_follow_ups(
+    session: AsyncSession, *, filters: FollowUpFilter, cursor: str | None, limit: int
+) -> tuple[list[FollowUpRead], str | None]:
+    """One page, newest first; the cursor is the (opened_at, id) of the page's last row."""
+    query = _read_query().order_by(FollowUp.opened_at.desc(), FollowUp.id.desc())
+    if filters.status is not None:
+        query = query.where(FollowUp.status == filters.status.value)
+    if filters.moment is not None:
+        query = query.where(Moment.key == filters.moment)
+    if filters.team is not None:
+        query = query.where(FollowUp.team == filters.team)
+    if filters.opened_from is not None:
+        query = query.where(FollowUp.opened_at >= filters.opened_from)
+    if filters.opened_to is not None:
+        query = query.where(FollowUp.opened_at < filters.opened_to)
+    if cursor is not None:
+        opened_at, row_id = decode_cursor(cursor, _parse_position)
+        query = query.where(tuple_(FollowUp.opened_at, FollowUp.id) < (opened_at, row_id))
+    rows = (await session.execute(query.limit(limit + 1))).all()
+    page = [FollowUpRead(**_fields(*row)) for row in rows[:limit]]
+    if len(rows) <= limit:
+        return page, None
+    last = rows[limit - 1][0]
+    return page, encode_cursor(last.opened_at.isoformat(), last.id)
+
+
+def _parse_position(position: list[Any]) -> tuple[datetime, int]:
+    opened_at, row_id = position
+    return datetime.fromisoformat(opened_at), int(row_id)
+
+
+async def add_event(
+    session: AsyncSession, *, follow_up_id: int, event: FollowUpEventCreate
+) -> FollowUpDetail:
+    """Move the follow-up to `event.status`; illegal moves are refused naming the legal ones."""
+    follow_up = await session.scalar(
+        select(FollowUp).where(FollowUp.id == follow_up_id).with_for_update()
+    )
+    if follow_up is None:
+        raise NotFound(f"No follow-up {follow_up_id}.")
+    current = Status(follow_up.status)
+    if not workflow.can_move(current, event.status):
+        legal = ", ".join(workflow.allowed(current)) or "none"
+        raise Conflict(
+            f"A follow-up that is {current.value} cannot move to {event.status.value}; "
+            f"allowed: {legal}.",
+            details=[
+                ErrorDetail(field="body.status", message=f"allowed: {legal}", type="transition")
+            ],
+        )
+    if event.root_cause is not None and event.status not in workflow.ROOT_CAUSE_STATUSES:
+        raise ValidationFailed(
+            "A root cause is recorded once the problem is resolved, not before.",
+            details=[
+                ErrorDetail(field="body.root_cause", message="only when resolved", type="order")
+            ],
+        )
+    now = utcnow()
+    follow_up.status = event.status.value
+    follow_up.updated_at = now
+    if event.status is Status.acknowledged and follow_up.acknowledged_at is None:
+        follow_up.acknowledged_at = now
+    if event.status is Status.resolved:
+        follow_up.resolved_at = now
+    if event.status is Status.closed:
+        follow_up.closed_at = now
+    if event.next_update_at is not None:
+        follow_up.next_update_at = event.next_update_at
+    if event.root_cause is not None:
+        follow_up.root_cause = event.root_cause
+    session.add(
+        FollowUpEvent(
+            follow_up_id=follow_up.id,
+            status=event.status.value,
+            actor=event.actor,
+            at=now,
+            note=event.note,
+            client_message=event.client_message,
+        )
+    )
+    await session.flush()
+    return await get(session, follow_up_id=follow_up.id)
+
+
+@dataclass(frozen=True, slots=True)
+class ClientMessage:
+    at: datetime
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ClientView:
+    """All a client may see of a follow-up: no note, no actor, no root cause, no team."""
+
+    status: Status
+    next_update_at: datetime | None
+    messages: list[ClientMessage]
+
+
+async def client_view(session: AsyncSession, *, follow_up_id: int) -> ClientView | None:
+    follow_up = await session.scalar(
+        select(FollowUp).where(FollowUp.id == follow_up_id).options(selectinload(FollowUp.events))
+    )
+    if follow_up is None:
+        return None
+    return ClientView(
+        status=Status(follow_up.status),
+        next_update_at=follow_up.next_update_at,
+        messages=[
+            ClientMessage(event.at, event.client_message)
+            for event in follow_up.events
+            if event.client_message
+        ],
+    )
