@@ -80,7 +80,11 @@ def demo_command(
     async def _load() -> tuple[int, int]:
         database = Database(get_settings().database_url)
         try:
-            return await demo.load(database, payloads=payloads)
+            return await demo.load(
+                database,
+                payloads=payloads,
+                follow_up_targets=get_settings().follow_up_targets(),
+            )
         finally:
             await database.dispose()
 

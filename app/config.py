@@ -1,12 +1,17 @@
 """Service configuration: one Settings object read from `MOT_*` environment variables."""
 
+from datetime import time
 from functools import lru_cache
 from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import Depends, Request
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from app.followups.targets import Targets, WorkingCalendar
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 DEVELOPMENT_SECRET = "development-only-secret-do-not-use-in-production"
 MIN_SECRET_LENGTH = 32
 
@@ -54,6 +59,37 @@ class Settings(BaseSettings):
         "URL the API request came in on.",
     )
 
+    acknowledge_within_hours: float = Field(
+        default=4, gt=0, le=1000, description="Target: working hours to acknowledge a follow-up."
+    )
+    resolve_within_hours: float = Field(
+        default=40, gt=0, le=5000, description="Target: working hours to resolve a follow-up."
+    )
+    working_day_start: time = Field(default=time(9), description="Working day opens (local).")
+    working_day_end: time = Field(default=time(17), description="Working day closes (local).")
+    working_days: str = Field(
+        default="mon,tue,wed,thu,fri", description="Working days, comma-separated."
+    )
+    time_zone: str = Field(default="UTC", description="Time zone of the working hours (IANA).")
+
+    @field_validator("working_days")
+    @classmethod
+    def _known_days(cls, value: str) -> str:
+        days = [day.strip().lower() for day in value.split(",") if day.strip()]
+        unknown = [day for day in days if day not in WEEKDAYS]
+        if unknown or not days:
+            raise ValueError(f"working days must be among {', '.join(WEEKDAYS)}; got {value!r}")
+        return ",".join(days)
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}") from None
+        return value
+
     @model_validator(mode="after")
     def _refuse_default_secret_outside_development(self) -> "Settings":
         if self.environment == "development":
@@ -64,7 +100,26 @@ class Settings(BaseSettings):
                 "MOT_SECRET_KEY must be set to a secret of at least "
                 f"{MIN_SECRET_LENGTH} characters when MOT_ENVIRONMENT is {self.environment}"
             )
+        if not self.working_day_start < self.working_day_end:
+            raise ValueError("MOT_WORKING_DAY_START must be before MOT_WORKING_DAY_END")
         return self
+
+    def working_calendar(self) -> WorkingCalendar:
+        """The working hours follow-up targets are counted in."""
+        return WorkingCalendar(
+            opens=self.working_day_start,
+            closes=self.working_day_end,
+            days=frozenset(WEEKDAYS.index(day) for day in self.working_days.split(",")),
+            zone=ZoneInfo(self.time_zone),
+        )
+
+    def follow_up_targets(self) -> Targets:
+        """Acknowledge and resolve targets of follow-ups, in working hours."""
+        return Targets(
+            calendar=self.working_calendar(),
+            acknowledge_hours=self.acknowledge_within_hours,
+            resolve_hours=self.resolve_within_hours,
+        )
 
 
 @lru_cache

@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import select
 
 from app.db import Database
+from app.followups.targets import Targets
 from app.moments import service as moments_service
 from app.moments.models import Moment
 from app.moments.schemas import Channel, MomentCreate
@@ -270,7 +271,11 @@ def generate(*, touchpoints: int, days: int, seed: int, until: datetime) -> list
 
 
 async def load(
-    database: Database, *, payloads: list[dict[str, Any]], batch_size: int = 1000
+    database: Database,
+    *,
+    payloads: list[dict[str, Any]],
+    follow_up_targets: Targets,
+    batch_size: int = 1000,
 ) -> tuple[int, int]:
     """Catalogue the demo moments and ingest the payloads; returns (stored, duplicates)."""
     stored = duplicates = 0
@@ -294,7 +299,11 @@ async def load(
         items = [(i, TouchpointCreate.model_validate(p)) for i, p in enumerate(chunk)]
         async with database.write_sessions() as session:
             report = await touchpoints_service.ingest(
-                session, items=items, register_unknown_moments=True, default_target=None
+                session,
+                items=items,
+                register_unknown_moments=True,
+                default_target=None,
+                follow_up_targets=follow_up_targets,
             )
             await session.commit()
         if report.errors:

@@ -9,6 +9,7 @@ from app import health
 from app.config import Settings, get_settings
 from app.db import Database
 from app.errors import install_error_handlers
+from app.followups.router import insights_router as follow_up_insights
 from app.followups.router import page_router as follow_up_pages
 from app.followups.router import router as follow_ups_router
 from app.insights.router import router as insights_router
@@ -56,5 +57,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(surveys_router)
     app.include_router(follow_ups_router)
     app.include_router(follow_up_pages)
+    app.include_router(follow_up_insights)
     app.include_router(survey_pages)
     return app

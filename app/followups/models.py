@@ -30,6 +30,8 @@ class FollowUp(Base):
     resolved_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     next_update_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    acknowledge_due_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    resolve_due_at: Mapped[datetime] = mapped_column(UtcDateTime)
     root_cause: Mapped[str | None] = mapped_column(Text)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
 

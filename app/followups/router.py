@@ -6,11 +6,18 @@ from fastapi.responses import HTMLResponse
 
 from app import pages
 from app.config import Settings, SettingsDep
-from app.db import SessionDep
+from app.db import SessionDep, utcnow
 from app.errors import error_responses
 from app.followups import service
-from app.followups.schemas import FollowUpCreate, FollowUpDetail, FollowUpEventCreate, FollowUpPage
+from app.followups.schemas import (
+    FollowUpCreate,
+    FollowUpDetail,
+    FollowUpEventCreate,
+    FollowUpInsights,
+    FollowUpPage,
+)
 from app.followups.workflow import Status
+from app.insights import service as insights_service
 from app.pagination import DEFAULT_PAGE_SIZE, CursorQuery, LimitQuery
 from app.surveys import tokens
 from app.surveys.tokens import Language
@@ -18,6 +25,7 @@ from app.touchpoints.service import as_utc
 
 router = APIRouter(prefix="/v1/follow-ups", tags=["follow-ups"], responses=error_responses(422))
 page_router = APIRouter(include_in_schema=False)
+insights_router = APIRouter(prefix="/v1/insights", tags=["insights"])
 
 IdPath = Annotated[int, Path(ge=1, description="Follow-up number.")]
 
@@ -34,7 +42,8 @@ async def create_follow_up(
 ) -> FollowUpDetail:
     """Negative ratings and complaints open follow-ups by themselves; this opens one for any
     other touchpoint (one per touchpoint)."""
-    return _with_status_url(await service.create(session, data=data), request, settings)
+    detail = await service.create(session, data=data, targets=settings.follow_up_targets())
+    return _with_status_url(detail, request, settings)
 
 
 @router.get("", response_model=FollowUpPage, summary="List follow-ups")
@@ -47,6 +56,9 @@ async def list_follow_ups(
         datetime | None, Query(alias="from", description="Opened at or after.")
     ] = None,
     opened_to: Annotated[datetime | None, Query(alias="to", description="Opened before.")] = None,
+    overdue: Annotated[
+        bool | None, Query(description="Only overdue (true) or only on time (false).")
+    ] = None,
     cursor: CursorQuery = None,
     limit: LimitQuery = DEFAULT_PAGE_SIZE,
 ) -> FollowUpPage:
@@ -56,6 +68,7 @@ async def list_follow_ups(
         team=team,
         opened_from=as_utc(opened_from),
         opened_to=as_utc(opened_to),
+        overdue=overdue,
     )
     page, next_cursor = await service.list_follow_ups(
         session, filters=filters, cursor=cursor, limit=limit
@@ -92,7 +105,9 @@ async def add_follow_up_event(
     """open -> acknowledged -> in_progress -> resolved -> closed, and reopened from resolved
     or closed. An illegal move is a 409 naming the allowed ones. A root cause is accepted
     only when resolving or closing: solve first, look for causes afterwards."""
-    detail = await service.add_event(session, follow_up_id=follow_up_id, event=event)
+    detail = await service.add_event(
+        session, follow_up_id=follow_up_id, event=event, targets=settings.follow_up_targets()
+    )
     return _with_status_url(detail, request, settings)
 
 
@@ -127,4 +142,30 @@ async def status_page(
         status_label=text[f"status_{view.status.value}"],
         next_update_at=view.next_update_at,
         messages=view.messages,
+    )
+
+
+@insights_router.get(
+    "/follow-ups",
+    response_model=FollowUpInsights,
+    responses=error_responses(422),
+    summary="How well the loop is closed",
+)
+async def follow_up_figures(
+    session: SessionDep,
+    settings: SettingsDep,
+    start: Annotated[
+        datetime | None,
+        Query(alias="from", description="Opened at or after; default 30 days before `to`."),
+    ] = None,
+    end: Annotated[
+        datetime | None, Query(alias="to", description="Opened before; default now.")
+    ] = None,
+) -> FollowUpInsights:
+    """Follow-ups opened in the window: counts, median and p90 time to acknowledge and to
+    resolve in working hours, and the share done within target; overall, per moment and
+    per team."""
+    span = insights_service.window(start, end, now=utcnow())
+    return await service.figures(
+        session, start=span.start, end=span.end, targets=settings.follow_up_targets()
     )

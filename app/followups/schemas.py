@@ -1,6 +1,6 @@
 from datetime import datetime
 
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from app.followups.workflow import Reason, Status
 
@@ -52,6 +52,13 @@ class FollowUpRead(BaseModel):
     resolved_at: datetime | None = Field(description="Latest resolution.")
     closed_at: datetime | None = Field(description="Latest closing.")
     next_update_at: datetime | None = Field(description="Next update promised to the client.")
+    acknowledge_due_at: datetime = Field(
+        description="Acknowledge by then (target MOT_ACKNOWLEDGE_WITHIN_HOURS working hours)."
+    )
+    resolve_due_at: datetime = Field(
+        description="Resolve by then (target MOT_RESOLVE_WITHIN_HOURS working hours)."
+    )
+    overdue: bool = Field(description="Not acknowledged, or not resolved, by its due time.")
     root_cause: str | None = Field(description="Root cause, set once resolved.")
     allowed_transitions: list[Status] = Field(description="Statuses it may move to next.")
 
@@ -68,3 +75,38 @@ class FollowUpDetail(FollowUpRead):
 class FollowUpPage(BaseModel):
     data: list[FollowUpRead] = Field(description="Follow-ups, newest first.")
     next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null: last.")
+
+
+class Durations(BaseModel):
+    median: float | None = Field(description="Median, in working hours; null when none.")
+    p90: float | None = Field(description="90th percentile, in working hours; null when none.")
+
+
+class FollowUpFigures(BaseModel):
+    key: str | None = Field(description="Moment key or team; null for all follow-ups.")
+    follow_ups: int = Field(description="Follow-ups opened in the window.")
+    unsettled: int = Field(description="Not yet resolved or closed.")
+    overdue: int = Field(description="Overdue now.")
+    acknowledged: int = Field(description="Acknowledged at least once.")
+    resolved: int = Field(description="Resolved at least once.")
+    time_to_acknowledge: Durations = Field(description="Opening to first acknowledgement.")
+    time_to_resolve: Durations = Field(description="Opening to latest resolution.")
+    acknowledged_within_target: float | None = Field(
+        description="Share of the follow-ups acknowledged by their due time (null if none due "
+        "yet); an unacknowledged follow-up past its due time counts as missed."
+    )
+    resolved_within_target: float | None = Field(
+        description="Share resolved by their due time, the same way."
+    )
+
+
+class FollowUpInsights(BaseModel):
+    from_: datetime = Field(alias="from", description="Window start (opened at or after).")
+    to: datetime = Field(description="Window end (opened before).")
+    acknowledge_target_hours: float = Field(description="Target, in working hours.")
+    resolve_target_hours: float = Field(description="Target, in working hours.")
+    total: FollowUpFigures = Field(description="All follow-ups of the window.")
+    by_moment: list[FollowUpFigures] = Field(description="Per moment, most follow-ups first.")
+    by_team: list[FollowUpFigures] = Field(description="Per team, most follow-ups first.")
+
+    model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True)

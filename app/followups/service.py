@@ -1,11 +1,12 @@
 """Follow-ups: opened on bad experiences, moved through the workflow, every step kept."""
 
-from collections.abc import Sequence
+import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, select, tuple_
+from sqlalchemy import ColumnElement, Select, and_, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
@@ -14,12 +15,16 @@ from app.errors import Conflict, ErrorDetail, NotFound, ValidationFailed
 from app.followups import workflow
 from app.followups.models import FollowUp, FollowUpEvent
 from app.followups.schemas import (
+    Durations,
     FollowUpCreate,
     FollowUpDetail,
     FollowUpEventCreate,
     FollowUpEventRead,
+    FollowUpFigures,
+    FollowUpInsights,
     FollowUpRead,
 )
+from app.followups.targets import Targets, working_hours_between
 from app.followups.workflow import Reason, Status
 from app.moments.models import Moment
 from app.pagination import decode_cursor, encode_cursor
@@ -36,7 +41,9 @@ class BadExperience:
     reason: Reason
 
 
-async def open_for(session: AsyncSession, experiences: Sequence[BadExperience]) -> None:
+async def open_for(
+    session: AsyncSession, experiences: Sequence[BadExperience], *, targets: Targets
+) -> None:
     """Open a follow-up for each bad experience whose moment asks for it, unless it has one."""
     if not experiences:
         return
@@ -56,6 +63,8 @@ async def open_for(session: AsyncSession, experiences: Sequence[BadExperience]) 
             "reason": reasons[external_id].value,
             "status": Status.open.value,
             "opened_at": now,
+            "acknowledge_due_at": targets.acknowledge_due(now),
+            "resolve_due_at": targets.resolve_due(now),
             "updated_at": now,
         }
         for touchpoint_id, external_id, moment_id, team in rows.all()
@@ -78,7 +87,9 @@ async def open_for(session: AsyncSession, experiences: Sequence[BadExperience]) 
     await session.flush()
 
 
-async def create(session: AsyncSession, *, data: FollowUpCreate) -> FollowUpDetail:
+async def create(
+    session: AsyncSession, *, data: FollowUpCreate, targets: Targets
+) -> FollowUpDetail:
     """Open a follow-up by hand; a touchpoint has at most one."""
     touchpoint = await session.scalar(
         select(Touchpoint).where(Touchpoint.external_id == data.touchpoint)
@@ -104,6 +115,8 @@ async def create(session: AsyncSession, *, data: FollowUpCreate) -> FollowUpDeta
         reason=Reason.manual.value,
         status=Status.open.value,
         opened_at=now,
+        acknowledge_due_at=targets.acknowledge_due(now),
+        resolve_due_at=targets.resolve_due(now),
         updated_at=now,
     )
     session.add(follow_up)
@@ -143,6 +156,9 @@ def _fields(follow_up: FollowUp, touchpoint: str, moment: str) -> dict[str, Any]
         "resolved_at": follow_up.resolved_at,
         "closed_at": follow_up.closed_at,
         "next_update_at": follow_up.next_update_at,
+        "acknowledge_due_at": follow_up.acknowledge_due_at,
+        "resolve_due_at": follow_up.resolve_due_at,
+        "overdue": is_overdue(follow_up, now=utcnow()),
         "root_cause": follow_up.root_cause,
         "allowed_transitions": workflow.allowed(status),
     }
@@ -161,6 +177,24 @@ async def get(session: AsyncSession, *, follow_up_id: int) -> FollowUpDetail:
     return FollowUpDetail(**_fields(follow_up, touchpoint, moment), events=events)
 
 
+AWAITING_ACKNOWLEDGEMENT = (Status.open.value, Status.reopened.value)
+SETTLED = (Status.resolved.value, Status.closed.value)
+
+
+def is_overdue(follow_up: FollowUp, *, now: datetime) -> bool:
+    """Not acknowledged, or not resolved, by its due time."""
+    return (
+        follow_up.status in AWAITING_ACKNOWLEDGEMENT and now > follow_up.acknowledge_due_at
+    ) or (follow_up.status not in SETTLED and now > follow_up.resolve_due_at)
+
+
+def _overdue_clause(now: datetime) -> ColumnElement[bool]:
+    return or_(
+        and_(FollowUp.status.in_(AWAITING_ACKNOWLEDGEMENT), FollowUp.acknowledge_due_at < now),
+        and_(FollowUp.status.not_in(SETTLED), FollowUp.resolve_due_at < now),
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class FollowUpFilter:
     status: Status | None = None
@@ -168,6 +202,7 @@ class FollowUpFilter:
     team: str | None = None
     opened_from: datetime | None = None
     opened_to: datetime | None = None
+    overdue: bool | None = None
 
 
 async def list_follow_ups(
@@ -185,6 +220,9 @@ async def list_follow_ups(
         query = query.where(FollowUp.opened_at >= filters.opened_from)
     if filters.opened_to is not None:
         query = query.where(FollowUp.opened_at < filters.opened_to)
+    if filters.overdue is not None:
+        overdue = _overdue_clause(utcnow())
+        query = query.where(overdue if filters.overdue else ~overdue)
     if cursor is not None:
         opened_at, row_id = decode_cursor(cursor, _parse_position)
         query = query.where(tuple_(FollowUp.opened_at, FollowUp.id) < (opened_at, row_id))
@@ -202,7 +240,7 @@ def _parse_position(position: list[Any]) -> tuple[datetime, int]:
 
 
 async def add_event(
-    session: AsyncSession, *, follow_up_id: int, event: FollowUpEventCreate
+    session: AsyncSession, *, follow_up_id: int, event: FollowUpEventCreate, targets: Targets
 ) -> FollowUpDetail:
     """Move the follow-up to `event.status`; illegal moves are refused naming the legal ones."""
     follow_up = await session.scalar(
@@ -236,6 +274,10 @@ async def add_event(
         follow_up.resolved_at = now
     if event.status is Status.closed:
         follow_up.closed_at = now
+    if event.status is Status.reopened:
+        # A reopened problem is a fresh promise: acknowledge and solve it in time again.
+        follow_up.acknowledge_due_at = targets.acknowledge_due(now)
+        follow_up.resolve_due_at = targets.resolve_due(now)
     if event.next_update_at is not None:
         follow_up.next_update_at = event.next_update_at
     if event.root_cause is not None:
@@ -283,4 +325,123 @@ async def client_view(session: AsyncSession, *, follow_up_id: int) -> ClientView
             for event in follow_up.events
             if event.client_message
         ],
+    )
+
+
+# --- figures ---
+
+
+@dataclass(frozen=True, slots=True)
+class _Timing:
+    moment: str
+    team: str | None
+    settled: bool
+    overdue: bool
+    acknowledge_hours: float | None
+    resolve_hours: float | None
+    acknowledged_in_time: bool | None
+    resolved_in_time: bool | None
+
+
+def _in_time(done_at: datetime | None, due_at: datetime, now: datetime) -> bool | None:
+    """Done by the due time; None while not done and not yet due."""
+    if done_at is not None:
+        return done_at <= due_at
+    return False if now > due_at else None
+
+
+def _percentile(values: Sequence[float], share: float) -> float | None:
+    """Nearest-rank percentile."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(share * len(ordered)) - 1)]
+
+
+def _durations(hours: Sequence[float]) -> Durations:
+    return Durations(median=_percentile(hours, 0.5), p90=_percentile(hours, 0.9))
+
+
+def _figures(key: str | None, timings: Sequence[_Timing]) -> FollowUpFigures:
+    acknowledged = [t.acknowledge_hours for t in timings if t.acknowledge_hours is not None]
+    resolved = [t.resolve_hours for t in timings if t.resolve_hours is not None]
+
+    def share(flags: list[bool | None]) -> float | None:
+        decided = [flag for flag in flags if flag is not None]
+        return sum(decided) / len(decided) if decided else None
+
+    return FollowUpFigures(
+        key=key,
+        follow_ups=len(timings),
+        unsettled=sum(not t.settled for t in timings),
+        overdue=sum(t.overdue for t in timings),
+        acknowledged=len(acknowledged),
+        resolved=len(resolved),
+        time_to_acknowledge=Durations(
+            median=_percentile(acknowledged, 0.5), p90=_percentile(acknowledged, 0.9)
+        ),
+        time_to_resolve=Durations(
+            median=_percentile(resolved, 0.5), p90=_percentile(resolved, 0.9)
+        ),
+        acknowledged_within_target=share([t.acknowledged_in_time for t in timings]),
+        resolved_within_target=share([t.resolved_in_time for t in timings]),
+    )
+
+
+def _grouped(
+    timings: Sequence[_Timing], key: Callable[[_Timing], str | None]
+) -> list[FollowUpFigures]:
+    groups: dict[str, list[_Timing]] = {}
+    for timing in timings:
+        name = key(timing)
+        if name is not None:
+            groups.setdefault(name, []).append(timing)
+    figures = [_figures(name, members) for name, members in groups.items()]
+    return sorted(figures, key=lambda f: (-f.follow_ups, f.key or ""))
+
+
+async def figures(
+    session: AsyncSession, *, start: datetime, end: datetime, targets: Targets
+) -> FollowUpInsights:
+    """Counts, times to acknowledge and resolve (working hours) and shares within target."""
+    rows = await session.execute(
+        select(FollowUp, Moment.key)
+        .join(Moment, Moment.id == FollowUp.moment_id)
+        .where(FollowUp.opened_at >= start, FollowUp.opened_at < end)
+    )
+    now = utcnow()
+    calendar = targets.calendar
+    timings = [
+        _Timing(
+            moment=key,
+            team=follow_up.team,
+            settled=follow_up.status in SETTLED,
+            overdue=is_overdue(follow_up, now=now),
+            acknowledge_hours=(
+                None
+                if follow_up.acknowledged_at is None
+                else working_hours_between(follow_up.opened_at, follow_up.acknowledged_at, calendar)
+            ),
+            resolve_hours=(
+                None
+                if follow_up.resolved_at is None
+                else working_hours_between(follow_up.opened_at, follow_up.resolved_at, calendar)
+            ),
+            acknowledged_in_time=_in_time(
+                follow_up.acknowledged_at, follow_up.acknowledge_due_at, now
+            ),
+            resolved_in_time=_in_time(follow_up.resolved_at, follow_up.resolve_due_at, now),
+        )
+        for follow_up, key in rows.all()
+    ]
+    return FollowUpInsights.model_validate(
+        {
+            "from": start,
+            "to": end,
+            "acknowledge_target_hours": targets.acknowledge_hours,
+            "resolve_target_hours": targets.resolve_hours,
+            "total": _figures(None, timings),
+            "by_moment": _grouped(timings, lambda t: t.moment),
+            "by_team": _grouped(timings, lambda t: t.team),
+        }
     )

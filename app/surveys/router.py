@@ -113,7 +113,12 @@ async def one_click_answer(
         if request.method == "HEAD":
             # Mail scanners probe links before the client opens them: answer, record nothing.
             return Response(status_code=200, media_type="text/html")
-        sentiment = await service.answer(session, claims=claims, value=value)
+        sentiment = await service.answer(
+            session,
+            claims=claims,
+            value=value,
+            follow_up_targets=settings.follow_up_targets(),
+        )
     except tokens.InvalidToken as invalid:
         return _invalid(request, invalid.reason)
     except service.UnknownAnswer:

@@ -7,6 +7,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import one_of
+from app.followups.targets import Targets
 from app.surveys import tokens
 from app.surveys.schemas import SurveyBatchError, SurveyCreate, SurveyLink, SurveyLinks
 from app.surveys.tokens import SurveyClaims
@@ -79,7 +80,9 @@ async def _external_id(session: AsyncSession, claims: SurveyClaims) -> str:
     return external_id
 
 
-async def answer(session: AsyncSession, *, claims: SurveyClaims, value: int) -> Sentiment:
+async def answer(
+    session: AsyncSession, *, claims: SurveyClaims, value: int, follow_up_targets: Targets
+) -> Sentiment:
     """Record the client's answer (the last answer wins; earlier ones stay in the history)."""
     try:
         rating = normalise(claims.scale, value)
@@ -87,7 +90,10 @@ async def answer(session: AsyncSession, *, claims: SurveyClaims, value: int) -> 
         raise UnknownAnswer(str(value)) from None
     external_id = await _external_id(session, claims)
     await touchpoints_service.rate(
-        session, external_id=external_id, rating=RatingUpdate(scale=claims.scale, value=value)
+        session,
+        external_id=external_id,
+        rating=RatingUpdate(scale=claims.scale, value=value),
+        follow_up_targets=follow_up_targets,
     )
     return rating.sentiment
 

@@ -47,6 +47,7 @@ async def create_touchpoint(
         items=[(0, data)],
         register_unknown_moments=settings.auto_register_moments,
         default_target=settings.default_target_negative_rate,
+        follow_up_targets=settings.follow_up_targets(),
     )
     if report.errors:
         error = report.errors[0]
@@ -81,6 +82,7 @@ async def create_touchpoints(
         items=items,
         register_unknown_moments=settings.auto_register_moments,
         default_target=settings.default_target_negative_rate,
+        follow_up_targets=settings.follow_up_targets(),
         report=report,
     )
     return Response(content=report.as_json(), media_type="application/json")
@@ -141,11 +143,16 @@ async def get_touchpoint(touchpoint_id: IdPath, session: SessionDep) -> Touchpoi
     summary="Record a late rating",
 )
 async def rate_touchpoint(
-    touchpoint_id: IdPath, rating: RatingUpdate, session: SessionDep
+    touchpoint_id: IdPath, rating: RatingUpdate, session: SessionDep, settings: SettingsDep
 ) -> TouchpointDetail:
     """Set the touchpoint's rating (e.g. from a survey sent after the contact). The rating
     it replaces is kept in `rating_history`; repeating the current rating changes nothing."""
-    return await service.rate(session, external_id=touchpoint_id, rating=rating)
+    return await service.rate(
+        session,
+        external_id=touchpoint_id,
+        rating=rating,
+        follow_up_targets=settings.follow_up_targets(),
+    )
 
 
 @clients_router.get(

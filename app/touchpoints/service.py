@@ -16,6 +16,7 @@ from uuid_utils import uuid7
 from app.db import one_of, utcnow
 from app.errors import ErrorDetail, NotFound, details_from_validation_error
 from app.followups import service as followups_service
+from app.followups.targets import Targets
 from app.followups.workflow import Reason
 from app.insights import rollups
 from app.moments import service as moments_service
@@ -125,6 +126,7 @@ async def ingest(
     items: Sequence[tuple[int, TouchpointCreate]],
     register_unknown_moments: bool,
     default_target: float | None,
+    follow_up_targets: Targets,
     report: IngestReport | None = None,
 ) -> IngestReport:
     """Store new touchpoints, recognise retries, and report every item's outcome.
@@ -170,7 +172,9 @@ async def ingest(
     created = await bulk.insert_new(session, rows)
     stored = [row for row in rows if row[0] in created]
     await rollups.count_new(session, (_facts(row) for row in stored))
-    await followups_service.open_for(session, [bad for row in stored if (bad := _bad(row))])
+    await followups_service.open_for(
+        session, [bad for row in stored if (bad := _bad(row))], targets=follow_up_targets
+    )
     report.results.extend(
         _result(c, ItemStatus.created) for c in staged if c.external_id in created
     )
@@ -433,7 +437,7 @@ def _parse_position(position: list[Any]) -> tuple[datetime, int]:
 
 
 async def rate(
-    session: AsyncSession, *, external_id: str, rating: RatingUpdate
+    session: AsyncSession, *, external_id: str, rating: RatingUpdate, follow_up_targets: Targets
 ) -> TouchpointDetail:
     """Record a (late) rating; the one it replaces goes to the history.
 
@@ -473,7 +477,7 @@ async def rate(
         )
         if new.sentiment is Sentiment.negative:
             bad = followups_service.BadExperience(external_id, Reason.negative_rating)
-            await followups_service.open_for(session, [bad])
+            await followups_service.open_for(session, [bad], targets=follow_up_targets)
     return await get_touchpoint(session, external_id=external_id)
 
 

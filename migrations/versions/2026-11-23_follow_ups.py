@@ -37,6 +37,8 @@ def upgrade() -> None:
         sa.Column("resolved_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("closed_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("next_update_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("acknowledge_due_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("resolve_due_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("root_cause", sa.Text(), nullable=True),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(

@@ -1,3 +1,4 @@
+import asyncio
 from typing import Any
 
 import httpx
@@ -5,6 +6,7 @@ import pytest
 
 from app.followups import workflow
 from app.followups.workflow import Status
+from tests.conftest import ClientFactory
 from tests.payloads import touchpoint
 
 pytestmark = pytest.mark.anyio
@@ -203,3 +205,57 @@ async def test_a_forged_status_link_is_refused(client: httpx.AsyncClient) -> Non
     survey_signed = f"{payload}.{signature[:-2]}AA"
     response = await client.get(f"/f/{survey_signed}")
     assert response.status_code == 404
+
+
+async def test_overdue_follow_ups_are_flagged_and_filtered(make_client: ClientFactory) -> None:
+    # Every hour a working hour and a target of a second's fraction: overdue at once.
+    async with make_client(
+        acknowledge_within_hours=0.0001,
+        working_days="mon,tue,wed,thu,fri,sat,sun",
+        working_day_start="00:00",
+        working_day_end="23:59:59",
+    ) as client:
+        await client.post(
+            "/v1/touchpoints/batch",
+            json={"touchpoints": [touchpoint(id=f"o{n}", rating=NEGATIVE) for n in range(2)]},
+        )
+        first, second = await _follow_ups(client)
+        await asyncio.sleep(0.5)
+        assert (await _move(client, second["id"], "acknowledged")).status_code == 200
+        overdue = await _follow_ups(client, overdue="true")
+        assert [f["id"] for f in overdue] == [first["id"]]
+        assert overdue[0]["overdue"] is True
+        on_time = await _follow_ups(client, overdue="false")
+        assert [f["id"] for f in on_time] == [second["id"]]
+
+
+async def test_follow_up_figures_count_times_and_targets(client: httpx.AsyncClient) -> None:
+    items = [
+        touchpoint(id="f1", team="red", rating=NEGATIVE),
+        touchpoint(id="f2", team="red", complaint=True),
+        touchpoint(id="f3", team="blue", moment="portal.first-link", rating=NEGATIVE),
+    ]
+    await client.post("/v1/touchpoints/batch", json={"touchpoints": items})
+    by_touchpoint = {f["touchpoint"]: f["id"] for f in await _follow_ups(client)}
+    await _move(client, by_touchpoint["f1"], "acknowledged")
+    await _move(client, by_touchpoint["f1"], "resolved")
+
+    figures = (await client.get("/v1/insights/follow-ups")).json()
+    total = figures["total"]
+    assert (total["follow_ups"], total["unsettled"], total["acknowledged"], total["resolved"]) == (
+        3,
+        2,
+        1,
+        1,
+    )
+    # Done seconds after opening: within the 4 and 40 working-hour targets; the others
+    # are not due yet, so they do not count either way.
+    assert total["acknowledged_within_target"] == 1.0
+    assert total["resolved_within_target"] == 1.0
+    assert total["time_to_acknowledge"]["median"] < 0.01
+    assert figures["acknowledge_target_hours"] == 4
+    assert [(f["key"], f["follow_ups"]) for f in figures["by_team"]] == [("red", 2), ("blue", 1)]
+    assert [(f["key"], f["follow_ups"]) for f in figures["by_moment"]] == [
+        ("service-desk.first-voice", 2),
+        ("portal.first-link", 1),
+    ]
