@@ -1,5 +1,7 @@
 """Application factory: routers, error handlers and the database lifecycle."""
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -19,6 +21,8 @@ from app.surveys.router import page_router as survey_pages
 from app.surveys.router import router as surveys_router
 from app.touchpoints.router import clients_router
 from app.touchpoints.router import router as touchpoints_router
+from app.webhooks import service as webhooks_service
+from app.webhooks.router import router as webhooks_router
 
 DESCRIPTION = """
 mot collects every *moment of truth* (each contact a client has with a service
@@ -36,8 +40,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        yield
-        await database.dispose()
+        dispatcher = asyncio.create_task(webhooks_service.run_dispatcher(database))
+        try:
+            yield
+        finally:
+            dispatcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await dispatcher
+            await database.dispose()
 
     app = FastAPI(
         title="mot: Moments of Truth",
@@ -58,5 +68,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(follow_ups_router)
     app.include_router(follow_up_pages)
     app.include_router(follow_up_insights)
+    app.include_router(webhooks_router)
     app.include_router(survey_pages)
     return app

@@ -8,7 +8,16 @@ import app.main  # noqa: F401  (importing the app registers every model)
 from app import migrate
 from app.db import Base, sync_url
 
-TABLES = {"moment", "touchpoint", "rating_history", "moment_rollup", "follow_up", "follow_up_event"}
+TABLES = {
+    "moment",
+    "touchpoint",
+    "rating_history",
+    "moment_rollup",
+    "follow_up",
+    "follow_up_event",
+    "webhook",
+    "webhook_delivery",
+}
 
 
 def _tables(url: str) -> set[str]:

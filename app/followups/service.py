@@ -29,6 +29,8 @@ from app.followups.workflow import Reason, Status
 from app.moments.models import Moment
 from app.pagination import decode_cursor, encode_cursor
 from app.touchpoints.models import Touchpoint
+from app.webhooks import service as webhooks_service
+from app.webhooks.schemas import EventType
 
 SYSTEM_ACTOR = "mot"
 
@@ -48,12 +50,14 @@ async def open_for(
     if not experiences:
         return
     reasons = {experience.external_id: experience.reason for experience in experiences}
-    rows = await session.execute(
-        select(Touchpoint.id, Touchpoint.external_id, Touchpoint.moment_id, Touchpoint.team)
-        .join(Moment, Moment.id == Touchpoint.moment_id)
-        .where(one_of(session, Touchpoint.external_id, list(reasons)), Moment.auto_follow_up)
-        .order_by(Touchpoint.id)
-    )
+    rows_seen = (
+        await session.execute(
+            select(Touchpoint.id, Touchpoint.external_id, Touchpoint.moment_id, Touchpoint.team)
+            .join(Moment, Moment.id == Touchpoint.moment_id)
+            .where(one_of(session, Touchpoint.external_id, list(reasons)), Moment.auto_follow_up)
+            .order_by(Touchpoint.id)
+        )
+    ).all()
     now = utcnow()
     values = [
         {
@@ -67,7 +71,7 @@ async def open_for(
             "resolve_due_at": targets.resolve_due(now),
             "updated_at": now,
         }
-        for touchpoint_id, external_id, moment_id, team in rows.all()
+        for touchpoint_id, external_id, moment_id, team in rows_seen
     ]
     if not values:
         return
@@ -75,16 +79,29 @@ async def open_for(
         dialect_insert(session, FollowUp.__table__)
         .values(values)
         .on_conflict_do_nothing(index_elements=["touchpoint_id"])
-        .returning(FollowUp.__table__.c.id)
+        .returning(FollowUp.__table__.c.id, FollowUp.__table__.c.touchpoint_id)
     )
-    opened = list((await session.execute(insert)).scalars())
+    opened = (await session.execute(insert)).all()
+    external_ids = {touchpoint_id: external_id for touchpoint_id, external_id, _, _ in rows_seen}
     session.add_all(
         FollowUpEvent(
             follow_up_id=follow_up_id, status=Status.open.value, actor=SYSTEM_ACTOR, at=now
         )
-        for follow_up_id in opened
+        for follow_up_id, _ in opened
     )
     await session.flush()
+    await webhooks_service.enqueue(
+        session,
+        event=EventType.follow_up_opened,
+        payloads=[
+            {
+                "follow_up": follow_up_id,
+                "touchpoint": external_ids[touchpoint_id],
+                "reason": reasons[external_ids[touchpoint_id]].value,
+            }
+            for follow_up_id, touchpoint_id in opened
+        ],
+    )
 
 
 async def create(
@@ -131,6 +148,11 @@ async def create(
         )
     )
     await session.flush()
+    await webhooks_service.enqueue(
+        session,
+        event=EventType.follow_up_opened,
+        payloads=[{"follow_up": follow_up.id, "touchpoint": data.touchpoint, "reason": "manual"}],
+    )
     return await get(session, follow_up_id=follow_up.id)
 
 
@@ -293,6 +315,13 @@ async def add_event(
         )
     )
     await session.flush()
+    await webhooks_service.enqueue(
+        session,
+        event=EventType.follow_up_status_changed,
+        payloads=[
+            {"follow_up": follow_up.id, "status": event.status.value, "previous": current.value}
+        ],
+    )
     return await get(session, follow_up_id=follow_up.id)
 
 

@@ -35,6 +35,8 @@ from app.touchpoints.schemas import (
     TouchpointDetail,
     TouchpointRead,
 )
+from app.webhooks import service as webhooks_service
+from app.webhooks.schemas import EventType
 
 _create_adapter = TypeAdapter(TouchpointCreate)
 
@@ -172,6 +174,12 @@ async def ingest(
     created = await bulk.insert_new(session, rows)
     stored = [row for row in rows if row[0] in created]
     await rollups.count_new(session, (_facts(row) for row in stored))
+    moment_keys = {moment.id: key for key, moment in moments.items()}
+    await webhooks_service.enqueue(
+        session,
+        event=EventType.rating_negative,
+        payloads=[_negative_rating(row, moment_keys) for row in stored if _is_negative(row)],
+    )
     await followups_service.open_for(
         session, [bad for row in stored if (bad := _bad(row))], targets=follow_up_targets
     )
@@ -263,11 +271,25 @@ _SENTIMENT_AT = bulk.COLUMNS.index("sentiment")
 _COMPLAINT_AT = bulk.COLUMNS.index("complaint")
 
 
+def _is_negative(row: tuple[Any, ...]) -> bool:
+    return bool(row[_SENTIMENT_AT] == Sentiment.negative.value)
+
+
+def _negative_rating(row: tuple[Any, ...], moment_keys: dict[int, str]) -> dict[str, Any]:
+    fields = dict(zip(bulk.COLUMNS, row, strict=True))
+    return {
+        "touchpoint": fields["external_id"],
+        "moment": moment_keys[fields["moment_id"]],
+        "scale": fields["rating_scale"],
+        "value": fields["rating_value"],
+    }
+
+
 def _bad(row: tuple[Any, ...]) -> followups_service.BadExperience | None:
     """A stored row that calls for a follow-up: a complaint, or a negative rating."""
     if row[_COMPLAINT_AT]:
         return followups_service.BadExperience(row[0], Reason.complaint)
-    if row[_SENTIMENT_AT] == Sentiment.negative.value:
+    if _is_negative(row):
         return followups_service.BadExperience(row[0], Reason.negative_rating)
     return None
 
@@ -476,6 +498,21 @@ async def rate(
             previous=previous,
         )
         if new.sentiment is Sentiment.negative:
+            moment_key = await session.scalar(
+                select(Moment.key).where(Moment.id == touchpoint.moment_id)
+            )
+            await webhooks_service.enqueue(
+                session,
+                event=EventType.rating_negative,
+                payloads=[
+                    {
+                        "touchpoint": external_id,
+                        "moment": moment_key,
+                        "scale": new.scale.value,
+                        "value": new.value,
+                    }
+                ],
+            )
             bad = followups_service.BadExperience(external_id, Reason.negative_rating)
             await followups_service.open_for(session, [bad], targets=follow_up_targets)
     return await get_touchpoint(session, external_id=external_id)
