@@ -66,7 +66,8 @@ async def test_openapi_documents_every_response_field(client: httpx.AsyncClient)
     undocumented = [
         f"{name}.{field}"
         for name, component in schema["components"]["schemas"].items()
-        if name.endswith(("Read", "Detail", "Page", "Result", "Error", "Body", "Readiness"))
+        # Every schema a response uses; request bodies are documented by their routes.
+        if not name.endswith(("Create", "Update"))
         for field, spec in component.get("properties", {}).items()
         if "description" not in spec
     ]
