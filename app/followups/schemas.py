@@ -72,6 +72,12 @@ class FollowUpDetail(FollowUpRead):
     )
 
 
+class FollowUpSummary(BaseModel):
+    id: int = Field(description="Follow-up number.")
+    status: Status = Field(description="Current status.")
+    overdue: bool = Field(description="Not acknowledged, or not resolved, by its due time.")
+
+
 class FollowUpPage(BaseModel):
     data: list[FollowUpRead] = Field(description="Follow-ups, newest first.")
     next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null: last.")

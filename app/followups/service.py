@@ -23,6 +23,7 @@ from app.followups.schemas import (
     FollowUpFigures,
     FollowUpInsights,
     FollowUpRead,
+    FollowUpSummary,
 )
 from app.followups.targets import Targets, working_hours_between
 from app.followups.workflow import Reason, Status
@@ -154,6 +155,28 @@ async def create(
         payloads=[{"follow_up": follow_up.id, "touchpoint": data.touchpoint, "reason": "manual"}],
     )
     return await get(session, follow_up_id=follow_up.id)
+
+
+async def summaries_for(
+    session: AsyncSession, *, external_ids: Sequence[str]
+) -> dict[str, FollowUpSummary]:
+    """The follow-up of each of these touchpoints that has one, by touchpoint id."""
+    if not external_ids:
+        return {}
+    rows = await session.execute(
+        select(FollowUp, Touchpoint.external_id)
+        .join(Touchpoint, Touchpoint.id == FollowUp.touchpoint_id)
+        .where(one_of(session, Touchpoint.external_id, external_ids))
+    )
+    now = utcnow()
+    return {
+        external_id: FollowUpSummary(
+            id=follow_up.id,
+            status=Status(follow_up.status),
+            overdue=is_overdue(follow_up, now=now),
+        )
+        for follow_up, external_id in rows.all()
+    }
 
 
 def _read_query() -> Select[FollowUp, str, str]:

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Path, Query, Response, status
 from app.config import SettingsDep
 from app.db import SessionDep
 from app.errors import Conflict, LimitExceeded, NotFound, ValidationFailed, error_responses
+from app.followups import service as followups_service
 from app.moments.schemas import Channel
 from app.pagination import DEFAULT_PAGE_SIZE, CursorQuery, LimitQuery
 from app.touchpoints import service
@@ -14,6 +15,7 @@ from app.touchpoints.schemas import (
     BatchResult,
     ClientJourney,
     ItemStatus,
+    JourneyStep,
     RatingUpdate,
     TouchpointBatch,
     TouchpointCreate,
@@ -169,8 +171,8 @@ async def client_journey(
     cursor: CursorQuery = None,
     limit: LimitQuery = DEFAULT_PAGE_SIZE,
 ) -> ClientJourney:
-    """The client's touchpoints in time order, with their ratings: the sequence of moments
-    as the client lived them."""
+    """The client's touchpoints in time order, with their ratings and follow-ups: the
+    sequence of moments as the client lived them."""
     page, next_cursor = await service.list_touchpoints(
         session,
         filters=service.TouchpointFilter(client_ref=client_ref),
@@ -180,4 +182,8 @@ async def client_journey(
     )
     if not page and cursor is None:
         raise NotFound(f"No touchpoints for client '{client_ref}'.")
-    return ClientJourney(client_ref=client_ref, data=page, next_cursor=next_cursor)
+    follow_ups = await followups_service.summaries_for(
+        session, external_ids=[step.id for step in page]
+    )
+    steps = [JourneyStep(**step.model_dump(), follow_up=follow_ups.get(step.id)) for step in page]
+    return ClientJourney(client_ref=client_ref, data=steps, next_cursor=next_cursor)

@@ -15,6 +15,7 @@ from pydantic import (
 )
 
 from app.errors import ErrorDetail
+from app.followups.schemas import FollowUpSummary
 from app.moments.schemas import Channel, MomentKey, TeamName
 from app.touchpoints.scales import ScaleName, Sentiment, normalise
 
@@ -174,11 +175,18 @@ class TouchpointPage(BaseModel):
     next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null: last.")
 
 
+class JourneyStep(TouchpointRead):
+    follow_up: FollowUpSummary | None = Field(
+        description="The follow-up this touchpoint opened, if any: a client with an open "
+        "problem must always know where it stands."
+    )
+
+
 class ClientJourney(BaseModel):
     client_ref: str = Field(description="The client.")
-    data: list[TouchpointRead] = Field(
+    data: list[JourneyStep] = Field(
         description="The client's touchpoints in the order they lived them, oldest first, "
-        "with their ratings."
+        "with their ratings and follow-ups."
     )
     next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null: last.")
 

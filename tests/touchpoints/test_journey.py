@@ -36,6 +36,9 @@ async def test_journey_lists_a_clients_touchpoints_oldest_first_across_pages(
     assert second["next_cursor"] is None
     rated = first["data"][2]
     assert (rated["moment"], rated["rating"]["sentiment"]) == ("email.ticket-update", "negative")
+    # The bad experience opened a follow-up, and the journey shows where it stands.
+    assert rated["follow_up"]["status"] == "open"
+    assert [step["follow_up"] for step in first["data"][:2] + second["data"]] == [None] * 3
 
 
 async def test_journey_of_an_unknown_client_is_not_found(client: httpx.AsyncClient) -> None:
