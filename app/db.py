@@ -157,10 +157,7 @@ class Database:
 _READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
-    """One session per request: committed when the handler succeeds, rolled back otherwise."""
-    database: Database = request.app.state.database
-    factory = database.read_sessions if request.method in _READ_METHODS else database.write_sessions
+async def _session(factory: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
     async with factory() as session:
         try:
             yield session
@@ -170,9 +167,25 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
             raise
 
 
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """One session per request: committed when the handler succeeds, rolled back otherwise."""
+    database: Database = request.app.state.database
+    factory = database.read_sessions if request.method in _READ_METHODS else database.write_sessions
+    async for session in _session(factory):
+        yield session
+
+
+async def get_write_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """A writing session whatever the method: for pages whose GET records something."""
+    database: Database = request.app.state.database
+    async for session in _session(database.write_sessions):
+        yield session
+
+
 # scope="function": the commit happens before the response is sent, so an acknowledged
 # write is a committed write.
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
+WriteSessionDep = Annotated[AsyncSession, Depends(get_write_session, scope="function")]
 
 
 async def write_rows(

@@ -1,19 +1,53 @@
-from typing import Annotated
+from datetime import datetime
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Path, Request, Response, status
+from fastapi import APIRouter, Form, Path, Query, Request, Response, status
 from fastapi.responses import HTMLResponse
 
 from app import pages
 from app.config import Settings, SettingsDep
-from app.db import SessionDep, utcnow
+from app.db import SessionDep, WriteSessionDep, utcnow
 from app.errors import NotFound, error_responses
+from app.insights import service as insights_service
 from app.surveys import service, tokens
-from app.surveys.schemas import SurveyBatchCreate, SurveyBatchResult, SurveyCreate, SurveyLinks
+from app.surveys.schemas import (
+    SurveyBatchCreate,
+    SurveyBatchResult,
+    SurveyCreate,
+    SurveyFigures,
+    SurveyLinks,
+)
 from app.surveys.tokens import Language, SurveyClaims
 from app.touchpoints.scales import SCALES, Sentiment
 
 router = APIRouter(tags=["surveys"], responses=error_responses(422))
 page_router = APIRouter(include_in_schema=False)
+insights_router = APIRouter(prefix="/v1/insights", tags=["insights"])
+# Mail security scanners fetch every link of a message before the client sees it; their
+# fetches must not answer a survey. They announce themselves in the User-Agent.
+SCANNER_AGENTS = (
+    "barracuda",
+    "mimecast",
+    "proofpoint",
+    "safelinks",
+    "microsoft office",
+    "ms-office",
+    "urldefense",
+    "symantec",
+    "trendmicro",
+    "bot",
+    "spider",
+    "crawler",
+    "preview",
+)
+
+
+def _is_prefetch(request: Request) -> bool:
+    """A HEAD request, or a GET from a known mail scanner or link previewer."""
+    agent = request.headers.get("user-agent", "").lower()
+    return request.method == "HEAD" or any(marker in agent for marker in SCANNER_AGENTS)
+
+
 _INVALID_STATUS = {
     "malformed": status.HTTP_404_NOT_FOUND,
     "signature": status.HTTP_404_NOT_FOUND,
@@ -85,40 +119,51 @@ def _claims(token: str, settings: Settings) -> SurveyClaims:
     return tokens.verify(token, key=pages.signing_key(settings), now=utcnow())
 
 
-@page_router.get("/s/{token}", response_class=HTMLResponse)
-async def survey_page(token: str, request: Request, settings: SettingsDep) -> Response:
+@page_router.api_route("/s/{token}", methods=["GET", "HEAD"], response_class=HTMLResponse)
+async def survey_page(
+    token: str, request: Request, session: WriteSessionDep, settings: SettingsDep
+) -> Response:
     try:
         claims = _claims(token, settings)
     except tokens.InvalidToken as invalid:
         return _invalid(request, invalid.reason)
+    if not _is_prefetch(request):
+        await service.record_open(session, claims=claims, answered=False)
+    return pages.render(request, "survey.html", claims.language, **_survey_context(token, claims))
+
+
+def _survey_context(token: str, claims: SurveyClaims) -> dict[str, Any]:
     scale = SCALES[claims.scale]
     text = pages.TEXTS[claims.language]
-    return pages.render(
-        request,
-        "survey.html",
-        claims.language,
-        values=list(range(scale.low, scale.high + 1)),
-        page_url=f"/s/{token}",
-        low_label=text["low"],
-        high_label=text["high"],
-    )
+    return {
+        "values": list(range(scale.low, scale.high + 1)),
+        "page_url": f"/s/{token}",
+        "low_label": text["low"],
+        "high_label": text["high"],
+    }
 
 
 @page_router.api_route("/s/{token}/{value}", methods=["GET", "HEAD"], response_class=HTMLResponse)
 async def one_click_answer(
-    token: str, value: int, request: Request, session: SessionDep, settings: SettingsDep
+    token: str, value: int, request: Request, session: WriteSessionDep, settings: SettingsDep
 ) -> Response:
     try:
         claims = _claims(token, settings)
-        if request.method == "HEAD":
-            # Mail scanners probe links before the client opens them: answer, record nothing.
-            return Response(status_code=200, media_type="text/html")
+        if _is_prefetch(request):
+            # Answer the probe, record nothing: the client's own click will.
+            return pages.render(
+                request,
+                "survey.html",
+                claims.language,
+                **_survey_context(token, claims),
+            )
         sentiment = await service.answer(
             session,
             claims=claims,
             value=value,
             follow_up_targets=settings.follow_up_targets(),
         )
+        await service.record_open(session, claims=claims, answered=True)
     except tokens.InvalidToken as invalid:
         return _invalid(request, invalid.reason)
     except service.UnknownAnswer:
@@ -153,3 +198,25 @@ async def comment_page(
     return pages.render(
         request, "thanks.html", claims.language, negative=False, saved=True, page_url=f"/s/{token}"
     )
+
+
+@insights_router.get(
+    "/surveys",
+    response_model=SurveyFigures,
+    responses=error_responses(422),
+    summary="Survey reach: issued, opened, answered",
+)
+async def survey_figures(
+    session: SessionDep,
+    start: Annotated[
+        datetime | None,
+        Query(alias="from", description="Issued at or after; default 30 days before `to`."),
+    ] = None,
+    end: Annotated[
+        datetime | None, Query(alias="to", description="Issued before; default now.")
+    ] = None,
+) -> SurveyFigures:
+    """Surveys issued in the window, how many were opened and answered, per moment: the
+    response rate of the clients actually asked."""
+    span = insights_service.window(start, end, now=utcnow())
+    return await service.figures(session, start=span.start, end=span.end)

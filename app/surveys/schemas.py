@@ -48,3 +48,17 @@ class SurveyBatchError(BaseModel):
 class SurveyBatchResult(BaseModel):
     data: list[SurveyLinks] = Field(description="Links per touchpoint, in the order asked.")
     errors: list[SurveyBatchError] = Field(description="Ids that got no links.")
+
+
+class SurveyReach(BaseModel):
+    moment: str | None = Field(description="Moment key; null for all moments.")
+    issued: int = Field(description="Touchpoints surveyed (links issued) in the window.")
+    opened: int = Field(description="Of those, opened by the client at least once.")
+    answered: int = Field(description="Of those, answered at least once.")
+    open_rate: float | None = Field(description="opened / issued.")
+    answer_rate: float | None = Field(description="answered / issued: the survey response rate.")
+
+
+class SurveyFigures(BaseModel):
+    total: SurveyReach = Field(description="All moments.")
+    by_moment: list[SurveyReach] = Field(description="Per moment, most issued first.")

@@ -2,14 +2,24 @@
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db import one_of
+from app.db import dialect_insert, one_of, utcnow
 from app.followups.targets import Targets
+from app.moments.models import Moment
 from app.surveys import tokens
-from app.surveys.schemas import SurveyBatchError, SurveyCreate, SurveyLink, SurveyLinks
+from app.surveys.models import Survey
+from app.surveys.schemas import (
+    SurveyBatchError,
+    SurveyCreate,
+    SurveyFigures,
+    SurveyLink,
+    SurveyLinks,
+    SurveyReach,
+)
 from app.surveys.tokens import SurveyClaims
 from app.touchpoints import service as touchpoints_service
 from app.touchpoints.models import Touchpoint
@@ -67,7 +77,45 @@ async def issue_links(
                 ],
             )
         )
+    await _record_issued(
+        session,
+        touchpoint_ids=[internal_ids[i.touchpoint] for i in issued],
+        scale=options.scale.value,
+        now=now,
+    )
     return issued, errors
+
+
+async def _record_issued(
+    session: AsyncSession, *, touchpoint_ids: Sequence[int], scale: str, now: datetime
+) -> None:
+    if not touchpoint_ids:
+        return
+    insert = dialect_insert(session, Survey.__table__).values(
+        [
+            {"touchpoint_id": touchpoint_id, "scale": scale, "issued_at": now}
+            for touchpoint_id in sorted(touchpoint_ids)
+        ]
+    )
+    # Issuing again (a reminder) keeps the first issue time: the survey is the same one.
+    await session.execute(insert.on_conflict_do_nothing(index_elements=["touchpoint_id"]))
+
+
+async def record_open(session: AsyncSession, *, claims: SurveyClaims, answered: bool) -> None:
+    """Count a link opened by the client (and an answer, when it was a one-click answer)."""
+    now = utcnow()
+    values: dict[str, Any] = {
+        "opens": Survey.opens + 1,
+        "opened_at": func.coalesce(Survey.opened_at, now),
+    }
+    if answered:
+        values |= {
+            "answers": Survey.answers + 1,
+            "answered_at": func.coalesce(Survey.answered_at, now),
+        }
+    await session.execute(
+        update(Survey).where(Survey.touchpoint_id == claims.touchpoint_id).values(**values)
+    )
 
 
 async def _external_id(session: AsyncSession, claims: SurveyClaims) -> str:
@@ -107,3 +155,42 @@ async def save_comment(session: AsyncSession, *, claims: SurveyClaims, comment: 
     assert touchpoint is not None
     touchpoint.comment = comment
     await session.flush()
+
+
+def _reach(moment: str | None, issued: int, opened: int, answered: int) -> SurveyReach:
+    return SurveyReach(
+        moment=moment,
+        issued=issued,
+        opened=opened,
+        answered=answered,
+        open_rate=opened / issued if issued else None,
+        answer_rate=answered / issued if issued else None,
+    )
+
+
+async def figures(session: AsyncSession, *, start: datetime, end: datetime) -> SurveyFigures:
+    """Issued, opened and answered surveys of the window, per moment."""
+    rows = await session.execute(
+        select(
+            Moment.key,
+            func.count(),
+            func.count(Survey.opened_at),
+            func.count(Survey.answered_at),
+        )
+        .select_from(Survey)
+        .join(Touchpoint, Touchpoint.id == Survey.touchpoint_id)
+        .join(Moment, Moment.id == Touchpoint.moment_id)
+        .where(Survey.issued_at >= start, Survey.issued_at < end)
+        .group_by(Moment.key)
+    )
+    per_moment = [_reach(key, issued, opened, answered) for key, issued, opened, answered in rows]
+    per_moment.sort(key=lambda reach: (-reach.issued, reach.moment or ""))
+    return SurveyFigures(
+        total=_reach(
+            None,
+            sum(r.issued for r in per_moment),
+            sum(r.opened for r in per_moment),
+            sum(r.answered for r in per_moment),
+        ),
+        by_moment=per_moment,
+    )

@@ -69,12 +69,19 @@ async def test_a_comment_is_saved_with_the_touchpoint(client: httpx.AsyncClient)
     assert (await _rating(client, "s2"))["comment"] == "Never called back"
 
 
-async def test_a_head_request_records_nothing(client: httpx.AsyncClient) -> None:
+async def test_a_head_request_or_a_mail_scanner_records_nothing(
+    client: httpx.AsyncClient,
+) -> None:
     await client.post("/v1/touchpoints", json=touchpoint(id="s3"))
     links = await _links(client, "s3")
     probe = await client.head(_path(links["links"][0]["url"]))
     assert probe.status_code == 200
+    scanner = {"user-agent": "Mozilla/5.0 (compatible; Barracuda Sentinel link protection)"}
+    scanned = await client.get(_path(links["links"][0]["url"]), headers=scanner)
+    assert scanned.status_code == 200
     assert (await _rating(client, "s3"))["rating"] is None
+    figures = (await client.get("/v1/insights/surveys")).json()
+    assert figures["total"]["opened"] == 0
 
 
 @pytest.mark.parametrize("damage", ["flip", "truncate", "swap_value"])
@@ -135,3 +142,29 @@ def test_production_refuses_the_development_secret() -> None:
     with pytest.raises(ValidationError, match="MOT_SECRET_KEY"):
         Settings(_env_file=None, environment="production", secret_key=SecretStr("short"))
     assert Settings(_env_file=None, environment="production", secret_key=SecretStr("s" * 32))
+
+
+async def test_opens_and_answers_are_counted_per_moment(client: httpx.AsyncClient) -> None:
+    items = [touchpoint(id=f"r{n}") for n in range(4)]
+    items.append(touchpoint(id="r-portal", moment="portal.first-link", channel="portal"))
+    await client.post("/v1/touchpoints/batch", json={"touchpoints": items})
+    batch = await client.post(
+        "/v1/surveys/batch",
+        json={"touchpoints": ["r0", "r1", "r2", "r3", "r-portal"], "scale": "csat5"},
+    )
+    links = {item["touchpoint"]: item for item in batch.json()["data"]}
+    # A reminder for r0 is the same survey, not a second one.
+    await _links(client, "r0")
+    await client.get(_path(links["r0"]["page_url"]))  # opened, not answered
+    await client.head(_path(links["r1"]["page_url"]))  # a scanner: counts nothing
+    await client.get(_path(links["r2"]["links"][3]["url"]))  # answered in one click
+    await client.get(_path(links["r2"]["links"][4]["url"]))  # changed the answer
+
+    figures = (await client.get("/v1/insights/surveys")).json()
+    by_moment = {reach["moment"]: reach for reach in figures["by_moment"]}
+    desk = by_moment["service-desk.first-voice"]
+    assert (desk["issued"], desk["opened"], desk["answered"]) == (4, 2, 1)
+    assert desk["answer_rate"] == 0.25
+    assert desk["open_rate"] == 0.5
+    assert (figures["total"]["issued"], figures["total"]["answered"]) == (5, 1)
+    assert by_moment["portal.first-link"]["opened"] == 0
