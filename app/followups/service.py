@@ -76,13 +76,14 @@ async def open_for(
     ]
     if not values:
         return
+    # Parameters passed as a list, not rendered into the statement: its compiled form is
+    # then cached, where a multi-row VALUES would be compiled anew for every batch.
     insert = (
         dialect_insert(session, FollowUp.__table__)
-        .values(values)
         .on_conflict_do_nothing(index_elements=["touchpoint_id"])
         .returning(FollowUp.__table__.c.id, FollowUp.__table__.c.touchpoint_id)
     )
-    opened = (await session.execute(insert)).all()
+    opened = (await session.execute(insert, values)).all()
     external_ids = {touchpoint_id: external_id for touchpoint_id, external_id, _, _ in rows_seen}
     session.add_all(
         FollowUpEvent(
