@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, or_, select, tuple_
+from sqlalchemy import ColumnElement, Select, and_, insert, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
@@ -78,20 +78,26 @@ async def open_for(
         return
     # Parameters passed as a list, not rendered into the statement: its compiled form is
     # then cached, where a multi-row VALUES would be compiled anew for every batch.
-    insert = (
+    opening = (
         dialect_insert(session, FollowUp.__table__)
         .on_conflict_do_nothing(index_elements=["touchpoint_id"])
         .returning(FollowUp.__table__.c.id, FollowUp.__table__.c.touchpoint_id)
     )
-    opened = (await session.execute(insert, values)).all()
+    opened = (await session.execute(opening, values)).all()
     external_ids = {touchpoint_id: external_id for touchpoint_id, external_id, _, _ in rows_seen}
-    session.add_all(
-        FollowUpEvent(
-            follow_up_id=follow_up_id, status=Status.open.value, actor=SYSTEM_ACTOR, at=now
+    if opened:
+        await session.execute(
+            insert(FollowUpEvent),
+            [
+                {
+                    "follow_up_id": follow_up_id,
+                    "status": Status.open.value,
+                    "actor": SYSTEM_ACTOR,
+                    "at": now,
+                }
+                for follow_up_id, _ in opened
+            ],
         )
-        for follow_up_id, _ in opened
-    )
-    await session.flush()
     await webhooks_service.enqueue(
         session,
         event=EventType.follow_up_opened,
