@@ -23,6 +23,7 @@ from app.touchpoints.scales import SCALES, Sentiment
 router = APIRouter(tags=["surveys"], responses=error_responses(422))
 page_router = APIRouter(include_in_schema=False)
 insights_router = APIRouter(prefix="/v1/insights", tags=["insights"])
+
 # Mail security scanners fetch every link of a message before the client sees it; their
 # fetches must not answer a survey. They announce themselves in the User-Agent.
 SCANNER_AGENTS = (
