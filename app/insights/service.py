@@ -6,7 +6,7 @@ joins them to the moments catalogue and shapes the answers.
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -48,6 +48,7 @@ from app.insights.tally import Tally, total
 from app.moments.models import Moment
 from app.touchpoints.models import Touchpoint
 from app.touchpoints.scales import SCALES, ScaleFamily, ScaleName, Sentiment
+from app.touchpoints.service import as_utc
 
 DEFAULT_WINDOW = timedelta(days=30)
 MAX_WINDOW = timedelta(days=3 * 366)
@@ -88,8 +89,8 @@ class Window:
 
 def window(start: datetime | None, end: datetime | None, *, now: datetime) -> Window:
     """The window asked for: `to` defaults to now, `from` to 30 days before `to`."""
-    end = _utc(end) if end is not None else now
-    start = _utc(start) if start is not None else end - DEFAULT_WINDOW
+    end = as_utc(end) or now
+    start = as_utc(start) or end - DEFAULT_WINDOW
     if start >= end:
         raise ValidationFailed(
             "The window is empty: `from` must be before `to`.",
@@ -107,11 +108,6 @@ def window(start: datetime | None, end: datetime | None, *, now: datetime) -> Wi
             ],
         )
     return Window(start, end)
-
-
-def _utc(moment: datetime) -> datetime:
-    # A time without an offset is read as UTC.
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,8 +128,10 @@ class Scope:
         return Slice(by=by, team=self.team, channel=self.channel)
 
 
-async def _catalogue(session: AsyncSession) -> dict[int, Moment]:
-    return {moment.id: moment for moment in await session.scalars(select(Moment))}
+async def _admitted(session: AsyncSession, scope: Scope) -> dict[int, Moment]:
+    """The catalogued moments the scope's moment filters let in, by id."""
+    moments = await session.scalars(select(Moment))
+    return {moment.id: moment for moment in moments if scope.admits(moment)}
 
 
 async def _per_moment(
@@ -247,8 +245,7 @@ async def weak_spots(
     session: AsyncSession, *, span: Window, scope: Scope, min_responses: int, limit: int
 ) -> WeakSpotsRead:
     """Moments ranked by priority, with confidence, trend, team consistency and reasons."""
-    catalogue = await _catalogue(session)
-    admitted = {i: m for i, m in catalogue.items() if scope.admits(m)}
+    admitted = await _admitted(session, scope)
     current = await _per_moment(session, span, scope.slice(), admitted)
     before = await _per_moment(session, span.previous, scope.slice(), admitted)
     # Filtered to one team, there are no teams to compare.
@@ -511,8 +508,7 @@ async def _negative_comments(
 
 async def consistency(session: AsyncSession, *, span: Window, scope: Scope) -> ConsistencyList:
     """Moments whose teams differ most, by the chi-square test corrected across moments."""
-    catalogue = await _catalogue(session)
-    admitted = {i: m for i, m in catalogue.items() if scope.admits(m)}
+    admitted = await _admitted(session, scope)
     teams = await _team_counts(session, span, scope, admitted)
     tested = []
     for moment_id, counts in teams.items():
@@ -553,8 +549,7 @@ def _team_rate(counts: stats.TeamCounts) -> TeamRate:
 
 async def silence(session: AsyncSession, *, span: Window, scope: Scope) -> SilenceList:
     """Moments where clients are not talking: few responses, or no bad news over high volume."""
-    catalogue = await _catalogue(session)
-    admitted = {i: m for i, m in catalogue.items() if scope.admits(m)}
+    admitted = await _admitted(session, scope)
     current = await _per_moment(session, span, scope.slice(), admitted)
     overall = _share(
         sum(t.responses for t in current.values()), sum(t.touchpoints for t in current.values())
@@ -594,8 +589,7 @@ async def silence(session: AsyncSession, *, span: Window, scope: Scope) -> Silen
 
 async def overview(session: AsyncSession, *, span: Window, scope: Scope) -> Overview:
     """Headline figures of the window and of the previous one."""
-    catalogue = await _catalogue(session)
-    admitted = {i: m for i, m in catalogue.items() if scope.admits(m)}
+    admitted = await _admitted(session, scope)
     current = await _per_moment(session, span, scope.slice(), admitted)
     before = await _per_moment(session, span.previous, scope.slice(), admitted)
     now, then = _headline(current.values()), _headline(before.values())
