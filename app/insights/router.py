@@ -1,7 +1,8 @@
+from dataclasses import replace
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
 from app.csv_response import CSV_MEDIA_TYPE, csv_response, wants_csv
 from app.db import SessionDep, utcnow
@@ -52,6 +53,30 @@ FormatQuery = Annotated[
     OutputFormat | None,
     Query(alias="format", description="`csv` for a CSV download (or send Accept: text/csv)."),
 ]
+
+
+def _window(start: FromQuery = None, end: ToQuery = None) -> service.Window:
+    return service.window(start, end, now=utcnow())
+
+
+def _moment_scope(
+    channel: ChannelQuery = None, stage: StageQuery = None, moment: MomentPrefixQuery = None
+) -> service.Scope:
+    return service.Scope(channel=channel, stage=stage, moment_prefix=moment)
+
+
+def _scope(
+    scope: Annotated[service.Scope, Depends(_moment_scope)], team: TeamQuery = None
+) -> service.Scope:
+    return replace(scope, team=team)
+
+
+WindowDep = Annotated[service.Window, Depends(_window)]
+ScopeDep = Annotated[service.Scope, Depends(_scope)]
+"""Filters on the touchpoint (channel, team) and on the moment (stage, key prefix)."""
+MomentScopeDep = Annotated[service.Scope, Depends(_moment_scope)]
+"""The same without the team: for comparisons between teams."""
+
 CSV_RESPONSE: dict[int | str, dict[str, Any]] = {200: {"content": {CSV_MEDIA_TYPE: {}}}}
 
 
@@ -64,12 +89,8 @@ CSV_RESPONSE: dict[int | str, dict[str, Any]] = {200: {"content": {CSV_MEDIA_TYP
 async def weak_spots(
     request: Request,
     session: SessionDep,
-    start: FromQuery = None,
-    end: ToQuery = None,
-    channel: ChannelQuery = None,
-    team: TeamQuery = None,
-    stage: StageQuery = None,
-    moment: MomentPrefixQuery = None,
+    span: WindowDep,
+    scope: ScopeDep,
     min_responses: Annotated[
         int,
         Query(ge=0, description="Moments with fewer responses go to `insufficient_data`."),
@@ -84,8 +105,8 @@ async def weak_spots(
     `method` gives every parameter needed to reproduce the figures."""
     result = await service.weak_spots(
         session,
-        span=service.window(start, end, now=utcnow()),
-        scope=service.Scope(team=team, channel=channel, stage=stage, moment_prefix=moment),
+        span=span,
+        scope=scope,
         min_responses=min_responses,
         limit=limit,
     )
@@ -106,8 +127,7 @@ async def moment_report(
     request: Request,
     session: SessionDep,
     key: Annotated[str, Path(max_length=100, description="Moment key.")],
-    start: FromQuery = None,
-    end: ToQuery = None,
+    span: WindowDep,
     granularity: Annotated[
         Granularity, Query(description="Bucket of the time series (UTC days, ISO weeks, months).")
     ] = Granularity.day,
@@ -116,9 +136,7 @@ async def moment_report(
     """Rating distribution per scale, a time series, breakdowns by team, agent and channel
     with adjusted rates, and the latest comments left with negative ratings. As CSV: the
     breakdown rows."""
-    report = await service.moment_report(
-        session, key=key, span=service.window(start, end, now=utcnow()), granularity=granularity
-    )
+    report = await service.moment_report(session, key=key, span=span, granularity=granularity)
     if not wants_csv(request, output):
         return report
     rows = [*report.by_team, *report.by_agent, *report.by_channel]
@@ -131,58 +149,25 @@ async def moment_report(
     summary="Moments where teams give different experiences",
 )
 async def consistency(
-    session: SessionDep,
-    start: FromQuery = None,
-    end: ToQuery = None,
-    channel: ChannelQuery = None,
-    stage: StageQuery = None,
-    moment: MomentPrefixQuery = None,
+    session: SessionDep, span: WindowDep, scope: MomentScopeDep
 ) -> ConsistencyList:
     """Moments ranked by how differently their teams perform: Pearson chi-square test of
     one negative rate across teams with 10+ responses, q-values corrected across moments,
     with the best and the worst team and the teams outside the funnel limits."""
-    return await service.consistency(
-        session,
-        span=service.window(start, end, now=utcnow()),
-        scope=service.Scope(channel=channel, stage=stage, moment_prefix=moment),
-    )
+    return await service.consistency(session, span=span, scope=scope)
 
 
 @router.get(
     "/insights/silence", response_model=SilenceList, summary="Moments where clients are silent"
 )
-async def silence(
-    session: SessionDep,
-    start: FromQuery = None,
-    end: ToQuery = None,
-    channel: ChannelQuery = None,
-    team: TeamQuery = None,
-    stage: StageQuery = None,
-    moment: MomentPrefixQuery = None,
-) -> SilenceList:
+async def silence(session: SessionDep, span: WindowDep, scope: ScopeDep) -> SilenceList:
     """Silence is a bad sign: moments answered at under half the overall response rate,
     and high-volume moments with no complaint and no negative rating at all."""
-    return await service.silence(
-        session,
-        span=service.window(start, end, now=utcnow()),
-        scope=service.Scope(team=team, channel=channel, stage=stage, moment_prefix=moment),
-    )
+    return await service.silence(session, span=span, scope=scope)
 
 
 @router.get("/insights/overview", response_model=Overview, summary="Headline figures")
-async def overview(
-    session: SessionDep,
-    start: FromQuery = None,
-    end: ToQuery = None,
-    channel: ChannelQuery = None,
-    team: TeamQuery = None,
-    stage: StageQuery = None,
-    moment: MomentPrefixQuery = None,
-) -> Overview:
+async def overview(session: SessionDep, span: WindowDep, scope: ScopeDep) -> Overview:
     """Touchpoints, responses, response rate, negative share, NPS, CSAT and CES of the
     window, of the previous window of equal length, and the change."""
-    return await service.overview(
-        session,
-        span=service.window(start, end, now=utcnow()),
-        scope=service.Scope(team=team, channel=channel, stage=stage, moment_prefix=moment),
-    )
+    return await service.overview(session, span=span, scope=scope)
