@@ -173,12 +173,17 @@ async def ingest(
 
     created = await bulk.insert_new(session, rows)
     stored = [row for row in rows if row[0] in created]
-    await rollups.count_new(session, (_facts(row) for row in stored))
+    facts = [_facts(row) for row in stored]
+    await rollups.count_new(session, facts)
     moment_keys = {moment.id: key for key, moment in moments.items()}
     await webhooks_service.enqueue(
         session,
         event=EventType.rating_negative,
-        payloads=[_negative_rating(row, moment_keys) for row in stored if _is_negative(row)],
+        payloads=[
+            _negative_rating(row[0], moment_keys[fact.moment_id], fact.scale, fact.value)
+            for row, fact in zip(stored, facts, strict=True)
+            if _is_negative(row)
+        ],
     )
     await followups_service.open_for(
         session, [bad for row in stored if (bad := _bad(row))], targets=follow_up_targets
@@ -275,14 +280,11 @@ def _is_negative(row: tuple[Any, ...]) -> bool:
     return bool(row[_SENTIMENT_AT] == Sentiment.negative.value)
 
 
-def _negative_rating(row: tuple[Any, ...], moment_keys: dict[int, str]) -> dict[str, Any]:
-    fields = dict(zip(bulk.COLUMNS, row, strict=True))
-    return {
-        "touchpoint": fields["external_id"],
-        "moment": moment_keys[fields["moment_id"]],
-        "scale": fields["rating_scale"],
-        "value": fields["rating_value"],
-    }
+def _negative_rating(
+    external_id: str, moment: str | None, scale: str | None, value: int | None
+) -> dict[str, Any]:
+    """The data of a `rating.negative` webhook event."""
+    return {"touchpoint": external_id, "moment": moment, "scale": scale, "value": value}
 
 
 def _bad(row: tuple[Any, ...]) -> followups_service.BadExperience | None:
@@ -504,14 +506,7 @@ async def rate(
             await webhooks_service.enqueue(
                 session,
                 event=EventType.rating_negative,
-                payloads=[
-                    {
-                        "touchpoint": external_id,
-                        "moment": moment_key,
-                        "scale": new.scale.value,
-                        "value": new.value,
-                    }
-                ],
+                payloads=[_negative_rating(external_id, moment_key, new.scale.value, new.value)],
             )
             bad = followups_service.BadExperience(external_id, Reason.negative_rating)
             await followups_service.open_for(session, [bad], targets=follow_up_targets)
