@@ -35,30 +35,14 @@ import httpx
 import psycopg
 from sqlalchemy.engine import make_url
 
+from app.touchpoints import bulk
 from app.touchpoints.scales import SCALES, ScaleName
 from bench.common import DEFAULT_POSTGRES_URL, MOT, fresh_database, running_service
 
 CHANNELS = ("call", "email", "portal", "chat", "visit")
 SCALE_CHOICES = (ScaleName.csat5, ScaleName.nps11, ScaleName.ces7, ScaleName.thumbs)
-COLUMNS = (
-    "external_id",
-    "content_hash",
-    "moment_id",
-    "channel",
-    "occurred_at",
-    "received_at",
-    "client_ref",
-    "team",
-    "agent",
-    "source",
-    "rating_scale",
-    "rating_value",
-    "score",
-    "sentiment",
-    "rated_at",
-    "comment",
-    "complaint",
-)
+# The touchpoint columns the service itself writes, but for attributes (none here).
+COLUMNS = tuple(name for name in bulk.COLUMNS if name != "attributes")
 CHUNK = 100_000
 
 

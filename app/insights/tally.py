@@ -85,12 +85,6 @@ class Tally:
     def negatives(self) -> int:
         return sum(count for i, count in self._ratings() if _SENTIMENT[i] is Sentiment.negative)
 
-    def sentiments(self) -> dict[Sentiment, int]:
-        totals = dict.fromkeys(Sentiment, 0)
-        for i, count in self._ratings():
-            totals[_SENTIMENT[i]] += count
-        return totals
-
     def mean_score(self) -> float | None:
         """Mean 0-100 score of the ratings; None when there are none."""
         responses = self.responses
