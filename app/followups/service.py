@@ -60,6 +60,8 @@ async def open_for(
         )
     ).all()
     now = utcnow()
+    # Every follow-up of the batch opens at the same time, so their due times are the same.
+    acknowledge_due, resolve_due = targets.acknowledge_due(now), targets.resolve_due(now)
     values = [
         {
             "touchpoint_id": touchpoint_id,
@@ -68,8 +70,8 @@ async def open_for(
             "reason": reasons[external_id].value,
             "status": Status.open.value,
             "opened_at": now,
-            "acknowledge_due_at": targets.acknowledge_due(now),
-            "resolve_due_at": targets.resolve_due(now),
+            "acknowledge_due_at": acknowledge_due,
+            "resolve_due_at": resolve_due,
             "updated_at": now,
         }
         for touchpoint_id, external_id, moment_id, team in rows_seen
