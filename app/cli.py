@@ -2,9 +2,10 @@
 
 import asyncio
 import sys
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 import typer
 import uvicorn
@@ -13,8 +14,13 @@ from sqlalchemy.engine import make_url
 from app import demo, migrate
 from app.config import get_settings
 from app.db import Database
+from app.errors import AppError
 from app.insights import rollups
+from app.keys import service as keys_service
+from app.keys.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyRead, Scope
 from app.smoke import SmokeFailure, run_smoke, wait_until_ready
+
+T = TypeVar("T")
 
 cli = typer.Typer(help="mot: Moments of Truth experience-survey service.", no_args_is_help=True)
 
@@ -31,6 +37,43 @@ def _migrate_to_head() -> None:
     migrate.upgrade(settings.database_url)
 
 
+def _with_database(work: Callable[[Database], Awaitable[T]]) -> T:
+    """Run `work` on the configured database, from a command."""
+
+    async def _run() -> T:
+        database = Database(get_settings().database_url)
+        try:
+            return await work(database)
+        finally:
+            await database.dispose()
+
+    return asyncio.run(_run())
+
+
+def _bootstrap_admin_key() -> None:
+    """Give a fresh install its first admin key, so that it can be used at once."""
+    configured = get_settings().bootstrap_api_key
+    given = configured.get_secret_value() if configured else None
+    created = _with_database(lambda database: keys_service.bootstrap(database, key=given))
+    if created is None or given is not None:
+        return
+    typer.echo(
+        "\n".join(
+            [
+                "",
+                "No API key existed, so an admin key was created. It is shown only this once:",
+                "",
+                f"    {created.key}",
+                "",
+                "Send it as `Authorization: Bearer <key>`; create narrower keys with",
+                "`mot keys create` or POST /v1/keys.",
+                "",
+            ]
+        ),
+        err=True,
+    )
+
+
 @cli.command()
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
@@ -43,6 +86,7 @@ def serve(
     """Apply pending migrations, then serve the API (docs at /docs)."""
     if run_migrations:
         _migrate_to_head()
+    _bootstrap_admin_key()
     uvicorn.run(
         "app.main:create_app",
         factory=True,
@@ -77,18 +121,11 @@ def demo_command(
     end = until.replace(tzinfo=UTC) if until else demo.default_until()
     payloads = demo.generate(touchpoints=touchpoints, days=days, seed=seed, until=end)
 
-    async def _load() -> tuple[int, int]:
-        database = Database(get_settings().database_url)
-        try:
-            return await demo.load(
-                database,
-                payloads=payloads,
-                follow_up_targets=get_settings().follow_up_targets(),
-            )
-        finally:
-            await database.dispose()
-
-    stored, duplicates = asyncio.run(_load())
+    stored, duplicates = _with_database(
+        lambda database: demo.load(
+            database, payloads=payloads, follow_up_targets=get_settings().follow_up_targets()
+        )
+    )
     typer.echo(f"demo data: {stored} touchpoints stored, {duplicates} already there")
 
 
@@ -105,20 +142,80 @@ def rollups_rebuild() -> None:
     """
     _migrate_to_head()
 
-    async def _rebuild() -> int:
-        database = Database(get_settings().database_url)
-        try:
-            async with database.write_sessions() as session, session.begin():
-                return await rollups.rebuild(session)
-        finally:
-            await database.dispose()
+    async def _rebuild(database: Database) -> int:
+        async with database.write_sessions() as session, session.begin():
+            return await rollups.rebuild(session)
 
-    typer.echo(f"rollups rebuilt: {asyncio.run(_rebuild())} rows")
+    typer.echo(f"rollups rebuilt: {_with_database(_rebuild)} rows")
+
+
+keys_cli = typer.Typer(help="API keys: create, list, revoke.")
+cli.add_typer(keys_cli, name="keys")
+
+
+@keys_cli.command("create")
+def keys_create(
+    name: Annotated[str, typer.Option(help="Who or what uses the key.")],
+    scope: Annotated[list[Scope], typer.Option(help="A scope the key gets; repeat for several.")],
+) -> None:
+    """Create a key and print it, this once; only its hash is stored."""
+    _migrate_to_head()
+    data = ApiKeyCreate(name=name, scopes=scope)
+
+    async def _create(database: Database) -> ApiKeyCreated:
+        async with database.write_sessions() as session, session.begin():
+            return await keys_service.create(session, data=data)
+
+    created = _with_database(_create)
+    typer.echo(f"key {created.id} ({created.name}; {', '.join(created.scopes)}): store it now")
+    typer.echo(created.key)
+
+
+@keys_cli.command("list")
+def keys_list(
+    include_revoked: Annotated[bool, typer.Option(help="Also list revoked keys.")] = False,
+) -> None:
+    """The keys: number, prefix, name, scopes, last use."""
+    _migrate_to_head()
+
+    async def _list(database: Database) -> list[ApiKeyRead]:
+        async with database.read_sessions() as session:
+            return await keys_service.list_keys(session, include_revoked=include_revoked)
+
+    for key in _with_database(_list):
+        last_used = key.last_used_at.isoformat() if key.last_used_at else "never used"
+        revoked = f"  revoked {key.revoked_at.isoformat()}" if key.revoked_at else ""
+        typer.echo(
+            f"{key.id}\t{key.prefix}...\t{key.name}\t{','.join(key.scopes)}\t{last_used}{revoked}"
+        )
+
+
+@keys_cli.command("revoke")
+def keys_revoke(
+    key_id: Annotated[int, typer.Argument(help="Key number, from `keys list`.")],
+) -> None:
+    """Revoke a key: it stops working at once."""
+    _migrate_to_head()
+
+    async def _revoke(database: Database) -> ApiKeyRead:
+        async with database.write_sessions() as session, session.begin():
+            return await keys_service.revoke(session, key_id=key_id)
+
+    try:
+        revoked = _with_database(_revoke)
+    except AppError as error:
+        typer.echo(error.message, err=True)
+        raise typer.Exit(code=1) from None
+    typer.echo(f"key {revoked.id} ({revoked.name}) revoked")
 
 
 @cli.command()
 def smoke(
     url: Annotated[str, typer.Argument(help="Base URL of a running service.")],
+    api_key: Annotated[
+        str,
+        typer.Option(envvar="MOT_API_KEY", help="Key with the ingest, read and manage scopes."),
+    ],
     timeout: Annotated[float, typer.Option(help="Seconds per request.")] = 10.0,
     wait: Annotated[
         float, typer.Option(help="Seconds to wait for the service to become ready first.")
@@ -129,7 +226,7 @@ def smoke(
     try:
         if wait > 0:
             wait_until_ready(base_url, seconds=wait, timeout=timeout)
-        run_smoke(base_url, timeout=timeout, report=typer.echo)
+        run_smoke(base_url, api_key=api_key, timeout=timeout, report=typer.echo)
     except SmokeFailure as failure:
         typer.echo(f"FAIL {failure}", err=True)
         raise typer.Exit(code=1) from None

@@ -50,6 +50,12 @@ class Settings(BaseSettings):
         default=SecretStr(DEVELOPMENT_SECRET),
         description="Key that signs survey links (HMAC-SHA256); at least 32 characters.",
     )
+    bootstrap_api_key: SecretStr | None = Field(
+        default=None,
+        min_length=MIN_SECRET_LENGTH,
+        description="On first start with no API keys, create the admin key with this value "
+        "instead of generating one (and printing it); at least 32 characters.",
+    )
     survey_link_days: int = Field(
         default=30, ge=1, le=365, description="Days a survey link stays valid by default."
     )

@@ -5,8 +5,8 @@ detail names the offending field (a dotted path) and the reason.
 """
 
 import logging
-from collections.abc import Iterable, Sequence
-from typing import Any
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, ClassVar
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -36,6 +36,7 @@ class AppError(Exception):
 
     status_code = 400
     code = "bad_request"
+    headers: ClassVar[Mapping[str, str]] = {}
 
     def __init__(self, message: str, *, details: Sequence[ErrorDetail] = ()) -> None:
         super().__init__(message)
@@ -96,9 +97,11 @@ def _render(status_code: int, body: ErrorBody) -> JSONResponse:
 
 async def _handle_app_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, AppError)
-    return _render(
+    response = _render(
         exc.status_code, ErrorBody(code=exc.code, message=exc.message, details=exc.details)
     )
+    response.headers.update(exc.headers)
+    return response
 
 
 async def _handle_request_validation(_request: Request, exc: Exception) -> JSONResponse:

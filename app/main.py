@@ -15,6 +15,7 @@ from app.followups.router import insights_router as follow_up_insights
 from app.followups.router import page_router as follow_up_pages
 from app.followups.router import router as follow_ups_router
 from app.insights.router import router as insights_router
+from app.keys.router import router as keys_router
 from app.migrate import head_revisions
 from app.moments.router import router as moments_router
 from app.surveys.router import insights_router as survey_insights
@@ -29,6 +30,10 @@ DESCRIPTION = """
 mot collects every *moment of truth* (each contact a client has with a service
 organisation: a call, an e-mail, a portal click, a visit), with the client's rating where
 one was given, and ranks the moments that most need improvement.
+
+Every `/v1` route needs an API key, sent as `Authorization: Bearer <key>` (or
+`X-API-Key: <key>`), whose scopes cover the route: `ingest`, `read`, `manage` or `admin`
+(which includes the others). A missing or unknown key is a 401, a missing scope a 403.
 
 Errors share one shape: `{"code", "message", "details": [{"field", "message", "type"}]}`.
 Timestamps are RFC 3339 in UTC. Lists are paginated with opaque cursors.
@@ -70,6 +75,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(follow_up_pages)
     app.include_router(follow_up_insights)
     app.include_router(webhooks_router)
+    app.include_router(keys_router)
     app.include_router(survey_pages)
     app.include_router(survey_insights)
     return app

@@ -50,9 +50,14 @@ def wait_until_ready(base_url: str, *, seconds: float, timeout: float) -> None:
 
 
 def run_smoke(
-    base_url: str, *, timeout: float = 10.0, report: Callable[[str], None] = print
+    base_url: str,
+    *,
+    api_key: str,
+    timeout: float = 10.0,
+    report: Callable[[str], None] = print,
 ) -> None:
-    """Run every step against `base_url`; raise SmokeFailure at the first that fails."""
+    """Run every step against `base_url` with a key that may ingest, read and manage
+    moments (e.g. an admin key); raise SmokeFailure at the first step that fails."""
     run = uuid.uuid4().hex[:12]
     client_ref = f"smoke-{run}"
     ratings = [
@@ -72,7 +77,8 @@ def run_smoke(
         for i, (scale, value, _score, _sentiment) in enumerate(ratings)
     ]
     try:
-        with httpx.Client(base_url=base_url, timeout=timeout) as http:
+        headers = {"Authorization": f"Bearer {api_key}"}
+        with httpx.Client(base_url=base_url, timeout=timeout, headers=headers) as http:
             ready = _json(http.get("/readyz"), {200}, "GET /readyz")
             _expect(ready.get("status") == "ready", f"GET /readyz: service not ready: {ready}")
             report("ok  service is ready")

@@ -10,6 +10,7 @@ from app.config import get_settings
 from app.db import Base, UtcDateTime, sync_url
 from app.followups import models as _follow_up_models  # noqa: F401
 from app.insights import models as _insight_models  # noqa: F401
+from app.keys import models as _key_models  # noqa: F401
 from app.moments import models as _moment_models  # noqa: F401  (registers tables)
 from app.surveys import models as _survey_models  # noqa: F401
 from app.touchpoints import models as _touchpoint_models  # noqa: F401

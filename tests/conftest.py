@@ -22,6 +22,9 @@ from sqlalchemy.engine import make_url
 
 from app import migrate
 from app.config import Settings
+from app.db import Database
+from app.keys import service as keys_service
+from app.keys.schemas import ApiKeyCreate, Scope
 from app.main import create_app
 
 DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
@@ -126,17 +129,38 @@ def empty_database_url(databases: EmptyDatabases) -> Iterator[str]:
 ClientFactory = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
 
 
+async def create_key(database: Database, *scopes: Scope, name: str = "tests") -> str:
+    """A new API key with these scopes, stored in the database; returns the key itself."""
+    async with database.write_sessions() as session, session.begin():
+        created = await keys_service.create(
+            session, data=ApiKeyCreate(name=name, scopes=list(scopes))
+        )
+    return created.key
+
+
 @pytest.fixture
 def make_client(database_url: str) -> ClientFactory:
-    """Open an API client on this test's database, with settings overridden as given."""
+    """Open an API client on this test's database, with settings overridden as given.
+
+    The client sends an admin key, created for it, unless `scopes` asks for a key with
+    other scopes or is empty (no key at all).
+    """
 
     @asynccontextmanager
-    async def open_client(**overrides: Any) -> AsyncIterator[httpx.AsyncClient]:
+    async def open_client(
+        scopes: tuple[Scope, ...] = (Scope.admin,), **overrides: Any
+    ) -> AsyncIterator[httpx.AsyncClient]:
         settings = Settings(_env_file=None, **{"database_url": database_url, **overrides})
         app = create_app(settings)
         transport = httpx.ASGITransport(app=app)
         try:
-            async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            headers = {}
+            if scopes:
+                key = await create_key(app.state.database, *scopes)
+                headers["Authorization"] = f"Bearer {key}"
+            async with httpx.AsyncClient(
+                transport=transport, base_url="http://test", headers=headers
+            ) as client:
                 yield client
         finally:
             await app.state.database.dispose()

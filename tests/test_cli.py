@@ -13,6 +13,8 @@ import pytest
 from app.smoke import SmokeFailure, wait_until_ready
 
 MOT = str(Path(sys.executable).with_name("mot"))
+# The admin key the served process creates on its empty database, and the smoke check uses.
+ADMIN_KEY = "mot_test-admin-key-that-is-long-enough-0123456789"
 
 
 def _free_port() -> int:
@@ -23,7 +25,7 @@ def _free_port() -> int:
 
 
 def _run(*args: str, database_url: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "MOT_DATABASE_URL": database_url}
+    env = {**os.environ, "MOT_DATABASE_URL": database_url, "MOT_API_KEY": ADMIN_KEY}
     return subprocess.run(
         [MOT, *args], env=env, capture_output=True, text=True, timeout=timeout, check=False
     )
@@ -36,7 +38,7 @@ def served(database_url: str, tmp_path: Path) -> Iterator[str]:
     log = (tmp_path / "serve.log").open("w")
     process = subprocess.Popen(
         [MOT, "serve", "--port", str(port)],
-        env={**os.environ, "MOT_DATABASE_URL": database_url},
+        env={**os.environ, "MOT_DATABASE_URL": database_url, "MOT_BOOTSTRAP_API_KEY": ADMIN_KEY},
         stdout=log,
         stderr=subprocess.STDOUT,
     )
@@ -103,3 +105,38 @@ def test_rollups_rebuild_recounts_what_demo_data_stored(database_url: str) -> No
     # A rebuild of rollups that were already right writes the same rows again.
     second = _run("rollups", "rebuild", database_url=database_url)
     assert f"rollups rebuilt: {rows} rows" in second.stdout
+
+
+def test_keys_can_be_created_listed_and_revoked_from_the_command_line(database_url: str) -> None:
+    created = _run(
+        "keys",
+        "create",
+        "--name",
+        "telephony",
+        "--scope",
+        "ingest",
+        "--scope",
+        "read",
+        database_url=database_url,
+    )
+    assert created.returncode == 0, created.stderr
+    header, key = created.stdout.strip().splitlines()
+    assert key.startswith("mot_")
+    assert len(key) > 40
+    number = header.split()[1]
+
+    listed = _run("keys", "list", database_url=database_url)
+    line = next(row for row in listed.stdout.splitlines() if "telephony" in row)
+    assert line.split("\t")[:4] == [number, f"{key[:12]}...", "telephony", "ingest,read"]
+    assert key not in listed.stdout
+
+    revoked = _run("keys", "revoke", number, database_url=database_url)
+    assert revoked.returncode == 0, revoked.stderr
+    assert "telephony" not in _run("keys", "list", database_url=database_url).stdout
+    assert "revoked" in _run("keys", "list", "--include-revoked", database_url=database_url).stdout
+
+
+def test_revoking_an_unknown_key_fails_clearly(database_url: str) -> None:
+    result = _run("keys", "revoke", "999", database_url=database_url)
+    assert result.returncode == 1
+    assert "No API key 999" in result.stderr

@@ -41,7 +41,7 @@ async def test_readyz_is_not_ready_when_migrations_are_behind(
     make_client: ClientFactory, database_url: str
 ) -> None:
     migrate.downgrade(database_url, "base")
-    async with make_client() as client:
+    async with make_client(scopes=()) as client:
         response = await client.get("/readyz")
         assert response.status_code == 503
         assert response.json()["status"] == "not_ready"
@@ -55,7 +55,7 @@ async def test_readyz_is_not_ready_when_the_database_is_unreachable(
         if backend == "sqlite"
         else "postgresql://postgres@127.0.0.1:1/none"
     )
-    async with make_client(database_url=unreachable) as client:
+    async with make_client(scopes=(), database_url=unreachable) as client:
         response = await client.get("/readyz")
         assert response.status_code == 503
         assert response.json()["database"] == "unreachable"

@@ -17,6 +17,7 @@ TABLES = {
     "follow_up_event",
     "webhook",
     "webhook_delivery",
+    "api_key",
 }
 
 

@@ -18,14 +18,23 @@ from app.followups.schemas import (
 )
 from app.followups.workflow import Status
 from app.insights import service as insights_service
+from app.keys.access import requires
+from app.keys.schemas import Scope
 from app.pagination import DEFAULT_PAGE_SIZE, CursorQuery, LimitQuery
 from app.surveys import tokens
 from app.surveys.tokens import Language
 from app.touchpoints.service import as_utc
 
-router = APIRouter(prefix="/v1/follow-ups", tags=["follow-ups"], responses=error_responses(422))
+router = APIRouter(
+    prefix="/v1/follow-ups", tags=["follow-ups"], responses=error_responses(401, 403, 422)
+)
 page_router = APIRouter(include_in_schema=False)
-insights_router = APIRouter(prefix="/v1/insights", tags=["insights"])
+insights_router = APIRouter(
+    prefix="/v1/insights",
+    tags=["insights"],
+    responses=error_responses(401, 403),
+    dependencies=[requires(Scope.read)],
+)
 
 IdPath = Annotated[int, Path(ge=1, description="Follow-up number.")]
 
@@ -36,6 +45,7 @@ IdPath = Annotated[int, Path(ge=1, description="Follow-up number.")]
     status_code=status.HTTP_201_CREATED,
     responses=error_responses(404, 409, 422),
     summary="Open a follow-up by hand",
+    dependencies=[requires(Scope.manage)],
 )
 async def create_follow_up(
     data: FollowUpCreate, request: Request, session: SessionDep, settings: SettingsDep
@@ -46,7 +56,9 @@ async def create_follow_up(
     return _with_status_url(detail, request, settings)
 
 
-@router.get("", response_model=FollowUpPage, summary="List follow-ups")
+@router.get(
+    "", response_model=FollowUpPage, summary="List follow-ups", dependencies=[requires(Scope.read)]
+)
 async def list_follow_ups(
     session: SessionDep,
     state: Annotated[Status | None, Query(alias="status", description="Current status.")] = None,
@@ -81,6 +93,7 @@ async def list_follow_ups(
     response_model=FollowUpDetail,
     responses=error_responses(404),
     summary="One follow-up",
+    dependencies=[requires(Scope.read)],
 )
 async def get_follow_up(
     follow_up_id: IdPath, request: Request, session: SessionDep, settings: SettingsDep
@@ -94,6 +107,7 @@ async def get_follow_up(
     response_model=FollowUpDetail,
     responses=error_responses(404, 409, 422),
     summary="Move a follow-up along",
+    dependencies=[requires(Scope.manage)],
 )
 async def add_follow_up_event(
     follow_up_id: IdPath,

@@ -19,10 +19,17 @@ from app.insights.schemas import (
     WeakSpot,
     WeakSpotsRead,
 )
+from app.keys.access import requires
+from app.keys.schemas import Scope
 from app.moments.schemas import Channel
 from app.pagination import DEFAULT_PAGE_SIZE, LimitQuery
 
-router = APIRouter(prefix="/v1", tags=["insights"], responses=error_responses(422))
+router = APIRouter(
+    prefix="/v1",
+    tags=["insights"],
+    responses=error_responses(401, 403, 422),
+    dependencies=[requires(Scope.read)],
+)
 
 FromQuery = Annotated[
     datetime | None,

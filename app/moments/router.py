@@ -5,6 +5,8 @@ from fastapi import APIRouter, Path, Query, status
 from app.config import SettingsDep
 from app.db import SessionDep
 from app.errors import error_responses
+from app.keys.access import requires
+from app.keys.schemas import Scope
 from app.moments import service
 from app.moments.schemas import (
     MOMENT_KEY_PATTERN,
@@ -16,7 +18,7 @@ from app.moments.schemas import (
 )
 from app.pagination import DEFAULT_PAGE_SIZE, CursorQuery, LimitQuery
 
-router = APIRouter(prefix="/v1/moments", tags=["moments"], responses=error_responses(422))
+router = APIRouter(prefix="/v1/moments", tags=["moments"], responses=error_responses(401, 403, 422))
 
 KeyPath = Annotated[str, Path(max_length=100, pattern=MOMENT_KEY_PATTERN)]
 
@@ -27,6 +29,7 @@ KeyPath = Annotated[str, Path(max_length=100, pattern=MOMENT_KEY_PATTERN)]
     response_model=MomentRead,
     responses=error_responses(409, 422),
     summary="Catalogue a moment",
+    dependencies=[requires(Scope.manage)],
 )
 async def create_moment(
     data: MomentCreate, session: SessionDep, settings: SettingsDep
@@ -37,7 +40,13 @@ async def create_moment(
     return MomentRead.model_validate(moment)
 
 
-@router.get("", response_model=MomentPage, responses=error_responses(422), summary="List moments")
+@router.get(
+    "",
+    response_model=MomentPage,
+    responses=error_responses(422),
+    summary="List moments",
+    dependencies=[requires(Scope.read)],
+)
 async def list_moments(
     session: SessionDep,
     channel: Annotated[Channel | None, Query(description="Only this channel.")] = None,
@@ -62,7 +71,11 @@ async def list_moments(
 
 
 @router.get(
-    "/{key}", response_model=MomentRead, responses=error_responses(404, 422), summary="One moment"
+    "/{key}",
+    response_model=MomentRead,
+    responses=error_responses(404, 422),
+    summary="One moment",
+    dependencies=[requires(Scope.read)],
 )
 async def get_moment(key: KeyPath, session: SessionDep) -> MomentRead:
     return MomentRead.model_validate(await service.get_moment(session, key=key))
@@ -73,6 +86,7 @@ async def get_moment(key: KeyPath, session: SessionDep) -> MomentRead:
     response_model=MomentRead,
     responses=error_responses(404, 422),
     summary="Change a moment",
+    dependencies=[requires(Scope.manage)],
 )
 async def update_moment(key: KeyPath, data: MomentUpdate, session: SessionDep) -> MomentRead:
     return MomentRead.model_validate(await service.update_moment(session, key=key, data=data))

@@ -9,6 +9,8 @@ from app.config import Settings, SettingsDep
 from app.db import SessionDep, WriteSessionDep, utcnow
 from app.errors import NotFound, error_responses
 from app.insights import service as insights_service
+from app.keys.access import requires
+from app.keys.schemas import Scope
 from app.surveys import service, tokens
 from app.surveys.schemas import (
     SurveyBatchCreate,
@@ -20,9 +22,18 @@ from app.surveys.schemas import (
 from app.surveys.tokens import Language, SurveyClaims
 from app.touchpoints.scales import SCALES, Sentiment
 
-router = APIRouter(tags=["surveys"], responses=error_responses(422))
+router = APIRouter(
+    tags=["surveys"],
+    responses=error_responses(401, 403, 422),
+    dependencies=[requires(Scope.ingest)],
+)
 page_router = APIRouter(include_in_schema=False)
-insights_router = APIRouter(prefix="/v1/insights", tags=["insights"])
+insights_router = APIRouter(
+    prefix="/v1/insights",
+    tags=["insights"],
+    responses=error_responses(401, 403),
+    dependencies=[requires(Scope.read)],
+)
 
 # Mail security scanners fetch every link of a message before the client sees it; their
 # fetches must not answer a survey. They announce themselves in the User-Agent.

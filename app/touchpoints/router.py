@@ -7,6 +7,8 @@ from app.config import SettingsDep
 from app.db import SessionDep
 from app.errors import Conflict, LimitExceeded, NotFound, ValidationFailed, error_responses
 from app.followups import service as followups_service
+from app.keys.access import requires
+from app.keys.schemas import Scope
 from app.moments.schemas import Channel
 from app.pagination import DEFAULT_PAGE_SIZE, CursorQuery, LimitQuery
 from app.touchpoints import service
@@ -23,8 +25,17 @@ from app.touchpoints.schemas import (
     TouchpointPage,
 )
 
-router = APIRouter(prefix="/v1/touchpoints", tags=["touchpoints"], responses=error_responses(422))
-clients_router = APIRouter(prefix="/v1/clients", tags=["clients"], responses=error_responses(422))
+router = APIRouter(
+    prefix="/v1/touchpoints",
+    tags=["touchpoints"],
+    responses=error_responses(401, 403, 422),
+)
+clients_router = APIRouter(
+    prefix="/v1/clients",
+    tags=["clients"],
+    responses=error_responses(401, 403, 422),
+    dependencies=[requires(Scope.read)],
+)
 
 IdPath = Annotated[str, Path(min_length=1, max_length=64, description="Touchpoint id.")]
 
@@ -38,6 +49,7 @@ IdPath = Annotated[str, Path(min_length=1, max_length=64, description="Touchpoin
         **error_responses(409, 422),
     },
     summary="Post one touchpoint",
+    dependencies=[requires(Scope.ingest)],
 )
 async def create_touchpoint(
     data: TouchpointCreate, session: SessionDep, settings: SettingsDep, response: Response
@@ -67,6 +79,7 @@ async def create_touchpoint(
     response_model=BatchResult,
     responses=error_responses(422),
     summary="Post many touchpoints",
+    dependencies=[requires(Scope.ingest)],
 )
 async def create_touchpoints(
     batch: TouchpointBatch, session: SessionDep, settings: SettingsDep
@@ -91,7 +104,11 @@ async def create_touchpoints(
 
 
 @router.get(
-    "", response_model=TouchpointPage, responses=error_responses(422), summary="List touchpoints"
+    "",
+    response_model=TouchpointPage,
+    responses=error_responses(422),
+    summary="List touchpoints",
+    dependencies=[requires(Scope.read)],
 )
 async def list_touchpoints(
     session: SessionDep,
@@ -133,6 +150,7 @@ async def list_touchpoints(
     response_model=TouchpointDetail,
     responses=error_responses(404),
     summary="One touchpoint",
+    dependencies=[requires(Scope.read)],
 )
 async def get_touchpoint(touchpoint_id: IdPath, session: SessionDep) -> TouchpointDetail:
     return await service.get_touchpoint(session, external_id=touchpoint_id)
@@ -143,6 +161,7 @@ async def get_touchpoint(touchpoint_id: IdPath, session: SessionDep) -> Touchpoi
     response_model=TouchpointDetail,
     responses=error_responses(404, 422),
     summary="Record a late rating",
+    dependencies=[requires(Scope.ingest)],
 )
 async def rate_touchpoint(
     touchpoint_id: IdPath, rating: RatingUpdate, session: SessionDep, settings: SettingsDep

@@ -4,10 +4,17 @@ from fastapi import APIRouter, Path, status
 
 from app.db import SessionDep
 from app.errors import error_responses
+from app.keys.access import requires
+from app.keys.schemas import Scope
 from app.webhooks import service
 from app.webhooks.schemas import WebhookCreate, WebhookCreated, WebhookDetail, WebhookRead
 
-router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"], responses=error_responses(422))
+router = APIRouter(
+    prefix="/v1/webhooks",
+    tags=["webhooks"],
+    responses=error_responses(401, 403, 422),
+    dependencies=[requires(Scope.manage)],
+)
 
 
 @router.post(

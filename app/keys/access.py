@@ -1,0 +1,82 @@
+"""Who may call what: the API-key check every `/v1` route declares, with the scope it needs.
+
+Keys are accepted as `Authorization: Bearer <key>` or as `X-API-Key: <key>`. A missing or
+unknown key is a 401; a valid key without the scope the route needs is a 403 naming it.
+"""
+
+from typing import Annotated, Any
+
+from fastapi import Depends, Request, Security
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer, SecurityScopes
+
+from app.db import Database, utcnow
+from app.errors import AppError, ErrorDetail
+from app.keys import service
+from app.keys.models import ApiKey
+from app.keys.schemas import Scope
+
+_bearer = HTTPBearer(
+    auto_error=False, description="`Authorization: Bearer <key>` with a mot API key."
+)
+_header = APIKeyHeader(
+    name="X-API-Key", auto_error=False, description="The API key in an `X-API-Key` header."
+)
+
+
+class Unauthorized(AppError):
+    status_code = 401
+    code = "unauthorized"
+    headers = {"WWW-Authenticate": "Bearer"}
+
+
+class Forbidden(AppError):
+    status_code = 403
+    code = "forbidden"
+
+
+async def authorize(
+    security_scopes: SecurityScopes,
+    request: Request,
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    header: Annotated[str | None, Depends(_header)],
+) -> ApiKey:
+    """The caller's key, checked against the scope the route needs."""
+    presented = bearer.credentials if bearer else header
+    if not presented:
+        raise Unauthorized(
+            "An API key is required: send `Authorization: Bearer <key>` or `X-API-Key: <key>`.",
+            details=[_detail("missing_api_key", "no API key was sent")],
+        )
+    database: Database = request.app.state.database
+    # A session of its own, closed before the route's opens: on SQLite a write request's
+    # transaction holds the write lock from its first statement, and recording the key's
+    # use from inside it would wait on itself.
+    async with database.read_sessions() as session:
+        key = await service.authenticate(session, presented)
+    if key is None:
+        raise Unauthorized(
+            "The API key is not valid: it is unknown or was revoked.",
+            details=[_detail("invalid_api_key", "unknown or revoked API key")],
+        )
+    for needed in security_scopes.scopes:
+        if not service.grants(key, Scope(needed)):
+            raise Forbidden(
+                f"This API key lacks the `{needed}` scope this request needs.",
+                details=[_detail("missing_scope", f"requires the `{needed}` scope")],
+            )
+    now = utcnow()
+    if service.needs_use_recorded(key, now):
+        await service.record_use(database, key_id=key.id, now=now)
+    return key
+
+
+def _detail(reason: str, message: str) -> ErrorDetail:
+    return ErrorDetail(field="header.authorization", message=message, type=reason)
+
+
+def requires(scope: Scope) -> Any:
+    """The dependency a route or router declares to require a key with `scope`."""
+    return Security(authorize, scopes=[scope.value])
+
+
+AdminKeyDep = Annotated[ApiKey, Security(authorize, scopes=[Scope.admin.value])]
