@@ -39,6 +39,11 @@ class Settings(BaseSettings):
     batch_max_items: int = Field(
         default=1000, ge=1, le=100_000, description="Most touchpoints one batch request may carry."
     )
+    max_body_bytes: int = Field(
+        default=10 * 1024 * 1024,
+        ge=1024,
+        description="Largest request body accepted, in bytes; larger ones get a 413.",
+    )
     log_level: Literal["critical", "error", "warning", "info", "debug"] = Field(
         default="info", description="Server log level."
     )

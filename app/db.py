@@ -43,6 +43,11 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
+# Integer keys are 32-bit on both backends; a larger number in a path can name no row and
+# must be refused before it reaches the driver.
+MAX_INTEGER_ID = 2**31 - 1
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 

@@ -11,8 +11,10 @@ from typing import Any, ClassVar
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import iter_route_contexts
 from pydantic import BaseModel, Field, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Route
 
 logger = logging.getLogger(__name__)
 
@@ -123,13 +125,40 @@ _HTTP_CODES = {
 }
 
 
-async def _handle_http_exception(_request: Request, exc: Exception) -> JSONResponse:
+async def _handle_http_exception(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     code = _HTTP_CODES.get(exc.status_code, "http_error")
     response = _render(exc.status_code, ErrorBody(code=code, message=str(exc.detail)))
     if exc.headers:
         response.headers.update(exc.headers)
+    if exc.status_code == 413:
+        limit = request.app.max_body_size
+        response = _render(
+            413,
+            ErrorBody(
+                code=code,
+                message=f"The request body is larger than the limit of {limit} bytes.",
+                details=[
+                    ErrorDetail(field="body", message=f"at most {limit} bytes", type="max_bytes")
+                ],
+            ),
+        )
+    if exc.status_code == 405:
+        # The router names only the methods of the first route matching the path; a path
+        # served by several routes (GET list, POST create) must list them all.
+        response.headers["Allow"] = ", ".join(sorted(_allowed_methods(request)))
     return response
+
+
+def _allowed_methods(request: Request) -> set[str]:
+    """Methods of the routes whose path template fits the request best: a literal segment
+    (`/touchpoints/batch`) is a closer fit than a parameter (`/touchpoints/{id}`)."""
+    by_parameters: dict[int, set[str]] = {}
+    for context in iter_route_contexts(request.app.routes):
+        route = context.original_route
+        if isinstance(route, Route) and route.methods and route.path_regex.match(request.url.path):
+            by_parameters.setdefault(len(route.param_convertors), set()).update(route.methods)
+    return by_parameters[min(by_parameters)] if by_parameters else set()
 
 
 async def _handle_unexpected(_request: Request, exc: Exception) -> JSONResponse:

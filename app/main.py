@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from app import health
 from app.config import Settings, get_settings
 from app.db import Database
-from app.errors import install_error_handlers
+from app.errors import error_responses, install_error_handlers
 from app.followups.router import insights_router as follow_up_insights
 from app.followups.router import page_router as follow_up_pages
 from app.followups.router import router as follow_ups_router
@@ -60,6 +60,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         description=DESCRIPTION,
         lifespan=lifespan,
+        max_body_size=settings.max_body_bytes,
+        # Any request can be refused before a route sees it: a body that is not text, or
+        # one over the size limit.
+        responses=error_responses(400, 413),
     )
     app.state.settings = settings
     app.state.database = database

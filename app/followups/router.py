@@ -1,4 +1,3 @@
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response, status
@@ -6,7 +5,7 @@ from fastapi.responses import HTMLResponse
 
 from app import pages
 from app.config import Settings, SettingsDep
-from app.db import SessionDep, utcnow
+from app.db import MAX_INTEGER_ID, SessionDep, utcnow
 from app.errors import error_responses
 from app.followups import service
 from app.followups.schemas import (
@@ -23,6 +22,7 @@ from app.keys.schemas import Scope
 from app.pagination import DEFAULT_PAGE_SIZE, CursorQuery, LimitQuery
 from app.surveys import tokens
 from app.surveys.tokens import Language
+from app.timestamps import Timestamp
 from app.touchpoints.service import as_utc
 
 router = APIRouter(
@@ -36,7 +36,7 @@ insights_router = APIRouter(
     dependencies=[requires(Scope.read)],
 )
 
-IdPath = Annotated[int, Path(ge=1, description="Follow-up number.")]
+IdPath = Annotated[int, Path(ge=1, le=MAX_INTEGER_ID, description="Follow-up number.")]
 
 
 @router.post(
@@ -65,9 +65,9 @@ async def list_follow_ups(
     moment: Annotated[str | None, Query(max_length=100, description="Moment key.")] = None,
     team: Annotated[str | None, Query(max_length=100, description="Team.")] = None,
     opened_from: Annotated[
-        datetime | None, Query(alias="from", description="Opened at or after.")
+        Timestamp | None, Query(alias="from", description="Opened at or after.")
     ] = None,
-    opened_to: Annotated[datetime | None, Query(alias="to", description="Opened before.")] = None,
+    opened_to: Annotated[Timestamp | None, Query(alias="to", description="Opened before.")] = None,
     overdue: Annotated[
         bool | None, Query(description="Only overdue (true) or only on time (false).")
     ] = None,
@@ -169,11 +169,11 @@ async def follow_up_figures(
     session: SessionDep,
     settings: SettingsDep,
     start: Annotated[
-        datetime | None,
+        Timestamp | None,
         Query(alias="from", description="Opened at or after; default 30 days before `to`."),
     ] = None,
     end: Annotated[
-        datetime | None, Query(alias="to", description="Opened before; default now.")
+        Timestamp | None, Query(alias="to", description="Opened before; default now.")
     ] = None,
 ) -> FollowUpInsights:
     """Follow-ups opened in the window: counts, median and p90 time to acknowledge and to

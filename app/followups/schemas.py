@@ -1,8 +1,9 @@
 from datetime import datetime
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from app.followups.workflow import Reason, Status
+from app.timestamps import Timestamp
 
 Actor = Field(min_length=1, max_length=100, description="Who acts: a person or a system.")
 
@@ -22,7 +23,7 @@ class FollowUpEventCreate(BaseModel):
     client_message: str | None = Field(
         default=None, max_length=2000, description="Message shown to the client."
     )
-    next_update_at: AwareDatetime | None = Field(
+    next_update_at: Timestamp | None = Field(
         default=None, description="When the client is promised the next update."
     )
     root_cause: str | None = Field(

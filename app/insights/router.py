@@ -1,5 +1,4 @@
 from dataclasses import replace
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
@@ -23,6 +22,7 @@ from app.keys.access import requires
 from app.keys.schemas import Scope
 from app.moments.schemas import Channel
 from app.pagination import DEFAULT_PAGE_SIZE, LimitQuery
+from app.timestamps import Timestamp
 
 router = APIRouter(
     prefix="/v1",
@@ -32,18 +32,16 @@ router = APIRouter(
 )
 
 FromQuery = Annotated[
-    datetime | None,
+    Timestamp | None,
     Query(
         alias="from",
-        description="Window start, inclusive (RFC 3339; naive means UTC). Default: 30 days "
+        description="Window start, inclusive (RFC 3339 with an offset). Default: 30 days "
         "before `to`.",
     ),
 ]
 ToQuery = Annotated[
-    datetime | None,
-    Query(
-        alias="to", description="Window end, exclusive (RFC 3339; naive means UTC). Default: now."
-    ),
+    Timestamp | None,
+    Query(alias="to", description="Window end, exclusive (RFC 3339 with an offset). Default: now."),
 ]
 ChannelQuery = Annotated[Channel | None, Query(description="Only touchpoints on this channel.")]
 TeamQuery = Annotated[

@@ -2,7 +2,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, status
 
-from app.db import SessionDep
+from app.db import MAX_INTEGER_ID, SessionDep
 from app.errors import error_responses
 from app.keys import service
 from app.keys.access import requires
@@ -39,7 +39,7 @@ async def list_keys(
     summary="Revoke a key",
 )
 async def revoke_key(
-    key_id: Annotated[int, Path(ge=1, le=2**31 - 1, description="Key number.")],
+    key_id: Annotated[int, Path(ge=1, le=MAX_INTEGER_ID, description="Key number.")],
     session: SessionDep,
 ) -> ApiKeyRead:
     """The key stops working at once. Revoking a revoked key changes nothing; the last

@@ -2,7 +2,15 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StringConstraints,
+    field_validator,
+)
 
 
 class Channel(StrEnum):
@@ -29,7 +37,7 @@ TeamName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
 ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 StageName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)]
 Description = Annotated[str, StringConstraints(max_length=4000)]
-TargetRate = Annotated[float, Field(ge=0, le=1)]
+TargetRate = Annotated[StrictFloat, Field(ge=0, le=1)]
 
 
 class MomentCreate(BaseModel):
@@ -48,7 +56,7 @@ class MomentCreate(BaseModel):
         description="Acceptable share of negative ratings (0..1). Omitted: the service default; "
         "`null`: no target, rankings compare with the baseline.",
     )
-    auto_follow_up: bool = Field(
+    auto_follow_up: StrictBool = Field(
         default=True, description="Open a follow-up on each negative rating or complaint."
     )
 
@@ -64,8 +72,8 @@ class MomentUpdate(BaseModel):
     stage: StageName | None = None
     owner_team: TeamName | None = None
     target_negative_rate: TargetRate | None = None
-    auto_follow_up: bool | None = None
-    archived: bool | None = None
+    auto_follow_up: StrictBool | None = None
+    archived: StrictBool | None = None
 
     @field_validator("name", "channel", "auto_follow_up", "archived", mode="before")
     @classmethod
@@ -88,7 +96,7 @@ class MomentRead(BaseModel):
     target_negative_rate: float | None = Field(
         description="Acceptable share of negative ratings; null: compared with the baseline."
     )
-    auto_follow_up: bool = Field(description="Whether bad experiences open follow-ups.")
+    auto_follow_up: StrictBool = Field(description="Whether bad experiences open follow-ups.")
     archived: bool = Field(description="Archived moments still accept touchpoints.")
     auto_registered: bool = Field(
         description="Registered automatically because a touchpoint named it."

@@ -1,4 +1,3 @@
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Path, Query, Request, Response, status
@@ -20,6 +19,7 @@ from app.surveys.schemas import (
     SurveyLinks,
 )
 from app.surveys.tokens import Language, SurveyClaims
+from app.timestamps import Timestamp
 from app.touchpoints.scales import SCALES, Sentiment
 
 router = APIRouter(
@@ -221,11 +221,11 @@ async def comment_page(
 async def survey_figures(
     session: SessionDep,
     start: Annotated[
-        datetime | None,
+        Timestamp | None,
         Query(alias="from", description="Issued at or after; default 30 days before `to`."),
     ] = None,
     end: Annotated[
-        datetime | None, Query(alias="to", description="Issued before; default now.")
+        Timestamp | None, Query(alias="to", description="Issued before; default now.")
     ] = None,
 ) -> SurveyFigures:
     """Surveys issued in the window, how many were opened and answered, per moment: the

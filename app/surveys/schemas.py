@@ -1,6 +1,6 @@
 from datetime import datetime
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictInt
 
 from app.surveys.tokens import Language
 from app.touchpoints.scales import ScaleName
@@ -15,7 +15,7 @@ ExpiresInDays = Field(
 
 class SurveyCreate(BaseModel):
     scale: ScaleName = Field(description="Scale the client answers on.")
-    expires_in_days: int | None = ExpiresInDays
+    expires_in_days: StrictInt | None = ExpiresInDays
     language: Language = Field(default=Language.en, description="Language of the pages.")
 
 

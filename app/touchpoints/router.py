@@ -1,4 +1,3 @@
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response, status
@@ -11,6 +10,7 @@ from app.keys.access import requires
 from app.keys.schemas import Scope
 from app.moments.schemas import Channel
 from app.pagination import DEFAULT_PAGE_SIZE, CursorQuery, LimitQuery
+from app.timestamps import Timestamp
 from app.touchpoints import service
 from app.touchpoints.scales import Sentiment
 from app.touchpoints.schemas import (
@@ -117,12 +117,12 @@ async def list_touchpoints(
     team: Annotated[str | None, Query(max_length=100, description="Team.")] = None,
     client_ref: Annotated[str | None, Query(max_length=128, description="Client.")] = None,
     occurred_from: Annotated[
-        datetime | None,
-        Query(alias="from", description="Occurred at or after (RFC 3339; naive means UTC)."),
+        Timestamp | None,
+        Query(alias="from", description="Occurred at or after (RFC 3339 with an offset)."),
     ] = None,
     occurred_to: Annotated[
-        datetime | None,
-        Query(alias="to", description="Occurred before (RFC 3339; naive means UTC)."),
+        Timestamp | None,
+        Query(alias="to", description="Occurred before (RFC 3339 with an offset)."),
     ] = None,
     has_rating: Annotated[bool | None, Query(description="Rated or unrated only.")] = None,
     sentiment: Annotated[Sentiment | None, Query(description="Sentiment of the rating.")] = None,

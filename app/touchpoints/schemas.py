@@ -1,29 +1,27 @@
-import time
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any, Literal, Self
+from typing import Annotated, Any, Literal
 
 from pydantic import (
-    AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
+    StrictBool,
+    StrictInt,
     StringConstraints,
     ValidationInfo,
     field_validator,
-    model_validator,
 )
 
 from app.errors import ErrorDetail
 from app.followups.schemas import FollowUpSummary
 from app.moments.schemas import Channel, MomentKey, TeamName
+from app.timestamps import PastTimestamp
 from app.touchpoints.scales import ScaleName, Sentiment, normalise
 
 COMMENT_MAX_LENGTH = 2000
 ATTRIBUTES_MAX_KEYS = 20
 ATTRIBUTE_VALUE_MAX_LENGTH = 256
-# Posting systems' clocks drift; further ahead than this is a bug, not skew.
-FUTURE_TOLERANCE_SECONDS = 3600
 
 TouchpointId = Annotated[
     str,
@@ -54,7 +52,7 @@ class RatingIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     scale: ScaleName = Field(description="Rating scale; see the scales table in the README.")
-    value: int = Field(description="The client's answer on that scale.")
+    value: StrictInt = Field(description="The client's answer on that scale.")
 
     @field_validator("value")
     @classmethod
@@ -75,7 +73,7 @@ class TouchpointCreate(BaseModel):
     channel: Channel | None = Field(
         default=None, description="Channel of this contact; defaults to the moment's channel."
     )
-    occurred_at: AwareDatetime | None = Field(
+    occurred_at: PastTimestamp | None = Field(
         default=None,
         description="When the contact happened, with a timezone offset; defaults to receipt.",
     )
@@ -87,7 +85,7 @@ class TouchpointCreate(BaseModel):
     comment: Annotated[str, StringConstraints(max_length=COMMENT_MAX_LENGTH)] | None = Field(
         default=None, description=f"The client's words, at most {COMMENT_MAX_LENGTH} characters."
     )
-    complaint: bool = Field(default=False, description="The client complained.")
+    complaint: StrictBool = Field(default=False, description="The client complained.")
     attributes: dict[AttributeKey, AttributeValue] | None = Field(
         default=None,
         max_length=ATTRIBUTES_MAX_KEYS,
@@ -100,16 +98,6 @@ class TouchpointCreate(BaseModel):
     def _sorted_keys(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
         # Key order carries no meaning; sorting makes equal objects serialise equally.
         return dict(sorted(value.items())) if value is not None else None
-
-    @field_validator("occurred_at")
-    @classmethod
-    def _in_utc_and_not_future(cls, value: datetime | None) -> datetime | None:
-        if value is None:
-            return None
-        # Compared as POSIX seconds: cheaper than building aware datetimes per item.
-        if value.timestamp() > time.time() + FUTURE_TOLERANCE_SECONDS:
-            raise ValueError("lies in the future (more than one hour ahead of the server clock)")
-        return value.astimezone(UTC)
 
 
 class TouchpointBatch(BaseModel):
@@ -125,15 +113,9 @@ class TouchpointBatch(BaseModel):
 
 
 class RatingUpdate(RatingIn):
-    rated_at: AwareDatetime | None = Field(
+    rated_at: PastTimestamp | None = Field(
         default=None, description="When the client answered; defaults to now."
     )
-
-    @model_validator(mode="after")
-    def _rated_at_in_utc(self) -> Self:
-        if self.rated_at is not None:
-            self.rated_at = self.rated_at.astimezone(UTC)
-        return self
 
 
 class RatingRead(BaseModel):

@@ -2,7 +2,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, status
 
-from app.db import SessionDep
+from app.db import MAX_INTEGER_ID, SessionDep
 from app.errors import error_responses
 from app.keys.access import requires
 from app.keys.schemas import Scope
@@ -40,6 +40,7 @@ async def list_webhooks(session: SessionDep) -> list[WebhookRead]:
     summary="A webhook and its latest deliveries",
 )
 async def get_webhook(
-    webhook_id: Annotated[int, Path(ge=1, description="Webhook number.")], session: SessionDep
+    webhook_id: Annotated[int, Path(ge=1, le=MAX_INTEGER_ID, description="Webhook number.")],
+    session: SessionDep,
 ) -> WebhookDetail:
     return await service.get(session, webhook_id=webhook_id)
