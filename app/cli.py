@@ -1,6 +1,7 @@
 """The `mot` command: serve, migrate, demo data and the smoke check."""
 
 import asyncio
+import logging.config
 import sys
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -11,7 +12,7 @@ import typer
 import uvicorn
 from sqlalchemy.engine import make_url
 
-from app import demo, migrate
+from app import demo, logs, metrics, migrate
 from app.config import get_settings
 from app.db import Database
 from app.errors import AppError
@@ -84,19 +85,26 @@ def serve(
     ] = True,
 ) -> None:
     """Apply pending migrations, then serve the API (docs at /docs)."""
+    log_level = get_settings().log_level
+    log_config = logs.config(log_level)
+    logging.config.dictConfig(log_config)  # the migrations' lines are JSON too
     if run_migrations:
         _migrate_to_head()
     _bootstrap_admin_key()
-    uvicorn.run(
-        "app.main:create_app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        log_level=get_settings().log_level,
-        # In-flight requests get this long to finish after SIGTERM.
-        timeout_graceful_shutdown=30,
-    )
+    with metrics.shared_by_workers(workers):
+        uvicorn.run(
+            "app.main:create_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level=log_level,
+            log_config=log_config,
+            # The service writes its own access line, without paths or query strings.
+            access_log=False,
+            # In-flight requests get this long to finish after SIGTERM.
+            timeout_graceful_shutdown=30,
+        )
 
 
 @cli.command("migrate")

@@ -148,7 +148,9 @@ class Database:
         pool_options: dict[str, Any] = {}
         if self.backend == "postgresql":
             pool_options = {"pool_size": 10, "max_overflow": 10, "pool_pre_ping": True}
-        self.engine = create_async_engine(self.url, echo=echo, **pool_options)
+        # Errors never quote the values bound to a statement: they are client data (client
+        # refs, comments), and an error may end up in a log.
+        self.engine = create_async_engine(self.url, echo=echo, hide_parameters=True, **pool_options)
         if self.backend == "sqlite":
             _configure_sqlite(self.engine)
         write_engine = self.engine.execution_options(**{_SQLITE_BEGIN_OPTION: "IMMEDIATE"})

@@ -16,6 +16,8 @@ from pydantic import BaseModel, Field, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Route
 
+from app import logs
+
 logger = logging.getLogger(__name__)
 
 
@@ -162,8 +164,15 @@ def _allowed_methods(request: Request) -> set[str]:
 
 
 async def _handle_unexpected(_request: Request, exc: Exception) -> JSONResponse:
+    # The formatter keeps the traceback's frames and types, never the exception's message:
+    # it may quote the request (a database error quotes the row it refused).
     logger.exception("unhandled error", exc_info=exc)
-    return _render(500, ErrorBody(code="internal_error", message="Internal server error."))
+    response = _render(500, ErrorBody(code="internal_error", message="Internal server error."))
+    # Rendered outside the middleware that stamps the id on every other response.
+    request_id = logs.request_id.get()
+    if request_id is not None:
+        response.headers[logs.REQUEST_ID_HEADER] = request_id
+    return response
 
 
 def install_error_handlers(app: FastAPI) -> None:

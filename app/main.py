@@ -7,7 +7,8 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from app import health
+from app import health, metrics
+from app.access_log import AccessLogMiddleware
 from app.config import Settings, get_settings
 from app.db import Database
 from app.errors import error_responses, install_error_handlers
@@ -69,7 +70,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.database = database
     app.state.schema_heads = head_revisions(settings.database_url)
     install_error_handlers(app)
+    app.add_middleware(AccessLogMiddleware)
     app.include_router(health.router)
+    app.include_router(metrics.router)
     app.include_router(moments_router)
     app.include_router(touchpoints_router)
     app.include_router(insights_router)

@@ -1,6 +1,7 @@
 """Follow-ups: opened on bad experiences, moved through the workflow, every step kept."""
 
 import math
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -10,6 +11,7 @@ from sqlalchemy import ColumnElement, Select, and_, insert, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
+from app import metrics
 from app.db import dialect_insert, one_of, utcnow
 from app.errors import Conflict, ErrorDetail, NotFound, ValidationFailed
 from app.followups import workflow
@@ -87,6 +89,9 @@ async def open_for(
     )
     opened = (await session.execute(opening, values)).all()
     external_ids = {touchpoint_id: external_id for touchpoint_id, external_id, _, _ in rows_seen}
+    opened_by_reason = Counter(reasons[external_ids[touchpoint_id]] for _, touchpoint_id in opened)
+    for reason, count in opened_by_reason.items():
+        metrics.count_on_commit(session, metrics.FOLLOW_UPS_OPENED.labels(reason.value), count)
     if opened:
         await session.execute(
             insert(FollowUpEvent),
@@ -158,6 +163,7 @@ async def create(
         )
     )
     await session.flush()
+    metrics.count_on_commit(session, metrics.FOLLOW_UPS_OPENED.labels(Reason.manual.value))
     await webhooks_service.enqueue(
         session,
         event=EventType.follow_up_opened,

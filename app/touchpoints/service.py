@@ -2,6 +2,7 @@
 
 import hashlib
 import json
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -13,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 from uuid_utils import uuid7
 
+from app import metrics
 from app.db import one_of, utcnow
 from app.errors import ErrorDetail, NotFound, details_from_validation_error
 from app.followups import service as followups_service
@@ -196,7 +198,19 @@ async def ingest(
     if raced:
         hashes = await _stored_hashes(session, [c.external_id for c in raced])
         _classify_stored(raced, hashes, report)
+    _count_outcomes(session, report)
     return report
+
+
+def _count_outcomes(session: AsyncSession, report: IngestReport) -> None:
+    """Stored touchpoints count once their transaction commits; the other outcomes store
+    nothing and count at once (a refused single post rolls back, and was still refused)."""
+    counter = metrics.TOUCHPOINTS_INGESTED
+    metrics.count_on_commit(session, counter.labels("created"), report.created)
+    refused = Counter("conflict" if e.code == "conflict" else "invalid" for e in report.errors)
+    for outcome, count in [("duplicate", report.duplicates), *refused.items()]:
+        if count:
+            counter.labels(outcome).inc(count)
 
 
 def _classify_stored(
@@ -510,6 +524,8 @@ async def rate(
             )
             bad = followups_service.BadExperience(external_id, Reason.negative_rating)
             await followups_service.open_for(session, [bad], targets=follow_up_targets)
+    outcome = "unchanged" if unchanged else "recorded"
+    metrics.count_on_commit(session, metrics.LATE_RATINGS.labels(outcome))
     return await get_touchpoint(session, external_id=external_id)
 
 

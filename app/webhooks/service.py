@@ -22,6 +22,7 @@ import httpx
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app import metrics
 from app.db import Database, utcnow
 from app.errors import NotFound
 from app.webhooks.models import Webhook, WebhookDelivery
@@ -193,10 +194,13 @@ async def deliver_due(database: Database, client: httpx.AsyncClient) -> int:
         now = utcnow()
         values: dict[str, Any] = {"last_status": status, "last_error": error}
         if error is None:
+            outcome = "delivered"
             values |= {"state": "delivered", "delivered_at": now}
         elif item.attempts >= MAX_ATTEMPTS:
+            outcome = "failed"
             values |= {"state": "failed"}
         else:
+            outcome = "retrying"
             values |= {"next_attempt_at": now + backoff(item.attempts)}
         async with database.write_sessions() as session, session.begin():
             await session.execute(
@@ -204,6 +208,7 @@ async def deliver_due(database: Database, client: httpx.AsyncClient) -> int:
                 .where(WebhookDelivery.id == item.delivery_id)
                 .values(**values)
             )
+            metrics.count_on_commit(session, metrics.WEBHOOK_DELIVERIES.labels(outcome))
     return len(claimed)
 
 

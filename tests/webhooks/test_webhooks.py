@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
+from prometheus_client import REGISTRY
 from sqlalchemy import update
 
 from app.db import Database, utcnow
@@ -141,6 +142,38 @@ async def test_an_unreachable_receiver_never_fails_the_ingest(
     assert await _deliver(database_url) == 2
     deliveries = (await client.get(f"/v1/webhooks/{hook['id']}")).json()["deliveries"]
     assert all(d["state"] == "pending" and d["last_error"] for d in deliveries)
+
+
+async def test_delivery_outcomes_are_counted(
+    client: httpx.AsyncClient, database_url: str, receiver: Receiver
+) -> None:
+    def counted(outcome: str) -> float:
+        value = REGISTRY.get_sample_value("mot_webhook_deliveries_total", {"outcome": outcome})
+        return value or 0.0
+
+    outcomes = ("delivered", "retrying", "failed")
+    before = [counted(outcome) for outcome in outcomes]
+    await _register(client, receiver.url)
+    receiver.failures_left = 2
+    await client.post("/v1/touchpoints", json=touchpoint(id="w4", complaint=True))
+    assert await _deliver(database_url) == 1  # fails; tried again later
+    database = Database(database_url)
+    try:
+        async with database.write_sessions() as session, session.begin():
+            # Due now, on its last attempt: it fails for good.
+            await session.execute(
+                update(WebhookDelivery).values(
+                    next_attempt_at=utcnow(), attempts=service.MAX_ATTEMPTS - 1
+                )
+            )
+    finally:
+        await database.dispose()
+    assert await _deliver(database_url) == 1
+    await client.post("/v1/touchpoints", json=touchpoint(id="w5", complaint=True))
+    assert await _deliver(database_url) == 1  # delivered at once
+
+    added = [counted(outcome) - earlier for outcome, earlier in zip(outcomes, before, strict=True)]
+    assert added == [1, 1, 1]
 
 
 def test_backoff_doubles_and_is_capped() -> None:

@@ -1,0 +1,141 @@
+"""Prometheus metrics: what is counted, counting once a transaction commits, `/metrics`.
+
+The metric objects live here, once per process: the registry is process-wide, and a
+process may create many apps (the tests do), which must all count into the same metrics.
+
+Served by several worker processes (`mot serve --workers N`), the service runs in
+prometheus_client's multiprocess mode: `PROMETHEUS_MULTIPROC_DIR` names a directory where
+every worker writes its values, read when prometheus_client is imported, and `/metrics`
+adds up the files of all workers, whichever worker answers.
+"""
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from fastapi import APIRouter, Response
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session, SessionTransaction
+
+MULTIPROCESS_DIRECTORY = "PROMETHEUS_MULTIPROC_DIR"
+
+HTTP_REQUESTS = Counter(
+    "mot_http_requests",
+    "HTTP requests answered, by method, route template and status.",
+    ["method", "route", "status"],
+)
+HTTP_REQUEST_DURATION = Histogram(
+    "mot_http_request_duration_seconds",
+    "Time to answer an HTTP request, by method and route template.",
+    ["method", "route"],
+)
+TOUCHPOINTS_INGESTED = Counter(
+    "mot_touchpoints_ingested",
+    "Touchpoints posted (single or batch), by outcome: created, duplicate (a retry, "
+    "nothing stored), conflict (an id reused for other content) or invalid.",
+    ["outcome"],
+)
+LATE_RATINGS = Counter(
+    "mot_late_ratings",
+    "Ratings recorded after the touchpoint (API or survey answer), by outcome: recorded, "
+    "or unchanged (the same rating again).",
+    ["outcome"],
+)
+FOLLOW_UPS_OPENED = Counter(
+    "mot_follow_ups_opened",
+    "Follow-ups opened, by reason: negative_rating, complaint or manual.",
+    ["reason"],
+)
+WEBHOOK_DELIVERIES = Counter(
+    "mot_webhook_deliveries",
+    "Webhook delivery attempts, by outcome: delivered, retrying (failed, another attempt "
+    "is scheduled) or failed (failed for the last time; given up).",
+    ["outcome"],
+)
+
+_KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
+def method_label(method: str) -> str:
+    """The method as a label: any other word a client sends counts as `other`, so that
+    clients cannot create series at will."""
+    return method if method in _KNOWN_METHODS else "other"
+
+
+def observe_request(*, method: str, route: str, status: int, seconds: float) -> None:
+    """Count one answered HTTP request and its duration."""
+    HTTP_REQUESTS.labels(method=method, route=route, status=str(status)).inc()
+    HTTP_REQUEST_DURATION.labels(method=method, route=route).observe(seconds)
+
+
+_PENDING = "mot_metrics_pending"
+
+
+def count_on_commit(session: AsyncSession, counter: Counter, amount: float = 1) -> None:
+    """Add `amount` to `counter` (a labelled child) once the session's transaction commits.
+
+    A rolled-back transaction stored nothing, so what it would have counted is dropped.
+    """
+    if amount:
+        session.info.setdefault(_PENDING, []).append((counter, amount))
+
+
+@event.listens_for(Session, "after_commit")
+def _count_committed(session: Session) -> None:
+    # Also called when a savepoint is released: only the outermost commit counts.
+    if session.in_nested_transaction():
+        return
+    for counter, amount in session.info.pop(_PENDING, ()):
+        counter.inc(amount)
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _drop_uncommitted(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.parent is None:
+        session.info.pop(_PENDING, None)
+
+
+@contextmanager
+def shared_by_workers(workers: int) -> Iterator[None]:
+    """With more than one worker, have them keep their values in one fresh directory.
+
+    Set before the workers start: they inherit the environment, and prometheus_client
+    reads it when they import it. A directory the operator names is used as it is.
+    """
+    if workers == 1 or MULTIPROCESS_DIRECTORY in os.environ:
+        yield
+        return
+    directory = tempfile.mkdtemp(prefix="mot-metrics-")
+    os.environ[MULTIPROCESS_DIRECTORY] = directory
+    try:
+        yield
+    finally:
+        del os.environ[MULTIPROCESS_DIRECTORY]
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+router = APIRouter(include_in_schema=False)
+
+
+# A plain function: FastAPI runs it in a thread, where reading the workers' files does not
+# hold up the event loop.
+@router.get("/metrics")
+def metrics() -> Response:
+    """The metrics in Prometheus' text format, added up across worker processes."""
+    registry = REGISTRY
+    if MULTIPROCESS_DIRECTORY in os.environ:
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
