@@ -19,7 +19,7 @@ from app.config import Settings
 from app.db import Database
 from app.main import create_app
 from tests.payloads import touchpoint
-from tests.serving import running_service
+from tests.serving import ADMIN_KEY, running_service
 
 pytestmark = pytest.mark.anyio
 
@@ -302,12 +302,18 @@ def test_a_served_service_logs_json_and_adds_up_metrics_across_workers(
             comment=COMMENT,
             rating={"scale": "thumbs", "value": 0},
         )
+        auth = {"Authorization": f"Bearer {ADMIN_KEY}"}
         posted = httpx.post(
-            f"{base_url}/v1/touchpoints", json=body, headers={"x-request-id": "served-post"}
+            f"{base_url}/v1/touchpoints",
+            json=body,
+            headers={"x-request-id": "served-post", **auth},
         )
         assert posted.status_code == 201
-        assert httpx.get(f"{base_url}/v1/clients/{CLIENT_REF}/journey").status_code == 200
-        listing = httpx.get(f"{base_url}/v1/touchpoints", params={"client_ref": CLIENT_REF})
+        journey = httpx.get(f"{base_url}/v1/clients/{CLIENT_REF}/journey", headers=auth)
+        assert journey.status_code == 200
+        listing = httpx.get(
+            f"{base_url}/v1/touchpoints", params={"client_ref": CLIENT_REF}, headers=auth
+        )
         assert listing.status_code == 200
         # Each on a new connection, so that both workers answer some.
         for _ in range(10):
