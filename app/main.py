@@ -5,7 +5,7 @@ import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from app import health, metrics
 from app.access_log import AccessLogMiddleware
@@ -15,6 +15,7 @@ from app.errors import error_responses, install_error_handlers
 from app.followups.router import insights_router as follow_up_insights
 from app.followups.router import page_router as follow_up_pages
 from app.followups.router import router as follow_ups_router
+from app.inputs import refuse_nul_in_url
 from app.insights.router import router as insights_router
 from app.keys.router import router as keys_router
 from app.migrate import head_revisions
@@ -65,6 +66,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # Any request can be refused before a route sees it: a body that is not text, or
         # one over the size limit.
         responses=error_responses(400, 413),
+        dependencies=[Depends(refuse_nul_in_url)],
     )
     app.state.settings = settings
     app.state.database = database

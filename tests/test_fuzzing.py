@@ -9,7 +9,7 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis import Case
-from schemathesis.checks import positive_data_acceptance
+from schemathesis.checks import negative_data_rejection, positive_data_acceptance
 
 from app.config import Settings
 from app.main import create_app
@@ -34,6 +34,12 @@ def fuzzed_url(
     databases.drop(database_url)
 
 
+# A batch answers 200 with each refused item reported on its own, so that good items are
+# stored: an invalid item is not a refused request.
+_BY_DESIGN = {
+    "POST /v1/touchpoints/batch": [negative_data_rejection],
+}
+
 # The schema is the one the service publishes; building the app needs no database.
 schema = schemathesis.openapi.from_dict(
     create_app(Settings(_env_file=None, database_url="sqlite://")).openapi()
@@ -54,5 +60,5 @@ def test_no_generated_request_breaks_the_service(case: Case[Any], fuzzed_url: st
         # Requests of the right shape may still be refused on meaning, by design and with a
         # documented 422: an opaque cursor that is not ours, a value outside its scale, a
         # timestamp in the future, an empty window.
-        excluded_checks=[positive_data_acceptance],
+        excluded_checks=[positive_data_acceptance, *_BY_DESIGN.get(case.operation.label, [])],
     )

@@ -16,13 +16,13 @@ from app.followups.schemas import (
     FollowUpPage,
 )
 from app.followups.workflow import Status
+from app.inputs import Timestamp
 from app.insights import service as insights_service
 from app.keys.access import requires
 from app.keys.schemas import Scope
 from app.pagination import DEFAULT_PAGE_SIZE, CursorQuery, LimitQuery
 from app.surveys import tokens
 from app.surveys.tokens import Language
-from app.timestamps import Timestamp
 from app.touchpoints.service import as_utc
 
 router = APIRouter(

@@ -3,18 +3,18 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.followups.workflow import Reason, Status
-from app.timestamps import Timestamp
+from app.inputs import InputModel, Timestamp
 
 Actor = Field(min_length=1, max_length=100, description="Who acts: a person or a system.")
 
 
-class FollowUpCreate(BaseModel):
+class FollowUpCreate(InputModel):
     touchpoint: str = Field(min_length=1, max_length=64, description="Touchpoint id.")
     actor: str = Actor
     note: str | None = Field(default=None, max_length=4000, description="Internal note.")
 
 
-class FollowUpEventCreate(BaseModel):
+class FollowUpEventCreate(InputModel):
     status: Status = Field(description="Status to move to.")
     actor: str = Actor
     note: str | None = Field(

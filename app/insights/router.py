@@ -6,6 +6,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from app.csv_response import CSV_MEDIA_TYPE, csv_response, wants_csv
 from app.db import SessionDep, utcnow
 from app.errors import error_responses
+from app.inputs import Timestamp
 from app.insights import service
 from app.insights.schemas import (
     BreakdownRow,
@@ -22,7 +23,6 @@ from app.keys.access import requires
 from app.keys.schemas import Scope
 from app.moments.schemas import Channel
 from app.pagination import DEFAULT_PAGE_SIZE, LimitQuery
-from app.timestamps import Timestamp
 
 router = APIRouter(
     prefix="/v1",

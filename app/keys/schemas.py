@@ -3,6 +3,8 @@ from enum import StrEnum
 
 from pydantic import BaseModel, Field
 
+from app.inputs import InputModel
+
 
 class Scope(StrEnum):
     """What a key may do. `admin` includes every other scope."""
@@ -13,7 +15,7 @@ class Scope(StrEnum):
     admin = "admin"
 
 
-class ApiKeyCreate(BaseModel):
+class ApiKeyCreate(InputModel):
     name: str = Field(
         min_length=1, max_length=100, description="Who or what uses the key, e.g. `service-desk`."
     )

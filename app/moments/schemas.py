@@ -12,6 +12,8 @@ from pydantic import (
     field_validator,
 )
 
+from app.inputs import InputModel
+
 
 class Channel(StrEnum):
     call = "call"
@@ -40,9 +42,7 @@ Description = Annotated[str, StringConstraints(max_length=4000)]
 TargetRate = Annotated[StrictFloat, Field(ge=0, le=1)]
 
 
-class MomentCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class MomentCreate(InputModel):
     key: MomentKey
     name: ShortText | None = Field(default=None, description="Display name; defaults to the key.")
     description: Description | None = Field(default=None, description="What happens here.")
@@ -61,10 +61,8 @@ class MomentCreate(BaseModel):
     )
 
 
-class MomentUpdate(BaseModel):
+class MomentUpdate(InputModel):
     """Fields to change; fields left out stay as they are."""
-
-    model_config = ConfigDict(extra="forbid")
 
     name: ShortText | None = None
     description: Description | None = None

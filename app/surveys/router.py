@@ -7,6 +7,7 @@ from app import pages
 from app.config import Settings, SettingsDep
 from app.db import SessionDep, WriteSessionDep, utcnow
 from app.errors import NotFound, error_responses
+from app.inputs import Timestamp
 from app.insights import service as insights_service
 from app.keys.access import requires
 from app.keys.schemas import Scope
@@ -19,7 +20,6 @@ from app.surveys.schemas import (
     SurveyLinks,
 )
 from app.surveys.tokens import Language, SurveyClaims
-from app.timestamps import Timestamp
 from app.touchpoints.scales import SCALES, Sentiment
 
 router = APIRouter(

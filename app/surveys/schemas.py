@@ -2,6 +2,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field, StrictInt
 
+from app.inputs import InputModel
 from app.surveys.tokens import Language
 from app.touchpoints.scales import ScaleName
 
@@ -13,7 +14,7 @@ ExpiresInDays = Field(
 )
 
 
-class SurveyCreate(BaseModel):
+class SurveyCreate(InputModel):
     scale: ScaleName = Field(description="Scale the client answers on.")
     expires_in_days: StrictInt | None = ExpiresInDays
     language: Language = Field(default=Language.en, description="Language of the pages.")

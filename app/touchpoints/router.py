@@ -6,11 +6,11 @@ from app.config import SettingsDep
 from app.db import SessionDep
 from app.errors import Conflict, LimitExceeded, NotFound, ValidationFailed, error_responses
 from app.followups import service as followups_service
+from app.inputs import Timestamp
 from app.keys.access import requires
 from app.keys.schemas import Scope
 from app.moments.schemas import Channel
 from app.pagination import DEFAULT_PAGE_SIZE, CursorQuery, LimitQuery
-from app.timestamps import Timestamp
 from app.touchpoints import service
 from app.touchpoints.scales import Sentiment
 from app.touchpoints.schemas import (

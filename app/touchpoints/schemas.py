@@ -4,7 +4,6 @@ from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
-    ConfigDict,
     Field,
     StrictBool,
     StrictInt,
@@ -15,8 +14,8 @@ from pydantic import (
 
 from app.errors import ErrorDetail
 from app.followups.schemas import FollowUpSummary
+from app.inputs import InputModel, PastTimestamp
 from app.moments.schemas import Channel, MomentKey, TeamName
-from app.timestamps import PastTimestamp
 from app.touchpoints.scales import ScaleName, Sentiment, normalise
 
 COMMENT_MAX_LENGTH = 2000
@@ -48,9 +47,7 @@ AttributeValue = (
 )
 
 
-class RatingIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class RatingIn(InputModel):
     scale: ScaleName = Field(description="Rating scale; see the scales table in the README.")
     value: StrictInt = Field(description="The client's answer on that scale.")
 
@@ -63,9 +60,7 @@ class RatingIn(BaseModel):
         return value
 
 
-class TouchpointCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class TouchpointCreate(InputModel):
     id: TouchpointId | None = Field(
         default=None, description="Idempotency key; generated when absent."
     )
@@ -100,9 +95,7 @@ class TouchpointCreate(BaseModel):
         return dict(sorted(value.items())) if value is not None else None
 
 
-class TouchpointBatch(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class TouchpointBatch(InputModel):
     # Items stay raw here and are validated one by one, so that one bad item is reported
     # on its own instead of failing the whole batch.
     touchpoints: list[Any] = Field(

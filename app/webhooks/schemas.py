@@ -3,6 +3,8 @@ from enum import StrEnum
 
 from pydantic import AnyHttpUrl, BaseModel, Field
 
+from app.inputs import InputModel
+
 
 class EventType(StrEnum):
     follow_up_opened = "follow_up.opened"
@@ -10,7 +12,7 @@ class EventType(StrEnum):
     rating_negative = "rating.negative"
 
 
-class WebhookCreate(BaseModel):
+class WebhookCreate(InputModel):
     url: AnyHttpUrl = Field(description="Where notifications are POSTed.")
     events: list[EventType] = Field(min_length=1, description="Event types to receive.")
 
