@@ -1,7 +1,7 @@
 """Tiny builders for the insights API tests: moments, touchpoints, one batch post, queries."""
 
 from collections.abc import Iterable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -10,9 +10,8 @@ BATCH_MAX = 1000
 
 
 def at(text: str) -> datetime:
-    """An aware datetime from RFC 3339 text (`Z` or an offset; naive means UTC)."""
-    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+    """An aware datetime from RFC 3339 text with `Z` or an offset."""
+    return datetime.fromisoformat(text.upper().replace("Z", "+00:00"))
 
 
 def window(start: str, end: str) -> dict[str, str]:

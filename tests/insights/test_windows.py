@@ -111,8 +111,8 @@ EDGE_TIMES = [
         ("2026-11-01T19:00:00-05:00", "2026-11-02T19:00:00-05:00"),
         # two seconds around midnight
         ("2026-11-01T23:59:59Z", "2026-11-02T00:00:01Z"),
-        # naive times are UTC
-        ("2026-11-01T21:00:00", "2026-11-03T00:00:00"),
+        # a lower-case separator and zone, as RFC 3339 allows
+        ("2026-11-01t21:00:00z", "2026-11-03T00:00:00Z"),
         # mid-day to mid-day over whole days
         ("2026-10-31T21:00:00Z", "2026-11-03T00:00:01Z"),
         # the window holds nothing, its previous window does
@@ -125,6 +125,24 @@ async def test_windows_count_exactly_the_touchpoints_inside_them_in_any_offset(
     items = _items("m.edge", EDGE_TIMES)
     await post(client, items)
     await _check_window(client, items, start, end)
+
+
+@pytest.mark.parametrize(
+    ("bound", "reason"),
+    [
+        ("2026-11-01T21:00:00", "timezone_aware"),  # naive: whose midnight?
+        ("1700000000", "datetime_format"),  # seconds since 1970 are not RFC 3339
+        ("2026-11-01", "datetime_format"),
+        ("0001-01-01T00:00:00Z", "datetime_range"),
+    ],
+)
+async def test_a_bound_that_is_not_an_rfc_3339_time_with_an_offset_is_refused(
+    client: httpx.AsyncClient, bound: str, reason: str
+) -> None:
+    response = await client.get(WEAK_SPOTS, params={"from": bound})
+    assert response.status_code == 422
+    detail = response.json()["details"][0]
+    assert (detail["field"], detail["type"]) == ("query.from", reason)
 
 
 async def test_a_window_given_with_an_offset_is_reported_in_utc(client: httpx.AsyncClient) -> None:
