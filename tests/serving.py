@@ -25,11 +25,18 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_service(database_url: str, output: Path, *options: str) -> Iterator[str]:
+def running_service(
+    database_url: str, output: Path, *options: str, bootstrap_key: str | None = ADMIN_KEY
+) -> Iterator[str]:
     """`mot serve` with `options`, its stdout and stderr written to `output`; yields its base
-    URL once ready, and stops it (SIGTERM, as an orchestrator does) on the way out."""
+    URL once ready, and stops it (SIGTERM, as an orchestrator does) on the way out.
+
+    On an empty database the service's first admin key is `bootstrap_key`, or one it
+    generates and prints when that is None."""
     port = free_port()
-    env = {**os.environ, "MOT_DATABASE_URL": database_url, "MOT_BOOTSTRAP_API_KEY": ADMIN_KEY}
+    env = {**os.environ, "MOT_DATABASE_URL": database_url}
+    if bootstrap_key is not None:
+        env["MOT_BOOTSTRAP_API_KEY"] = bootstrap_key
     env.pop(MULTIPROCESS_DIRECTORY, None)  # each service chooses its own
     with output.open("w") as log:
         process = subprocess.Popen(

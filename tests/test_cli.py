@@ -1,10 +1,12 @@
 """The `mot` command as users run it: real processes, real HTTP over a socket."""
 
 import os
+import re
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.serving import ADMIN_KEY, MOT, free_port, running_service
@@ -109,3 +111,21 @@ def test_revoking_an_unknown_key_fails_clearly(database_url: str) -> None:
     result = _run("keys", "revoke", "999", database_url=database_url)
     assert result.returncode == 1
     assert "No API key 999" in result.stderr
+
+
+@pytest.mark.slow
+def test_first_start_creates_an_admin_key_and_prints_it_once(
+    database_url: str, tmp_path: Path
+) -> None:
+    first_log, second_log = tmp_path / "first.log", tmp_path / "second.log"
+    with running_service(database_url, first_log, bootstrap_key=None) as base_url:
+        printed = re.findall(r"^\s+(mot_\S{40,})$", first_log.read_text(), re.MULTILINE)
+        assert len(printed) == 1, first_log.read_text()
+        auth = {"Authorization": f"Bearer {printed[0]}"}
+        keys = httpx.get(f"{base_url}/v1/keys", headers=auth)
+        assert keys.status_code == 200
+        assert [(k["name"], k["scopes"]) for k in keys.json()] == [("bootstrap", ["admin"])]
+    with running_service(database_url, second_log, bootstrap_key=None):
+        pass
+    assert printed[0] not in second_log.read_text()
+    assert "admin key was created" not in second_log.read_text()
