@@ -68,6 +68,23 @@ class LimitExceeded(AppError):
     code = "limit_exceeded"
 
 
+class BodyTooLarge(StarletteHTTPException):
+    """A request body over the size limit.
+
+    An HTTPException rather than an AppError: raised while the body is read, it must pass
+    through FastAPI's body parsing, which turns any other exception into a 400.
+    """
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"The request body is larger than the limit of {limit} bytes.")
+        self.limit = limit
+
+    def response(self) -> JSONResponse:
+        detail = ErrorDetail(field="body", message=f"at most {self.limit} bytes", type="max_bytes")
+        body = ErrorBody(code="payload_too_large", message=str(self.detail), details=[detail])
+        return _render(413, body)
+
+
 def error_responses(*status_codes: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI `responses=` entries documenting the error shape for the given statuses."""
     return {code: {"model": ErrorBody} for code in status_codes}
@@ -129,22 +146,12 @@ _HTTP_CODES = {
 
 async def _handle_http_exception(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
+    if isinstance(exc, BodyTooLarge):
+        return exc.response()
     code = _HTTP_CODES.get(exc.status_code, "http_error")
     response = _render(exc.status_code, ErrorBody(code=code, message=str(exc.detail)))
     if exc.headers:
         response.headers.update(exc.headers)
-    if exc.status_code == 413:
-        limit = request.app.max_body_size
-        response = _render(
-            413,
-            ErrorBody(
-                code=code,
-                message=f"The request body is larger than the limit of {limit} bytes.",
-                details=[
-                    ErrorDetail(field="body", message=f"at most {limit} bytes", type="max_bytes")
-                ],
-            ),
-        )
     if exc.status_code == 405:
         # The router names only the methods of the first route matching the path; a path
         # served by several routes (GET list, POST create) must list them all.

@@ -22,8 +22,10 @@ from pydantic import (
     field_validator,
 )
 from pydantic_core import PydanticCustomError
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.errors import ErrorDetail, ValidationFailed
+from app.errors import BodyTooLarge, ErrorDetail, ValidationFailed
 
 _RFC3339 = re.compile(
     r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?([Zz]|[+-]\d{2}:?\d{2})?"
@@ -91,6 +93,36 @@ class InputModel(BaseModel):
         if _contains_nul(value):
             raise PydanticCustomError("nul_character", "must not contain NUL characters")
         return value
+
+
+class BodySizeLimit:
+    """Refuses a request body over `max_bytes` before the service reads it: at once when its
+    Content-Length says so, else as soon as the chunks received pass the limit."""
+
+    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = Headers(scope=scope).get("content-length", "")
+        if declared.isdigit() and int(declared) > self.max_bytes:
+            await BodyTooLarge(self.max_bytes).response()(scope, receive, send)
+            return
+        received = 0
+
+        async def receive_within_limit() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise BodyTooLarge(self.max_bytes)
+            return message
+
+        await self.app(scope, receive_within_limit, send)
 
 
 async def refuse_nul_in_url(request: Request) -> None:

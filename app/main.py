@@ -15,7 +15,7 @@ from app.errors import error_responses, install_error_handlers
 from app.followups.router import insights_router as follow_up_insights
 from app.followups.router import page_router as follow_up_pages
 from app.followups.router import router as follow_ups_router
-from app.inputs import refuse_nul_in_url
+from app.inputs import BodySizeLimit, refuse_nul_in_url
 from app.insights.router import router as insights_router
 from app.keys.router import router as keys_router
 from app.migrate import head_revisions
@@ -62,7 +62,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         description=DESCRIPTION,
         lifespan=lifespan,
-        max_body_size=settings.max_body_bytes,
         # Any request can be refused before a route sees it: a body that is not text, or
         # one over the size limit.
         responses=error_responses(400, 413),
@@ -72,6 +71,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.database = database
     app.state.schema_heads = head_revisions(settings.database_url)
     install_error_handlers(app)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(AccessLogMiddleware)
     app.include_router(health.router)
     app.include_router(metrics.router)

@@ -5,6 +5,7 @@ from pydantic import BaseModel, Field, StrictInt
 from app.inputs import InputModel
 from app.surveys.tokens import Language
 from app.touchpoints.scales import ScaleName
+from app.touchpoints.schemas import TouchpointId
 
 ExpiresInDays = Field(
     default=None,
@@ -21,7 +22,7 @@ class SurveyCreate(InputModel):
 
 
 class SurveyBatchCreate(SurveyCreate):
-    touchpoints: list[str] = Field(
+    touchpoints: list[TouchpointId] = Field(
         min_length=1, max_length=1000, description="Ids of the touchpoints to survey."
     )
 

@@ -4,6 +4,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
+    ConfigDict,
     Field,
     StrictBool,
     StrictInt,
@@ -95,9 +96,11 @@ class TouchpointCreate(InputModel):
         return dict(sorted(value.items())) if value is not None else None
 
 
-class TouchpointBatch(InputModel):
-    # Items stay raw here and are validated one by one, so that one bad item is reported
-    # on its own instead of failing the whole batch.
+class TouchpointBatch(BaseModel):
+    # Items stay raw here and are validated one by one (as TouchpointCreate, an InputModel),
+    # so that one bad item is reported on its own instead of failing the whole batch.
+    model_config = ConfigDict(extra="forbid")
+
     touchpoints: list[Any] = Field(
         min_length=1,
         description="Touchpoints, each as in `POST /v1/touchpoints`.",

@@ -14,7 +14,9 @@ class EventType(StrEnum):
 
 class WebhookCreate(InputModel):
     url: AnyHttpUrl = Field(description="Where notifications are POSTed.")
-    events: list[EventType] = Field(min_length=1, description="Event types to receive.")
+    events: list[EventType] = Field(
+        min_length=1, max_length=len(EventType), description="Event types to receive."
+    )
 
 
 class DeliveryRead(BaseModel):
