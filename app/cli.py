@@ -7,10 +7,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-import uvicorn
 from sqlalchemy.engine import make_url
 
-from app import demo, migrate
+from app import demo, migrate, serving
 from app.config import get_settings
 from app.db import Database
 from app.insights import rollups
@@ -40,19 +39,13 @@ def serve(
         bool, typer.Option("--migrate/--no-migrate", help="Apply migrations before serving.")
     ] = True,
 ) -> None:
-    """Apply pending migrations, then serve the API (docs at /docs)."""
+    """Apply pending migrations, then serve the API (docs at /docs).
+
+    SIGTERM stops it gracefully: new connections are refused, requests in flight finish.
+    """
     if run_migrations:
         _migrate_to_head()
-    uvicorn.run(
-        "app.main:create_app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        log_level=get_settings().log_level,
-        # In-flight requests get this long to finish after SIGTERM.
-        timeout_graceful_shutdown=30,
-    )
+    serving.run(host=host, port=port, workers=workers, log_level=get_settings().log_level)
 
 
 @cli.command("migrate")

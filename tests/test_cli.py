@@ -1,25 +1,13 @@
 """The `mot` command as users run it: real processes, real HTTP over a socket."""
 
 import os
-import signal
-import socket
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from app.smoke import SmokeFailure, wait_until_ready
-
-MOT = str(Path(sys.executable).with_name("mot"))
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
+from tests.servers import MOT, Served, free_port
 
 
 def _run(*args: str, database_url: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
@@ -32,25 +20,8 @@ def _run(*args: str, database_url: str, timeout: float = 120) -> subprocess.Comp
 @pytest.fixture
 def served(database_url: str, tmp_path: Path) -> Iterator[str]:
     """`mot serve` running on a free port; yields its base URL."""
-    port = _free_port()
-    log = (tmp_path / "serve.log").open("w")
-    process = subprocess.Popen(
-        [MOT, "serve", "--port", str(port)],
-        env={**os.environ, "MOT_DATABASE_URL": database_url},
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base_url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_ready(base_url, seconds=30, timeout=1)
-    except SmokeFailure:
-        process.kill()
-        raise AssertionError((tmp_path / "serve.log").read_text()) from None
-    yield base_url
-    process.send_signal(signal.SIGTERM)
-    # uvicorn finishes in-flight requests, then re-raises the signal it caught.
-    assert process.wait(timeout=30) in (0, -signal.SIGTERM)
-    log.close()
+    with Served(database_url, tmp_path / "serve.log") as server:
+        yield server.base_url
 
 
 @pytest.mark.slow
@@ -65,14 +36,14 @@ def test_smoke_passes_against_a_running_service(served: str, database_url: str) 
 
 def test_smoke_fails_clearly_when_nothing_listens(database_url: str) -> None:
     result = _run(
-        "smoke", f"http://127.0.0.1:{_free_port()}", "--timeout", "2", database_url=database_url
+        "smoke", f"http://127.0.0.1:{free_port()}", "--timeout", "2", database_url=database_url
     )
     assert result.returncode == 1
     assert "FAIL cannot talk to http://127.0.0.1:" in result.stderr
 
 
 def test_smoke_waits_for_a_service_that_never_gets_ready(database_url: str) -> None:
-    url = f"http://127.0.0.1:{_free_port()}"
+    url = f"http://127.0.0.1:{free_port()}"
     result = _run("smoke", url, "--wait", "1", "--timeout", "0.5", database_url=database_url)
     assert result.returncode == 1
     assert "was not ready within 1 s" in result.stderr
