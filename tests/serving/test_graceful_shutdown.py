@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from tests.payloads import touchpoint
-from tests.servers import AUTH_HEADERS, EXIT_WITHIN, Served, stored_ids
+from tests.servers import AUTH_HEADERS, EXIT_WITHIN, Served
+from tests.serving.stored import stored_ids
 
 pytestmark = pytest.mark.slow
 
