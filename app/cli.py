@@ -9,10 +9,9 @@ from pathlib import Path
 from typing import Annotated, TypeVar
 
 import typer
-import uvicorn
 from sqlalchemy.engine import make_url
 
-from app import demo, logs, metrics, migrate
+from app import demo, logs, metrics, migrate, serving
 from app.config import get_settings
 from app.db import Database
 from app.errors import AppError
@@ -84,7 +83,10 @@ def serve(
         bool, typer.Option("--migrate/--no-migrate", help="Apply migrations before serving.")
     ] = True,
 ) -> None:
-    """Apply pending migrations, then serve the API (docs at /docs)."""
+    """Apply pending migrations, then serve the API (docs at /docs).
+
+    SIGTERM stops it gracefully: new connections are refused, requests in flight finish.
+    """
     log_level = get_settings().log_level
     log_config = logs.config(log_level)
     logging.config.dictConfig(log_config)  # the migrations' lines are JSON too
@@ -92,18 +94,8 @@ def serve(
         _migrate_to_head()
     _bootstrap_admin_key()
     with metrics.shared_by_workers(workers):
-        uvicorn.run(
-            "app.main:create_app",
-            factory=True,
-            host=host,
-            port=port,
-            workers=workers,
-            log_level=log_level,
-            log_config=log_config,
-            # The service writes its own access line, without paths or query strings.
-            access_log=False,
-            # In-flight requests get this long to finish after SIGTERM.
-            timeout_graceful_shutdown=30,
+        serving.run(
+            host=host, port=port, workers=workers, log_level=log_level, log_config=log_config
         )
 
 

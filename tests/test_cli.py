@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.serving import ADMIN_KEY, MOT, free_port, running_service
+from tests.servers import ADMIN_KEY, MOT, Served, free_port
 
 
 def _run(*args: str, database_url: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
@@ -22,8 +22,8 @@ def _run(*args: str, database_url: str, timeout: float = 120) -> subprocess.Comp
 @pytest.fixture
 def served(database_url: str, tmp_path: Path) -> Iterator[str]:
     """`mot serve` running on a free port; yields its base URL."""
-    with running_service(database_url, tmp_path / "serve.log") as base_url:
-        yield base_url
+    with Served(database_url, tmp_path / "serve.log") as server:
+        yield server.base_url
 
 
 @pytest.mark.slow
@@ -118,14 +118,15 @@ def test_first_start_creates_an_admin_key_and_prints_it_once(
     database_url: str, tmp_path: Path
 ) -> None:
     first_log, second_log = tmp_path / "first.log", tmp_path / "second.log"
-    with running_service(database_url, first_log, bootstrap_key=None) as base_url:
+    with Served(database_url, first_log, bootstrap_key=None) as server:
+        base_url = server.base_url
         printed = re.findall(r"^\s+(mot_\S{40,})$", first_log.read_text(), re.MULTILINE)
         assert len(printed) == 1, first_log.read_text()
         auth = {"Authorization": f"Bearer {printed[0]}"}
         keys = httpx.get(f"{base_url}/v1/keys", headers=auth)
         assert keys.status_code == 200
         assert [(k["name"], k["scopes"]) for k in keys.json()] == [("bootstrap", ["admin"])]
-    with running_service(database_url, second_log, bootstrap_key=None):
+    with Served(database_url, second_log, bootstrap_key=None):
         pass
     assert printed[0] not in second_log.read_text()
     assert "admin key was created" not in second_log.read_text()

@@ -14,7 +14,7 @@ from schemathesis.checks import negative_data_rejection, positive_data_acceptanc
 from app.config import Settings
 from app.main import create_app
 from tests.conftest import EmptyDatabases
-from tests.serving import ADMIN_KEY, running_service
+from tests.servers import ADMIN_KEY, Served
 
 
 @pytest.fixture(scope="module")
@@ -25,8 +25,8 @@ def fuzzed_url(
     touchpoints, follow-ups) makes later requests reach deeper."""
     database_url = databases.create(template=template_url)
     log = tmp_path_factory.mktemp("fuzz") / "serve.log"
-    with running_service(database_url, log) as base_url:
-        yield base_url
+    with Served(database_url, log) as server:
+        yield server.base_url
     # A refused request is logged as a warning at most; an error is a bug even if the
     # answer looked right.
     errors = [line for line in log.read_text().splitlines() if '"level": "ERROR"' in line]

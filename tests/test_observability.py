@@ -19,7 +19,7 @@ from app.config import Settings
 from app.db import Database
 from app.main import create_app
 from tests.payloads import touchpoint
-from tests.serving import ADMIN_KEY, running_service
+from tests.servers import ADMIN_KEY, Served
 
 pytestmark = pytest.mark.anyio
 
@@ -295,7 +295,8 @@ def test_a_served_service_logs_json_and_adds_up_metrics_across_workers(
     database_url: str, tmp_path: Path
 ) -> None:
     output = tmp_path / "serve.log"
-    with running_service(database_url, output, "--workers", "2") as base_url:
+    with Served(database_url, output, workers=2) as server:
+        base_url = server.base_url
         body = touchpoint(
             id="served-1",
             client_ref=CLIENT_REF,

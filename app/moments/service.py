@@ -96,7 +96,9 @@ async def resolve_keys(
     conflicts, so concurrent requests naming the same new key both succeed.
     """
     refs = await _refs_by_key(session, channels.keys())
-    unknown = [key for key in channels if key not in refs]
+    # Sorted: every request registers keys in the same order, so two requests naming the
+    # same new keys wait for one another in turn, never each for the other (a deadlock).
+    unknown = sorted(key for key in channels if key not in refs)
     if unknown and register_unknown:
         now = utcnow()
         rows = [

@@ -1,10 +1,10 @@
 """Bulk insert of new touchpoints.
 
 The caller has already set aside ids it found stored, so the rows are normally all new:
-they are written by the fastest path the driver has (PostgreSQL: COPY; SQLite:
-executemany) inside a savepoint. Only when a concurrent request stored one of the same ids
-in between does that fail on the unique key; the savepoint is then rolled back and the
-rows go through a temporary table and one ``INSERT ... SELECT ... ON CONFLICT
+they are written in id order by the fastest path the driver has (PostgreSQL: COPY;
+SQLite: executemany) inside a savepoint. Only when a concurrent request stored one of the
+same ids in between does that fail on the unique key; the savepoint is then rolled back and
+the rows go through a temporary table and one ``INSERT ... SELECT ... ON CONFLICT
 (external_id) DO NOTHING RETURNING``, which stores exactly the rows nobody else stored.
 """
 
@@ -60,6 +60,10 @@ async def insert_new(session: AsyncSession, rows: Sequence[tuple[Any, ...]]) -> 
     """
     if not rows:
         return set()
+    # In id order, the same for every request: an insert waits for a concurrent request that
+    # wrote the same id and has not committed yet. In each request's own order, two requests
+    # could each wait for an id the other holds, and PostgreSQL would abort one of them.
+    rows = sorted(rows, key=lambda row: row[0])
     try:
         async with session.begin_nested():
             await write_rows(await session.connection(), _touchpoint, COLUMNS, rows)

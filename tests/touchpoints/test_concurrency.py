@@ -1,11 +1,13 @@
 """Ids posted by several requests at once are stored exactly once."""
 
 import asyncio
+import time
 from datetime import UTC, datetime
 
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import Database
 from app.moments import service as moments_service
@@ -75,3 +77,79 @@ def _row(external_id: str, moment_id: int) -> tuple[object, ...]:
         "complaint": False,
     }
     return tuple(values.get(column) for column in bulk.COLUMNS)
+
+
+# Two requests that write the same new keys wait for each other's uncommitted rows. Had each
+# written them in its own order (request order), one could hold a key the other waits for
+# while it waits for a key the other holds: PostgreSQL then aborts one with "deadlock
+# detected", a 500 for a post that did nothing wrong. The tests below stop one transaction
+# half-way through its keys, let the other block on it, then complete the cycle.
+# SQLite writers take the write lock when they begin, so they never interleave like this.
+
+
+async def _until_a_session_waits_for_a_lock(database: Database) -> None:
+    waiting = text(
+        "SELECT count(*) FROM pg_stat_activity"
+        " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+    )
+    deadline = time.monotonic() + 60
+    while True:
+        async with database.engine.connect() as connection:  # a fresh snapshot each time
+            if await connection.scalar(waiting):
+                return
+        assert time.monotonic() < deadline, "the second request never waited for the first"
+        await asyncio.sleep(0.02)
+
+
+async def test_requests_storing_the_same_ids_in_opposite_orders_never_deadlock(
+    backend: str, database_url: str
+) -> None:
+    if backend != "postgresql":
+        pytest.skip("SQLite writers never interleave")
+    database = Database(database_url)
+    try:
+        async with database.write_sessions() as session:
+            moment = await moments_service.create_moment(
+                session, data=MomentCreate(key="race.moment"), default_target=None
+            )
+            await session.commit()
+        async with database.write_sessions() as first, database.write_sessions() as second:
+            # `first` posts [d-1, d-2] and has written d-1 so far; `second` posts [d-2, d-1].
+            assert await bulk.insert_new(first, [_row("d-1", moment.id)]) == {"d-1"}
+            racing = asyncio.create_task(
+                bulk.insert_new(second, [_row("d-2", moment.id), _row("d-1", moment.id)])
+            )
+            await _until_a_session_waits_for_a_lock(database)
+            assert await bulk.insert_new(first, [_row("d-2", moment.id)]) == {"d-2"}
+            await first.commit()
+            assert await asyncio.wait_for(racing, timeout=60) == set()
+            await second.commit()
+    finally:
+        await database.dispose()
+
+
+async def _register(session: AsyncSession, keys: list[str]) -> set[str]:
+    refs = await moments_service.resolve_keys(
+        session, channels=dict.fromkeys(keys), register_unknown=True, default_target=None
+    )
+    return set(refs)
+
+
+async def test_requests_registering_the_same_new_moments_in_opposite_orders_never_deadlock(
+    backend: str, database_url: str
+) -> None:
+    if backend != "postgresql":
+        pytest.skip("SQLite writers never interleave")
+    database = Database(database_url)
+    try:
+        async with database.write_sessions() as first, database.write_sessions() as second:
+            # `first` names moments [m.a, m.b] and has registered m.a; `second`, [m.b, m.a].
+            assert await _register(first, ["m.a"]) == {"m.a"}
+            racing = asyncio.create_task(_register(second, ["m.b", "m.a"]))
+            await _until_a_session_waits_for_a_lock(database)
+            assert await _register(first, ["m.b"]) == {"m.b"}
+            await first.commit()
+            assert await asyncio.wait_for(racing, timeout=60) == {"m.a", "m.b"}
+            await second.commit()
+    finally:
+        await database.dispose()

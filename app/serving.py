@@ -1,0 +1,69 @@
+"""Serving the API under uvicorn, and stopping it the way orchestrators expect.
+
+SIGTERM stops the service gracefully: it refuses new connections at once, lets requests in
+flight finish (up to `GRACEFUL_SHUTDOWN_SECONDS`), then exits with status 0. Two things
+uvicorn does not do by itself are added here:
+
+- With one worker, uvicorn re-raises the signal it handled once its graceful shutdown is
+  over, so after SIGTERM the process dies of it (status 143): a clean stop looks like a
+  crash to whoever watches the exit status.
+- With several workers, the supervising process keeps its copy of the listening socket open
+  until every worker has finished. Connections made in the meantime wait in a queue nobody
+  serves and are reset when it exits, instead of being refused (and retried elsewhere) at
+  once.
+"""
+
+import signal
+import sys
+from types import FrameType
+from typing import Any
+
+import uvicorn
+from uvicorn.config import STARTUP_FAILURE
+from uvicorn.supervisors import Multiprocess
+
+APP = "app.main:create_app"
+GRACEFUL_SHUTDOWN_SECONDS = 30
+
+
+class _Supervisor(Multiprocess):
+    """uvicorn's worker supervisor, which stops listening before it stops the workers."""
+
+    def terminate_all(self) -> None:
+        # Each worker closes its own copy of the socket when told to stop; once this last
+        # copy is closed too, new connections are refused.
+        for listening in self.sockets:
+            listening.close()
+        super().terminate_all()
+
+
+def _stopped(_signum: int, _frame: FrameType | None) -> None:
+    # Reached when uvicorn re-raises the signal after its graceful shutdown (this is the
+    # handler it found installed and puts back), or when the signal comes before uvicorn
+    # serves: either way the stop that was asked for is done.
+    sys.exit(0)
+
+
+def run(*, host: str, port: int, workers: int, log_level: str, log_config: dict[str, Any]) -> None:
+    """Serve the API until SIGTERM or SIGINT; exit 3 if it could not start."""
+    for stop in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(stop, _stopped)
+    config = uvicorn.Config(
+        APP,
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=log_level,
+        log_config=log_config,
+        # The service writes its own access line, without paths or query strings.
+        access_log=False,
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+    )
+    if workers > 1:
+        _Supervisor(config, sockets=[config.bind_socket()]).run()
+        return
+    server = uvicorn.Server(config)
+    server.run()
+    if not server.started:
+        sys.exit(STARTUP_FAILURE)
