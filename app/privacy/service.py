@@ -64,7 +64,7 @@ def _kinds(which: ColumnElement[bool]) -> list[_Kind]:
     found through rows removed after it."""
     touchpoint_ids = select(Touchpoint.id).where(which)
     follow_up_ids = select(FollowUp.id).where(FollowUp.touchpoint_id.in_(touchpoint_ids))
-    payload = cast(Any, WebhookDelivery.__table__).c.payload
+    payload = WebhookDelivery.payload
     concerning = or_(
         payload[("data", "touchpoint")]
         .as_string()
