@@ -1,10 +1,10 @@
-"""The `mot` command: serve, migrate, demo data and the smoke check."""
+"""The `mot` command: serve, migrate, demo data, rollups, keys, purge and the smoke check."""
 
 import asyncio
 import logging.config
 import sys
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Annotated, TypeVar
 
@@ -18,6 +18,8 @@ from app.errors import AppError
 from app.insights import rollups
 from app.keys import service as keys_service
 from app.keys.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyRead, Scope
+from app.privacy import service as privacy_service
+from app.privacy.schemas import RemovedCounts
 from app.smoke import SmokeFailure, run_smoke, wait_until_ready
 
 T = TypeVar("T")
@@ -138,15 +140,19 @@ def rollups_rebuild() -> None:
     """Recount every rollup from the touchpoints, in one transaction.
 
     Rollups are kept up to date by every write; rebuild after loading touchpoints by other
-    means than the API (e.g. a bulk copy), or to check nothing drifted.
+    means than the API (e.g. a bulk copy), or to check nothing drifted. The days of
+    touchpoints purged by `mot purge` are kept as they are: they cannot be recounted.
     """
     _migrate_to_head()
 
-    async def _rebuild(database: Database) -> int:
+    async def _rebuild(database: Database) -> tuple[int, date | None]:
         async with database.write_sessions() as session, session.begin():
-            return await rollups.rebuild(session)
+            since = await privacy_service.purged_until(session)
+            return await rollups.rebuild(session, since=since), since
 
-    typer.echo(f"rollups rebuilt: {_with_database(_rebuild)} rows")
+    rows, since = _with_database(_rebuild)
+    kept = f" (days before {since.isoformat()} kept: purged)" if since else ""
+    typer.echo(f"rollups rebuilt: {rows} rows{kept}")
 
 
 keys_cli = typer.Typer(help="API keys: create, list, revoke.")
@@ -207,6 +213,44 @@ def keys_revoke(
         typer.echo(error.message, err=True)
         raise typer.Exit(code=1) from None
     typer.echo(f"key {revoked.id} ({revoked.name}) revoked")
+
+
+@cli.command()
+def purge(
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Only count what would be deleted.")
+    ] = False,
+    chunk_size: Annotated[
+        int, typer.Option(min=1, max=10_000, help="Touchpoints deleted per transaction.")
+    ] = privacy_service.PURGE_CHUNK,
+) -> None:
+    """Delete touchpoints older than MOT_RETENTION_DAYS, with everything about them.
+
+    The rollups keep their counts, so rankings over old periods stay as they were.
+    Touchpoints whose follow-up is still open are kept until it is resolved or closed.
+    Safe to interrupt and to run again; run it daily (see the README).
+    """
+    _migrate_to_head()
+    days = get_settings().retention_days
+    if days is None:
+        typer.echo("MOT_RETENTION_DAYS is not set: touchpoints are kept forever; nothing purged")
+        return
+    cutoff = privacy_service.retention_cutoff(datetime.now(UTC), days=days)
+    report = _with_database(
+        lambda database: privacy_service.purge(
+            database, occurred_before=cutoff, chunk_size=chunk_size, dry_run=dry_run
+        )
+    )
+    verb = "would delete" if dry_run else "deleted"
+    typer.echo(
+        f"purge of touchpoints that occurred before {cutoff.isoformat()} "
+        f"(retention {days} days): {verb}"
+    )
+    for name in RemovedCounts.model_fields:
+        typer.echo(f"  {name}: {getattr(report.removed, name)}")
+    typer.echo(f"kept: {report.kept_open} touchpoints past retention with an open follow-up")
+    if report.audit_entry is not None:
+        typer.echo(f"audit entry {report.audit_entry}")
 
 
 @cli.command()

@@ -69,6 +69,13 @@ class Settings(BaseSettings):
         description="Base URL clients reach the service at, for survey links; default: the "
         "URL the API request came in on.",
     )
+    retention_days: int | None = Field(
+        default=None,
+        ge=1,
+        le=36_500,
+        description="Days raw touchpoints are kept; `mot purge` deletes older ones (from UTC "
+        "midnight that many days ago), keeping the rollups. Empty: kept forever.",
+    )
 
     acknowledge_within_hours: float = Field(
         default=4, gt=0, le=1000, description="Target: working hours to acknowledge a follow-up."
@@ -82,6 +89,12 @@ class Settings(BaseSettings):
         default="mon,tue,wed,thu,fri", description="Working days, comma-separated."
     )
     time_zone: str = Field(default="UTC", description="Time zone of the working hours (IANA).")
+
+    @field_validator("retention_days", "default_target_negative_rate", mode="before")
+    @classmethod
+    def _empty_means_none(cls, value: object) -> object:
+        # An empty environment variable is how "none" is written in a .env file or a unit.
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("working_days")
     @classmethod

@@ -20,6 +20,7 @@ from app.insights.router import router as insights_router
 from app.keys.router import router as keys_router
 from app.migrate import head_revisions
 from app.moments.router import router as moments_router
+from app.privacy.router import router as privacy_router
 from app.surveys.router import insights_router as survey_insights
 from app.surveys.router import page_router as survey_pages
 from app.surveys.router import router as surveys_router
@@ -85,6 +86,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(follow_up_insights)
     app.include_router(webhooks_router)
     app.include_router(keys_router)
+    app.include_router(privacy_router)
     app.include_router(survey_pages)
     app.include_router(survey_insights)
     return app

@@ -12,6 +12,7 @@ from app.followups import models as _follow_up_models  # noqa: F401
 from app.insights import models as _insight_models  # noqa: F401
 from app.keys import models as _key_models  # noqa: F401
 from app.moments import models as _moment_models  # noqa: F401  (registers tables)
+from app.privacy import models as _privacy_models  # noqa: F401
 from app.surveys import models as _survey_models  # noqa: F401
 from app.touchpoints import models as _touchpoint_models  # noqa: F401
 from app.webhooks import models as _webhook_models  # noqa: F401

@@ -18,6 +18,7 @@ TABLES = {
     "webhook",
     "webhook_delivery",
     "api_key",
+    "audit_entry",
 }
 
 

@@ -127,6 +127,31 @@ async def count_rerating(
     await _apply(session, {key: delta for key in _keys(facts)})
 
 
+async def count_removed(session: AsyncSession, touchpoints: Iterable[TouchpointFacts]) -> None:
+    """Take erased touchpoints off the rollups, as if they had never been stored.
+
+    The counts are taken off rather than recounted from the touchpoints left: a recount of
+    a month would lose the days whose touchpoints were purged (their counts are kept).
+    Rows left with no touchpoint are deleted, as a rebuild would not write them.
+    """
+    deltas: dict[RollupKey, Tally] = {}
+    for facts in touchpoints:
+        for key in _keys(facts):
+            tally = deltas.get(key)
+            if tally is None:
+                tally = deltas[key] = Tally()
+            tally.add_touchpoint(
+                complaint=facts.complaint, scale=facts.scale, value=facts.value, times=-1
+            )
+    if not deltas:
+        return
+    await _apply(session, deltas)
+    moment_ids = sorted({key[3] for key in deltas})
+    await session.execute(
+        delete(_rollup).where(_rollup.c.moment_id.in_(moment_ids), _rollup.c.touchpoints <= 0)
+    )
+
+
 async def _apply(session: AsyncSession, deltas: Mapping[RollupKey, Tally]) -> None:
     if not deltas:
         return
@@ -281,17 +306,64 @@ def _key_of(row: Sequence[Any]) -> RollupKey:
     return (dimension, grain, period, moment_id, member)
 
 
-async def rebuild(session: AsyncSession) -> int:
-    """Replace every rollup row by a recount from the touchpoints; returns the rows written."""
-    await session.execute(delete(_rollup))
-    for dimension in ROLLED_UP:
-        for grain in Grain:
-            statement = _rollup.insert().from_select(
-                [*KEY_COLUMNS, *STORED_COLUMNS], _recount(session, dimension, grain)
+async def rebuild(session: AsyncSession, *, since: date | None = None) -> int:
+    """Replace rollup rows by a recount from the touchpoints; returns the rows there are.
+
+    `since` (a UTC day) keeps the rows of earlier periods as they are: touchpoints before it
+    may have been purged, and their counts must outlive them. Days from `since` on are
+    recounted from the touchpoints; months from the one holding `since` on are summed from
+    their day rows, so a month that straddles `since` keeps the counts of its purged days.
+    """
+    columns = [*KEY_COLUMNS, *STORED_COLUMNS]
+    if since is None:
+        await session.execute(delete(_rollup))
+        for dimension in ROLLED_UP:
+            for grain in Grain:
+                recount = _recount(session, dimension, grain)
+                await session.execute(_rollup.insert().from_select(columns, recount))
+    else:
+        first_month = since.replace(day=1)
+        await session.execute(
+            delete(_rollup).where(
+                or_(
+                    and_(_rollup.c.grain == Grain.day.value, _rollup.c.period >= since),
+                    and_(_rollup.c.grain == Grain.month.value, _rollup.c.period >= first_month),
+                )
             )
-            await session.execute(statement)
+        )
+        for dimension in ROLLED_UP:
+            recount = _recount(session, dimension, Grain.day).where(
+                _touchpoint.c.occurred_at >= _midnight(since)
+            )
+            await session.execute(_rollup.insert().from_select(columns, recount))
+        await session.execute(
+            _rollup.insert().from_select(columns, _months_from_days(session, first_month))
+        )
     written = await session.scalar(select(func.count()).select_from(_rollup))
     return written or 0
+
+
+def _months_from_days(session: AsyncSession, first_month: date) -> Select[Any]:
+    """Month rows from `first_month` on, as the sums of their day rows."""
+    day = _rollup.c.period
+    month: ColumnElement[date]
+    if _is_postgres(session):
+        month = sql_cast(func.date_trunc("month", day), Date)
+    else:
+        month = func.date(day, "start of month", type_=Date)
+    keys = [_rollup.c.dimension, _rollup.c.moment_id, _rollup.c.member]
+    return (
+        select(
+            _rollup.c.dimension,
+            literal(Grain.month.value).label("grain"),
+            month.label("period"),
+            _rollup.c.moment_id,
+            _rollup.c.member,
+            *(func.sum(_rollup.c[name]).label(name) for name in STORED_COLUMNS),
+        )
+        .where(_rollup.c.grain == Grain.day.value, day >= first_month)
+        .group_by(*keys, month)
+    )
 
 
 # --- reading a window ---
