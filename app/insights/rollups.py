@@ -103,16 +103,25 @@ def _keys(facts: TouchpointFacts) -> list[RollupKey]:
     ]
 
 
-async def count_new(session: AsyncSession, touchpoints: Iterable[TouchpointFacts]) -> None:
-    """Add newly stored touchpoints to the rollups."""
+def _touchpoint_deltas(
+    touchpoints: Iterable[TouchpointFacts], *, times: int
+) -> dict[RollupKey, Tally]:
+    """What adding (`times=1`) or taking off (`times=-1`) the touchpoints changes."""
     deltas: dict[RollupKey, Tally] = {}
     for facts in touchpoints:
         for key in _keys(facts):
             tally = deltas.get(key)
             if tally is None:
                 tally = deltas[key] = Tally()
-            tally.add_touchpoint(complaint=facts.complaint, scale=facts.scale, value=facts.value)
-    await _apply(session, deltas)
+            tally.add_touchpoint(
+                complaint=facts.complaint, scale=facts.scale, value=facts.value, times=times
+            )
+    return deltas
+
+
+async def count_new(session: AsyncSession, touchpoints: Iterable[TouchpointFacts]) -> None:
+    """Add newly stored touchpoints to the rollups."""
+    await _apply(session, _touchpoint_deltas(touchpoints, times=1))
 
 
 async def count_rerating(
@@ -134,15 +143,7 @@ async def count_removed(session: AsyncSession, touchpoints: Iterable[TouchpointF
     a month would lose the days whose touchpoints were purged (their counts are kept).
     Rows left with no touchpoint are deleted, as a rebuild would not write them.
     """
-    deltas: dict[RollupKey, Tally] = {}
-    for facts in touchpoints:
-        for key in _keys(facts):
-            tally = deltas.get(key)
-            if tally is None:
-                tally = deltas[key] = Tally()
-            tally.add_touchpoint(
-                complaint=facts.complaint, scale=facts.scale, value=facts.value, times=-1
-            )
+    deltas = _touchpoint_deltas(touchpoints, times=-1)
     if not deltas:
         return
     await _apply(session, deltas)

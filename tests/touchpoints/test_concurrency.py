@@ -2,6 +2,7 @@
 
 import asyncio
 import time
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import httpx
@@ -101,31 +102,38 @@ async def _until_a_session_waits_for_a_lock(database: Database) -> None:
         await asyncio.sleep(0.02)
 
 
-async def test_requests_storing_the_same_ids_in_opposite_orders_never_deadlock(
-    backend: str, database_url: str
-) -> None:
+@pytest.fixture
+async def interleaving_database(backend: str, database_url: str) -> AsyncIterator[Database]:
+    """The test's database, where two writers can interleave: PostgreSQL only."""
     if backend != "postgresql":
         pytest.skip("SQLite writers never interleave")
     database = Database(database_url)
     try:
-        async with database.write_sessions() as session:
-            moment = await moments_service.create_moment(
-                session, data=MomentCreate(key="race.moment"), default_target=None
-            )
-            await session.commit()
-        async with database.write_sessions() as first, database.write_sessions() as second:
-            # `first` posts [d-1, d-2] and has written d-1 so far; `second` posts [d-2, d-1].
-            assert await bulk.insert_new(first, [_row("d-1", moment.id)]) == {"d-1"}
-            racing = asyncio.create_task(
-                bulk.insert_new(second, [_row("d-2", moment.id), _row("d-1", moment.id)])
-            )
-            await _until_a_session_waits_for_a_lock(database)
-            assert await bulk.insert_new(first, [_row("d-2", moment.id)]) == {"d-2"}
-            await first.commit()
-            assert await asyncio.wait_for(racing, timeout=60) == set()
-            await second.commit()
+        yield database
     finally:
         await database.dispose()
+
+
+async def test_requests_storing_the_same_ids_in_opposite_orders_never_deadlock(
+    interleaving_database: Database,
+) -> None:
+    database = interleaving_database
+    async with database.write_sessions() as session:
+        moment = await moments_service.create_moment(
+            session, data=MomentCreate(key="race.moment"), default_target=None
+        )
+        await session.commit()
+    async with database.write_sessions() as first, database.write_sessions() as second:
+        # `first` posts [d-1, d-2] and has written d-1 so far; `second` posts [d-2, d-1].
+        assert await bulk.insert_new(first, [_row("d-1", moment.id)]) == {"d-1"}
+        racing = asyncio.create_task(
+            bulk.insert_new(second, [_row("d-2", moment.id), _row("d-1", moment.id)])
+        )
+        await _until_a_session_waits_for_a_lock(database)
+        assert await bulk.insert_new(first, [_row("d-2", moment.id)]) == {"d-2"}
+        await first.commit()
+        assert await asyncio.wait_for(racing, timeout=60) == set()
+        await second.commit()
 
 
 async def _register(session: AsyncSession, keys: list[str]) -> set[str]:
@@ -136,20 +144,15 @@ async def _register(session: AsyncSession, keys: list[str]) -> set[str]:
 
 
 async def test_requests_registering_the_same_new_moments_in_opposite_orders_never_deadlock(
-    backend: str, database_url: str
+    interleaving_database: Database,
 ) -> None:
-    if backend != "postgresql":
-        pytest.skip("SQLite writers never interleave")
-    database = Database(database_url)
-    try:
-        async with database.write_sessions() as first, database.write_sessions() as second:
-            # `first` names moments [m.a, m.b] and has registered m.a; `second`, [m.b, m.a].
-            assert await _register(first, ["m.a"]) == {"m.a"}
-            racing = asyncio.create_task(_register(second, ["m.b", "m.a"]))
-            await _until_a_session_waits_for_a_lock(database)
-            assert await _register(first, ["m.b"]) == {"m.b"}
-            await first.commit()
-            assert await asyncio.wait_for(racing, timeout=60) == {"m.a", "m.b"}
-            await second.commit()
-    finally:
-        await database.dispose()
+    database = interleaving_database
+    async with database.write_sessions() as first, database.write_sessions() as second:
+        # `first` names moments [m.a, m.b] and has registered m.a; `second`, [m.b, m.a].
+        assert await _register(first, ["m.a"]) == {"m.a"}
+        racing = asyncio.create_task(_register(second, ["m.b", "m.a"]))
+        await _until_a_session_waits_for_a_lock(database)
+        assert await _register(first, ["m.b"]) == {"m.b"}
+        await first.commit()
+        assert await asyncio.wait_for(racing, timeout=60) == {"m.a", "m.b"}
+        await second.commit()
