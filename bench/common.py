@@ -53,11 +53,21 @@ def free_port() -> int:
         return port
 
 
+# The admin key a benchmarked service creates on its fresh database; requests carry it.
+BENCH_KEY = "mot_bench-admin-key-not-a-secret-0123456789"
+AUTH = {"Authorization": f"Bearer {BENCH_KEY}"}
+
+
 @contextmanager
 def running_service(database_url: str, *, workers: int) -> Iterator[str]:
     """`mot serve` on a free port with the given database; yields its base URL."""
     port = free_port()
-    env = {**os.environ, "MOT_DATABASE_URL": database_url, "MOT_LOG_LEVEL": "warning"}
+    env = {
+        **os.environ,
+        "MOT_DATABASE_URL": database_url,
+        "MOT_LOG_LEVEL": "warning",
+        "MOT_BOOTSTRAP_API_KEY": BENCH_KEY,
+    }
     process = subprocess.Popen(
         [MOT, "serve", "--port", str(port), "--workers", str(workers), "--no-migrate"], env=env
     )

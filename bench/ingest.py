@@ -28,7 +28,7 @@ import psycopg
 from sqlalchemy.engine import make_url
 
 from app.touchpoints.scales import ScaleName, normalise
-from bench.common import DEFAULT_POSTGRES_URL, fresh_database, running_service
+from bench.common import AUTH, DEFAULT_POSTGRES_URL, fresh_database, running_service
 
 MOMENTS = [f"bench.moment-{i:02d}" for i in range(50)]
 CHANNELS = ["call", "email", "portal", "chat", "visit"]
@@ -75,7 +75,7 @@ async def post_all(base_url: str, bodies: list[bytes], concurrency: int) -> floa
     queue: asyncio.Queue[bytes] = asyncio.Queue()
     for body in bodies:
         queue.put_nowait(body)
-    headers = {"content-type": "application/json"}
+    headers = {"content-type": "application/json", **AUTH}
     # A fresh connection per request: a worker busy with a batch does not accept, so the
     # next connection goes to an idle one. Kept-alive connections would stay wherever
     # they were first accepted, often all on one worker.

@@ -37,7 +37,7 @@ from sqlalchemy.engine import make_url
 
 from app.touchpoints import bulk
 from app.touchpoints.scales import SCALES, ScaleName
-from bench.common import DEFAULT_POSTGRES_URL, MOT, fresh_database, running_service
+from bench.common import AUTH, DEFAULT_POSTGRES_URL, MOT, fresh_database, running_service
 
 CHANNELS = ("call", "email", "portal", "chat", "visit")
 SCALE_CHOICES = (ScaleName.csat5, ScaleName.nps11, ScaleName.ces7, ScaleName.thumbs)
@@ -228,7 +228,7 @@ def run_backend(backend: str, shape: Shape, args: argparse.Namespace) -> None:
         print(f"{'query':<36}{'median ms':>11}{'p95 ms':>9}{'naive GROUP BY ms':>19}")
         with (
             running_service(url, workers=1) as base_url,
-            httpx.Client(base_url=base_url, timeout=120) as client,
+            httpx.Client(base_url=base_url, timeout=120, headers=AUTH) as client,
         ):
             now = datetime.now(UTC)
             team = shape.teams[0]

@@ -55,7 +55,7 @@ from typing import Any
 import httpx
 
 from app.touchpoints.scales import SCALES, ScaleFamily, ScaleName
-from bench.common import DEFAULT_POSTGRES_URL, fresh_database, running_service
+from bench.common import AUTH, DEFAULT_POSTGRES_URL, fresh_database, running_service
 
 NORMAL_RATE = {ScaleFamily.satisfaction: 0.08, ScaleFamily.nps: 0.22, ScaleFamily.effort: 0.12}
 FAMILY_SCALES = {
@@ -258,7 +258,7 @@ async def post_json(client: httpx.AsyncClient, path: str, body: dict[str, Any]) 
 
 async def load(base_url: str, moments: list[PlantedMoment], seed: int) -> None:
     """Register the moments without a target, then post every touchpoint in batches."""
-    headers = {"content-type": "application/json"}
+    headers = {"content-type": "application/json", **AUTH}
     # No kept-alive connections: each request is accepted by whichever worker is free.
     limits = httpx.Limits(max_connections=4, max_keepalive_connections=0)
     async with httpx.AsyncClient(
@@ -291,7 +291,9 @@ async def load(base_url: str, moments: list[PlantedMoment], seed: int) -> None:
 def weak_spots(base_url: str, window: Window) -> list[dict[str, Any]]:
     """The ranked moments of the window, as `GET /v1/insights/weak-spots` returns them."""
     params = {"from": window.start.isoformat(), "to": window.end.isoformat(), "limit": "500"}
-    response = httpx.get(f"{base_url}/v1/insights/weak-spots", params=params, timeout=120)
+    response = httpx.get(
+        f"{base_url}/v1/insights/weak-spots", params=params, timeout=120, headers=AUTH
+    )
     response.raise_for_status()
     body = response.json()
     data: list[dict[str, Any]] = body["data"]
