@@ -1,6 +1,7 @@
 """The `mot` command: serve, migrate, demo data, rollups, keys, purge and the smoke check."""
 
 import asyncio
+import logging
 import logging.config
 import sys
 from collections.abc import Awaitable, Callable
@@ -23,6 +24,7 @@ from app.privacy.schemas import RemovedCounts
 from app.smoke import SmokeFailure, run_smoke, wait_until_ready
 
 T = TypeVar("T")
+logger = logging.getLogger(__name__)
 
 cli = typer.Typer(help="mot: Moments of Truth experience-survey service.", no_args_is_help=True)
 
@@ -54,6 +56,11 @@ def _with_database(work: Callable[[Database], Awaitable[T]]) -> T:
 
 def _bootstrap_admin_key() -> None:
     """Give a fresh install its first admin key, so that it can be used at once."""
+    url = get_settings().database_url
+    if migrate.current_revisions_sync(url) != migrate.head_revisions(url):
+        # Served with --no-migrate before migrating: /readyz says so; keys come later.
+        logger.warning("the database schema is not at the latest migration: no key created")
+        return
     configured = get_settings().bootstrap_api_key
     given = configured.get_secret_value() if configured else None
     created = _with_database(lambda database: keys_service.bootstrap(database, key=given))

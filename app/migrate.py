@@ -5,7 +5,7 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.db import sync_url
@@ -44,9 +44,12 @@ def head_revisions(database_url: str) -> set[str]:
 
 
 def current_revisions_sync(database_url: str) -> set[str]:
+    """The revisions the database is at; none for a database never migrated."""
     engine = create_engine(sync_url(database_url))
     try:
         with engine.connect() as connection:
+            if not inspect(connection).has_table("alembic_version"):
+                return set()
             return {
                 row[0]
                 for row in connection.execute(text("SELECT version_num FROM alembic_version"))

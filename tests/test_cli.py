@@ -3,6 +3,7 @@
 import os
 import re
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -130,3 +131,27 @@ def test_first_start_creates_an_admin_key_and_prints_it_once(
         pass
     assert printed[0] not in second_log.read_text()
     assert "admin key was created" not in second_log.read_text()
+
+
+def test_serving_a_database_not_yet_migrated_creates_no_key(
+    empty_database_url: str, tmp_path: Path
+) -> None:
+    # --no-migrate on an empty database: the service starts (not ready) without a key.
+    log = tmp_path / "serve.log"
+    env = {**os.environ, "MOT_DATABASE_URL": empty_database_url}
+    env.pop("MOT_BOOTSTRAP_API_KEY", None)
+    command = [MOT, "serve", "--no-migrate", "--port", str(free_port())]
+    with log.open("w") as output:
+        process = subprocess.Popen(command, env=env, stdout=output, stderr=output)
+        try:
+            deadline = time.monotonic() + 60
+            while "Application startup complete" not in log.read_text():
+                assert process.poll() is None, log.read_text()
+                assert time.monotonic() < deadline, log.read_text()
+                time.sleep(0.1)
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
+    text = log.read_text()
+    assert "not at the latest migration: no key created" in text
+    assert "mot_" not in text
