@@ -17,6 +17,7 @@ from app.followups.router import page_router as follow_up_pages
 from app.followups.router import router as follow_ups_router
 from app.inputs import BodySizeLimit, refuse_nul_in_url
 from app.insights.router import router as insights_router
+from app.keys.access import document_scopes
 from app.keys.router import router as keys_router
 from app.migrate import head_revisions
 from app.moments.router import router as moments_router
@@ -72,6 +73,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.database = database
     app.state.schema_heads = head_revisions(settings.database_url)
     install_error_handlers(app)
+    document_scopes(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(AccessLogMiddleware)
     app.include_router(health.router)

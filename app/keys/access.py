@@ -4,9 +4,12 @@ Keys are accepted as `Authorization: Bearer <key>` or as `X-API-Key: <key>`. A m
 unknown key is a 401; a valid key without the scope the route needs is a 403 naming it.
 """
 
+from collections.abc import Iterator
 from typing import Annotated, Any
 
-from fastapi import Depends, Request, Security
+from fastapi import Depends, FastAPI, Request, Security
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute, iter_route_contexts
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer, SecurityScopes
 
 from app.db import Database, utcnow
@@ -72,6 +75,41 @@ async def authorize(
 
 def _detail(reason: str, message: str) -> ErrorDetail:
     return ErrorDetail(field="header.authorization", message=message, type=reason)
+
+
+def required_scopes(dependant: Dependant) -> Iterator[str]:
+    """The scopes a route's dependencies require, found through its dependency tree."""
+    for dependency in dependant.dependencies:
+        if dependency.call is authorize:
+            yield from dependency.own_oauth_scopes or ()
+        yield from required_scopes(dependency)
+
+
+def document_scopes(app: FastAPI) -> None:
+    """Name each route's scope in the OpenAPI description (at the top of the operation's
+    text and as `x-required-scope`): HTTP bearer schemes carry no scopes of their own."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = build()
+        for context in iter_route_contexts(app.routes):
+            route = context.original_route
+            if not isinstance(route, APIRoute) or not route.include_in_schema:
+                continue
+            scopes = sorted(set(required_scopes(route.dependant)))
+            for method in route.methods or ():
+                operation = schema["paths"][route.path_format].get(method.lower())
+                if operation is None or not scopes:
+                    continue
+                needed = ", ".join(f"`{scope}`" for scope in scopes)
+                text = operation.get("description", "")
+                operation["description"] = f"Requires an API key with the {needed} scope.\n\n{text}"
+                operation["x-required-scope"] = scopes[0] if len(scopes) == 1 else scopes
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def requires(scope: Scope) -> Any:

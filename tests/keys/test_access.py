@@ -2,29 +2,20 @@
 do not."""
 
 import re
-from collections.abc import Iterator
 
 import httpx
 import pytest
 from fastapi import FastAPI
-from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute, iter_route_contexts
 
 from app.config import Settings
-from app.keys.access import authorize
+from app.keys.access import required_scopes
 from app.keys.schemas import Scope
 from app.main import create_app
 from tests.conftest import ClientFactory
 from tests.payloads import touchpoint
 
 pytestmark = pytest.mark.anyio
-
-
-def _required_scopes(dependant: Dependant) -> Iterator[str]:
-    for dependency in dependant.dependencies:
-        if dependency.call is authorize:
-            yield from dependency.own_oauth_scopes or ()
-        yield from _required_scopes(dependency)
 
 
 def _guarded_routes(app: FastAPI) -> list[tuple[str, str, str]]:
@@ -34,7 +25,7 @@ def _guarded_routes(app: FastAPI) -> list[tuple[str, str, str]]:
         route = context.original_route
         if not isinstance(route, APIRoute) or not route.path.startswith("/v1"):
             continue
-        scopes = list(_required_scopes(route.dependant))
+        scopes = list(required_scopes(route.dependant))
         assert len(scopes) == 1, f"{route.path} must require exactly one scope, has {scopes}"
         path = re.sub(r"\{[^}]+\}", "1", route.path)
         routes.extend((method, path, scopes[0]) for method in sorted(route.methods or ()))
@@ -135,3 +126,7 @@ async def test_openapi_documents_the_key_and_the_refusals(client: httpx.AsyncCli
     assert {"401", "403"} <= set(operation["responses"])
     assert operation["security"]
     assert "security" not in schema["paths"]["/healthz"]["get"]
+    assert operation["x-required-scope"] == "ingest"
+    assert operation["description"].startswith("Requires an API key with the `ingest` scope.")
+    erase = schema["paths"]["/v1/clients/{client_ref}"]["delete"]
+    assert erase["x-required-scope"] == "admin"
