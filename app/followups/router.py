@@ -5,7 +5,7 @@ from fastapi.responses import HTMLResponse
 
 from app import pages
 from app.config import Settings, SettingsDep
-from app.db import MAX_INTEGER_ID, SessionDep, utcnow
+from app.db import MAX_INTEGER_ID, SessionDep
 from app.errors import error_responses
 from app.followups import service
 from app.followups.schemas import (
@@ -17,13 +17,12 @@ from app.followups.schemas import (
 )
 from app.followups.workflow import Status
 from app.inputs import Timestamp
-from app.insights import service as insights_service
+from app.insights.router import WindowDep
 from app.keys.access import requires
 from app.keys.schemas import Scope
 from app.pagination import DEFAULT_PAGE_SIZE, CursorQuery, LimitQuery
 from app.surveys import tokens
 from app.surveys.tokens import Language
-from app.touchpoints.service import as_utc
 
 router = APIRouter(
     prefix="/v1/follow-ups", tags=["follow-ups"], responses=error_responses(401, 403, 422)
@@ -78,8 +77,8 @@ async def list_follow_ups(
         status=state,
         moment=moment,
         team=team,
-        opened_from=as_utc(opened_from),
-        opened_to=as_utc(opened_to),
+        opened_from=opened_from,
+        opened_to=opened_to,
         overdue=overdue,
     )
     page, next_cursor = await service.list_follow_ups(
@@ -128,8 +127,8 @@ async def add_follow_up_event(
 def _with_status_url(
     detail: FollowUpDetail, request: Request, settings: Settings
 ) -> FollowUpDetail:
-    base = (settings.public_url or str(request.base_url)).rstrip("/")
     token = tokens.issue_status(detail.id, Language.en, key=pages.signing_key(settings))
+    base = pages.public_base_url(request, settings)
     return detail.model_copy(update={"status_url": f"{base}/f/{token}"})
 
 
@@ -166,20 +165,11 @@ async def status_page(
     summary="How well the loop is closed",
 )
 async def follow_up_figures(
-    session: SessionDep,
-    settings: SettingsDep,
-    start: Annotated[
-        Timestamp | None,
-        Query(alias="from", description="Opened at or after; default 30 days before `to`."),
-    ] = None,
-    end: Annotated[
-        Timestamp | None, Query(alias="to", description="Opened before; default now.")
-    ] = None,
+    session: SessionDep, settings: SettingsDep, span: WindowDep
 ) -> FollowUpInsights:
     """Follow-ups opened in the window: counts, median and p90 time to acknowledge and to
     resolve in working hours, and the share done within target; overall, per moment and
     per team."""
-    span = insights_service.window(start, end, now=utcnow())
     return await service.figures(
         session, start=span.start, end=span.end, targets=settings.follow_up_targets()
     )

@@ -444,12 +444,8 @@ def _figures(key: str | None, timings: Sequence[_Timing]) -> FollowUpFigures:
         overdue=sum(t.overdue for t in timings),
         acknowledged=len(acknowledged),
         resolved=len(resolved),
-        time_to_acknowledge=Durations(
-            median=_percentile(acknowledged, 0.5), p90=_percentile(acknowledged, 0.9)
-        ),
-        time_to_resolve=Durations(
-            median=_percentile(resolved, 0.5), p90=_percentile(resolved, 0.9)
-        ),
+        time_to_acknowledge=_durations(acknowledged),
+        time_to_resolve=_durations(resolved),
         acknowledged_within_target=share([t.acknowledged_in_time for t in timings]),
         resolved_within_target=share([t.resolved_in_time for t in timings]),
     )

@@ -48,7 +48,6 @@ from app.insights.tally import Tally, total
 from app.moments.models import Moment
 from app.touchpoints.models import Touchpoint
 from app.touchpoints.scales import SCALES, ScaleFamily, ScaleName, Sentiment
-from app.touchpoints.service import as_utc
 
 DEFAULT_WINDOW = timedelta(days=30)
 MAX_WINDOW = timedelta(days=3 * 366)
@@ -89,8 +88,8 @@ class Window:
 
 def window(start: datetime | None, end: datetime | None, *, now: datetime) -> Window:
     """The window asked for: `to` defaults to now, `from` to 30 days before `to`."""
-    end = as_utc(end) or now
-    start = as_utc(start) or end - DEFAULT_WINDOW
+    end = end or now
+    start = start or end - DEFAULT_WINDOW
     if start >= end:
         raise ValidationFailed(
             "The window is empty: `from` must be before `to`.",

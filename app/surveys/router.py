@@ -1,19 +1,20 @@
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Path, Query, Request, Response, status
+from fastapi import APIRouter, Form, Path, Request, Response, status
 from fastapi.responses import HTMLResponse
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import pages
 from app.config import Settings, SettingsDep
 from app.db import SessionDep, WriteSessionDep, utcnow
 from app.errors import NotFound, error_responses
-from app.inputs import Timestamp
-from app.insights import service as insights_service
+from app.insights.router import WindowDep
 from app.keys.access import requires
 from app.keys.schemas import Scope
 from app.surveys import service, tokens
 from app.surveys.schemas import (
     SurveyBatchCreate,
+    SurveyBatchError,
     SurveyBatchResult,
     SurveyCreate,
     SurveyFigures,
@@ -84,15 +85,7 @@ async def create_survey(
 ) -> SurveyLinks:
     """One link per scale value (one-click buttons for an e-mail) and one to a page with
     every value. Links are signed, expire, and carry nothing personal."""
-    issued, errors = await service.issue_links(
-        session,
-        external_ids=[touchpoint_id],
-        options=options,
-        default_days=settings.survey_link_days,
-        key=pages.signing_key(settings),
-        base_url=pages.public_base_url(request, settings),
-        now=utcnow(),
-    )
+    issued, errors = await _issue(session, request, settings, [touchpoint_id], options)
     if errors:
         raise NotFound(errors[0].message)
     return issued[0]
@@ -107,16 +100,27 @@ async def create_surveys(
     batch: SurveyBatchCreate, request: Request, session: SessionDep, settings: SettingsDep
 ) -> SurveyBatchResult:
     """Links for up to 1,000 touchpoints at once; unknown ids are listed in `errors`."""
-    issued, errors = await service.issue_links(
+    unique_ids = list(dict.fromkeys(batch.touchpoints))
+    issued, errors = await _issue(session, request, settings, unique_ids, batch)
+    return SurveyBatchResult(data=issued, errors=errors)
+
+
+async def _issue(
+    session: AsyncSession,
+    request: Request,
+    settings: Settings,
+    external_ids: list[str],
+    options: SurveyCreate,
+) -> tuple[list[SurveyLinks], list[SurveyBatchError]]:
+    return await service.issue_links(
         session,
-        external_ids=list(dict.fromkeys(batch.touchpoints)),
-        options=batch,
+        external_ids=external_ids,
+        options=options,
         default_days=settings.survey_link_days,
         key=pages.signing_key(settings),
         base_url=pages.public_base_url(request, settings),
         now=utcnow(),
     )
-    return SurveyBatchResult(data=issued, errors=errors)
 
 
 def _invalid(request: Request, reason: str) -> HTMLResponse:
@@ -218,17 +222,7 @@ async def comment_page(
     responses=error_responses(422),
     summary="Survey reach: issued, opened, answered",
 )
-async def survey_figures(
-    session: SessionDep,
-    start: Annotated[
-        Timestamp | None,
-        Query(alias="from", description="Issued at or after; default 30 days before `to`."),
-    ] = None,
-    end: Annotated[
-        Timestamp | None, Query(alias="to", description="Issued before; default now.")
-    ] = None,
-) -> SurveyFigures:
+async def survey_figures(session: SessionDep, span: WindowDep) -> SurveyFigures:
     """Surveys issued in the window, how many were opened and answered, per moment: the
     response rate of the clients actually asked."""
-    span = insights_service.window(start, end, now=utcnow())
     return await service.figures(session, start=span.start, end=span.end)

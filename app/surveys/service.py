@@ -118,14 +118,12 @@ async def record_open(session: AsyncSession, *, claims: SurveyClaims, answered: 
     )
 
 
-async def _external_id(session: AsyncSession, claims: SurveyClaims) -> str:
-    external_id = await session.scalar(
-        select(Touchpoint.external_id).where(Touchpoint.id == claims.touchpoint_id)
-    )
-    if external_id is None:
+async def _touchpoint(session: AsyncSession, claims: SurveyClaims) -> Touchpoint:
+    touchpoint = await session.get(Touchpoint, claims.touchpoint_id)
+    if touchpoint is None:
         # Signed by us, so it existed: it has been erased since.
         raise tokens.InvalidToken("gone")
-    return external_id
+    return touchpoint
 
 
 async def answer(
@@ -136,10 +134,10 @@ async def answer(
         rating = normalise(claims.scale, value)
     except ValueError:
         raise UnknownAnswer(str(value)) from None
-    external_id = await _external_id(session, claims)
+    touchpoint = await _touchpoint(session, claims)
     await touchpoints_service.rate(
         session,
-        external_id=external_id,
+        external_id=touchpoint.external_id,
         rating=RatingUpdate(scale=claims.scale, value=value),
         follow_up_targets=follow_up_targets,
     )
@@ -148,11 +146,7 @@ async def answer(
 
 async def save_comment(session: AsyncSession, *, claims: SurveyClaims, comment: str) -> None:
     """Keep what the client wrote with the touchpoint (the latest comment wins)."""
-    external_id = await _external_id(session, claims)
-    touchpoint = await session.scalar(
-        select(Touchpoint).where(Touchpoint.external_id == external_id)
-    )
-    assert touchpoint is not None
+    touchpoint = await _touchpoint(session, claims)
     touchpoint.comment = comment
     await session.flush()
 

@@ -134,8 +134,8 @@ async def list_touchpoints(
         channel=channel,
         team=team,
         client_ref=client_ref,
-        occurred_from=service.as_utc(occurred_from),
-        occurred_to=service.as_utc(occurred_to),
+        occurred_from=occurred_from,
+        occurred_to=occurred_to,
         has_rating=has_rating,
         sentiment=sentiment,
     )

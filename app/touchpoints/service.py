@@ -5,7 +5,7 @@ import json
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, NamedTuple
 
 from pydantic import TypeAdapter, ValidationError
@@ -406,13 +406,6 @@ async def get_touchpoint(session: AsyncSession, *, external_id: str) -> Touchpoi
         PastRating.model_validate(past, from_attributes=True) for past in touchpoint.rating_history
     ]
     return TouchpointDetail(**_read_fields(touchpoint, moment_key), rating_history=history)
-
-
-def as_utc(moment: datetime | None) -> datetime | None:
-    """Query bounds: an offset is honoured, a naive time is read as UTC."""
-    if moment is None:
-        return None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 @dataclass(frozen=True, slots=True)
