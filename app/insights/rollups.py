@@ -88,6 +88,23 @@ class TouchpointFacts:
     value: int | None
 
 
+FACT_COLUMNS = (
+    Touchpoint.moment_id,
+    Touchpoint.occurred_at,
+    Touchpoint.channel,
+    Touchpoint.team,
+    Touchpoint.complaint,
+    Touchpoint.rating_scale,
+    Touchpoint.rating_value,
+)
+"""The columns of a stored touchpoint that make its facts, in `TouchpointFacts` order."""
+
+
+def facts_of(touchpoint: Touchpoint) -> TouchpointFacts:
+    """The facts of a stored (loaded) touchpoint."""
+    return TouchpointFacts(*(getattr(touchpoint, column.key) for column in FACT_COLUMNS))
+
+
 def _keys(facts: TouchpointFacts) -> list[RollupKey]:
     day = facts.occurred_at.astimezone(UTC).date()
     periods = ((Grain.day.value, day), (Grain.month.value, day.replace(day=1)))

@@ -135,18 +135,7 @@ async def erase_client(
     # Locked first: a rating arriving meanwhile waits, then finds its touchpoint gone,
     # instead of moving the counts of a touchpoint already taken off.
     stored = await session.execute(
-        select(
-            Touchpoint.moment_id,
-            Touchpoint.occurred_at,
-            Touchpoint.channel,
-            Touchpoint.team,
-            Touchpoint.complaint,
-            Touchpoint.rating_scale,
-            Touchpoint.rating_value,
-        )
-        .where(which)
-        .order_by(Touchpoint.id)
-        .with_for_update()
+        select(*rollups.FACT_COLUMNS).where(which).order_by(Touchpoint.id).with_for_update()
     )
     facts = [rollups.TouchpointFacts(*row) for row in stored.all()]
     erased = await _remove(session, which)

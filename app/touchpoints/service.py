@@ -493,19 +493,7 @@ async def rate(
         touchpoint.sentiment = new.sentiment.value
         touchpoint.rated_at = rating.rated_at or now
         await session.flush()
-        await rollups.count_rerating(
-            session,
-            rollups.TouchpointFacts(
-                moment_id=touchpoint.moment_id,
-                occurred_at=touchpoint.occurred_at,
-                channel=touchpoint.channel,
-                team=touchpoint.team,
-                complaint=touchpoint.complaint,
-                scale=touchpoint.rating_scale,
-                value=touchpoint.rating_value,
-            ),
-            previous=previous,
-        )
+        await rollups.count_rerating(session, rollups.facts_of(touchpoint), previous=previous)
         if new.sentiment is Sentiment.negative:
             moment_key = await session.scalar(
                 select(Moment.key).where(Moment.id == touchpoint.moment_id)
