@@ -124,6 +124,10 @@ class Settings(BaseSettings):
                 "MOT_SECRET_KEY must be set to a secret of at least "
                 f"{MIN_SECRET_LENGTH} characters when MOT_ENVIRONMENT is {self.environment}"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _working_day_in_order(self) -> "Settings":
         if not self.working_day_start < self.working_day_end:
             raise ValueError("MOT_WORKING_DAY_START must be before MOT_WORKING_DAY_END")
         return self

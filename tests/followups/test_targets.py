@@ -2,7 +2,9 @@ from datetime import UTC, datetime, time
 from zoneinfo import ZoneInfo
 
 import pytest
+from pydantic import SecretStr, ValidationError
 
+from app.config import Settings
 from app.followups.targets import WorkingCalendar, add_working_hours, working_hours_between
 
 OFFICE = WorkingCalendar(
@@ -40,3 +42,16 @@ def test_a_calendar_must_make_sense() -> None:
         WorkingCalendar(time(17), time(9), frozenset({0}), ZoneInfo("UTC"))
     with pytest.raises(ValueError, match="working days"):
         WorkingCalendar(time(9), time(17), frozenset(), ZoneInfo("UTC"))
+
+
+def test_settings_refuse_a_working_day_that_closes_before_it_opens() -> None:
+    # In every environment: a service that started with it would fail on every follow-up.
+    for environment in ("development", "production"):
+        with pytest.raises(ValidationError, match="MOT_WORKING_DAY_START must be before"):
+            Settings(
+                _env_file=None,
+                environment=environment,
+                secret_key=SecretStr("s" * 32),
+                working_day_start=time(17),
+                working_day_end=time(9),
+            )
