@@ -94,7 +94,7 @@ class MomentRead(BaseModel):
     target_negative_rate: float | None = Field(
         description="Acceptable share of negative ratings; null: compared with the baseline."
     )
-    auto_follow_up: StrictBool = Field(description="Whether bad experiences open follow-ups.")
+    auto_follow_up: bool = Field(description="Whether bad experiences open follow-ups.")
     archived: bool = Field(description="Archived moments still accept touchpoints.")
     auto_registered: bool = Field(
         description="Registered automatically because a touchpoint named it."
