@@ -17,7 +17,7 @@ from app.followups.schemas import (
 )
 from app.followups.workflow import Status
 from app.inputs import Timestamp
-from app.insights.router import WindowDep
+from app.insights.router import WindowDep, figures_router
 from app.keys.access import requires
 from app.keys.schemas import Scope
 from app.pagination import DEFAULT_PAGE_SIZE, CursorQuery, LimitQuery
@@ -28,12 +28,7 @@ router = APIRouter(
     prefix="/v1/follow-ups", tags=["follow-ups"], responses=error_responses(401, 403, 422)
 )
 page_router = APIRouter(include_in_schema=False)
-insights_router = APIRouter(
-    prefix="/v1/insights",
-    tags=["insights"],
-    responses=error_responses(401, 403),
-    dependencies=[requires(Scope.read)],
-)
+insights_router = figures_router()
 
 IdPath = Annotated[int, Path(ge=1, le=MAX_INTEGER_ID, description="Follow-up number.")]
 

@@ -31,6 +31,18 @@ router = APIRouter(
     dependencies=[requires(Scope.read)],
 )
 
+
+def figures_router() -> APIRouter:
+    """A router for the figures another domain serves under `/v1/insights` (follow-ups,
+    surveys): the same path, tag and scope as the insights of this module."""
+    return APIRouter(
+        prefix="/v1/insights",
+        tags=["insights"],
+        responses=error_responses(401, 403),
+        dependencies=[requires(Scope.read)],
+    )
+
+
 FromQuery = Annotated[
     Timestamp | None,
     Query(

@@ -8,7 +8,7 @@ from app import pages
 from app.config import Settings, SettingsDep
 from app.db import SessionDep, WriteSessionDep, utcnow
 from app.errors import NotFound, error_responses
-from app.insights.router import WindowDep
+from app.insights.router import WindowDep, figures_router
 from app.keys.access import requires
 from app.keys.schemas import Scope
 from app.surveys import service, tokens
@@ -29,12 +29,7 @@ router = APIRouter(
     dependencies=[requires(Scope.ingest)],
 )
 page_router = APIRouter(include_in_schema=False)
-insights_router = APIRouter(
-    prefix="/v1/insights",
-    tags=["insights"],
-    responses=error_responses(401, 403),
-    dependencies=[requires(Scope.read)],
-)
+insights_router = figures_router()
 
 # Mail security scanners fetch every link of a message before the client sees it; their
 # fetches must not answer a survey. They announce themselves in the User-Agent.
