@@ -22,6 +22,7 @@ from app.surveys.schemas import (
 )
 from app.surveys.tokens import Language, SurveyClaims
 from app.touchpoints.scales import SCALES, Sentiment
+from app.touchpoints.schemas import COMMENT_MAX_LENGTH
 
 router = APIRouter(
     tags=["surveys"],
@@ -198,12 +199,15 @@ async def comment_page(
     request: Request,
     session: SessionDep,
     settings: SettingsDep,
-    comment: Annotated[str, Form(max_length=2000)] = "",
+    comment: Annotated[str, Form(max_length=COMMENT_MAX_LENGTH)] = "",
 ) -> Response:
     try:
         claims = _claims(token, settings)
-        if comment.strip():
-            await service.save_comment(session, claims=claims, comment=comment.strip())
+        # What the client typed is kept, less any NUL (which PostgreSQL text cannot hold):
+        # a client's form is not refused over an invisible character.
+        written = comment.replace("\x00", "").strip()
+        if written:
+            await service.save_comment(session, claims=claims, comment=written)
     except tokens.InvalidToken as invalid:
         return _invalid(request, invalid.reason)
     return pages.render(

@@ -69,6 +69,19 @@ async def test_a_comment_is_saved_with_the_touchpoint(client: httpx.AsyncClient)
     assert (await _rating(client, "s2"))["comment"] == "Never called back"
 
 
+async def test_a_comment_with_nul_characters_is_saved_without_them(
+    client: httpx.AsyncClient,
+) -> None:
+    # A client's form is not refused over a character PostgreSQL cannot store.
+    await client.post("/v1/touchpoints", json=touchpoint(id="s3"))
+    links = await _links(client, "s3")
+    saved = await client.post(
+        _path(links["page_url"]) + "/comment", data={"comment": "No\x00 answer"}
+    )
+    assert saved.status_code == 200
+    assert (await _rating(client, "s3"))["comment"] == "No answer"
+
+
 async def test_a_head_request_or_a_mail_scanner_records_nothing(
     client: httpx.AsyncClient,
 ) -> None:
