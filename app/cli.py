@@ -11,6 +11,7 @@ from typing import Annotated, TypeVar
 
 import typer
 from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import demo, logs, metrics, migrate, serving
 from app.config import get_settings
@@ -18,7 +19,7 @@ from app.db import Database
 from app.errors import AppError
 from app.insights import rollups
 from app.keys import service as keys_service
-from app.keys.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyRead, Scope
+from app.keys.schemas import ApiKeyCreate, ApiKeyRead, Scope
 from app.privacy import service as privacy_service
 from app.privacy.schemas import RemovedCounts
 from app.smoke import SmokeFailure, run_smoke, wait_until_ready
@@ -52,6 +53,16 @@ def _with_database(work: Callable[[Database], Awaitable[T]]) -> T:
             await database.dispose()
 
     return asyncio.run(_run())
+
+
+def _in_transaction(work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    """Run `work` in one writing transaction on the configured database, from a command."""
+
+    async def _run(database: Database) -> T:
+        async with database.write_sessions() as session, session.begin():
+            return await work(session)
+
+    return _with_database(_run)
 
 
 def _bootstrap_admin_key() -> None:
@@ -152,12 +163,11 @@ def rollups_rebuild() -> None:
     """
     _migrate_to_head()
 
-    async def _rebuild(database: Database) -> tuple[int, date | None]:
-        async with database.write_sessions() as session, session.begin():
-            since = await privacy_service.purged_until(session)
-            return await rollups.rebuild(session, since=since), since
+    async def _rebuild(session: AsyncSession) -> tuple[int, date | None]:
+        since = await privacy_service.purged_until(session)
+        return await rollups.rebuild(session, since=since), since
 
-    rows, since = _with_database(_rebuild)
+    rows, since = _in_transaction(_rebuild)
     kept = f" (days before {since.isoformat()} kept: purged)" if since else ""
     typer.echo(f"rollups rebuilt: {rows} rows{kept}")
 
@@ -175,11 +185,7 @@ def keys_create(
     _migrate_to_head()
     data = ApiKeyCreate(name=name, scopes=scope)
 
-    async def _create(database: Database) -> ApiKeyCreated:
-        async with database.write_sessions() as session, session.begin():
-            return await keys_service.create(session, data=data)
-
-    created = _with_database(_create)
+    created = _in_transaction(lambda session: keys_service.create(session, data=data))
     typer.echo(f"key {created.id} ({created.name}; {', '.join(created.scopes)}): store it now")
     typer.echo(created.key)
 
@@ -210,12 +216,8 @@ def keys_revoke(
     """Revoke a key: it stops working at once."""
     _migrate_to_head()
 
-    async def _revoke(database: Database) -> ApiKeyRead:
-        async with database.write_sessions() as session, session.begin():
-            return await keys_service.revoke(session, key_id=key_id)
-
     try:
-        revoked = _with_database(_revoke)
+        revoked = _in_transaction(lambda session: keys_service.revoke(session, key_id=key_id))
     except AppError as error:
         typer.echo(error.message, err=True)
         raise typer.Exit(code=1) from None
