@@ -17,11 +17,12 @@ from app import demo, logs, metrics, migrate, serving
 from app.config import get_settings
 from app.db import Database
 from app.errors import AppError
-from app.insights import rollups
+from app.insights import counts
 from app.keys import service as keys_service
 from app.keys.schemas import ApiKeyCreate, ApiKeyRead, Scope
 from app.privacy import service as privacy_service
 from app.privacy.schemas import RemovedCounts
+from app.rollups import service as rollups
 from app.smoke import SmokeFailure, run_smoke, wait_until_ready
 
 T = TypeVar("T")
@@ -160,16 +161,32 @@ def rollups_rebuild() -> None:
     Rollups are kept up to date by every write; rebuild after loading touchpoints by other
     means than the API (e.g. a bulk copy), or to check nothing drifted. The days of
     touchpoints purged by `mot purge` are kept as they are: they cannot be recounted.
+    Writes wait while it runs.
     """
     _migrate_to_head()
 
     async def _rebuild(session: AsyncSession) -> tuple[int, date | None]:
         since = await privacy_service.purged_until(session)
-        return await rollups.rebuild(session, since=since), since
+        return await counts.rebuild(session, since=since), since
 
     rows, since = _in_transaction(_rebuild)
     kept = f" (days before {since.isoformat()} kept: purged)" if since else ""
     typer.echo(f"rollups rebuilt: {rows} rows{kept}")
+
+
+@rollups_cli.command("fold")
+def rollups_fold() -> None:
+    """Fold the pending count deltas into the rollups now, in one transaction.
+
+    `mot serve` folds by itself every moment; this is for a database written while no
+    service ran. Readers add pending deltas themselves, so figures are the same either way.
+    """
+    _migrate_to_head()
+    folded = _with_database(rollups.fold_once)
+    if folded is None:
+        typer.echo("another folder is at work; nothing folded")
+        return
+    typer.echo(f"rollups: {folded} count deltas folded")
 
 
 keys_cli = typer.Typer(help="API keys: create, list, revoke.")

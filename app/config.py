@@ -76,6 +76,13 @@ class Settings(BaseSettings):
         description="Days raw touchpoints are kept; `mot purge` deletes older ones (from UTC "
         "midnight that many days ago), keeping the rollups. Empty: kept forever.",
     )
+    fold_interval_seconds: float = Field(
+        default=0.5,
+        ge=0,
+        le=3600,
+        description="Seconds between two folds of the pending count deltas into the rollups; "
+        "0: this process does not fold (another one, or `mot rollups fold`, must).",
+    )
 
     acknowledge_within_hours: float = Field(
         default=4, gt=0, le=1000, description="Target: working hours to acknowledge a follow-up."

@@ -154,7 +154,13 @@ class Database:
         if self.backend == "sqlite":
             _configure_sqlite(self.engine)
         write_engine = self.engine.execution_options(**{_SQLITE_BEGIN_OPTION: "IMMEDIATE"})
-        self.read_sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        read_engine = self.engine
+        if self.backend == "postgresql":
+            # Every statement of a read sees one snapshot: a figure added up from several
+            # statements (rollups, pending deltas, edge days) never sees half of a change.
+            # SQLite's read transaction is a snapshot already.
+            read_engine = self.engine.execution_options(isolation_level="REPEATABLE READ")
+        self.read_sessions = async_sessionmaker(read_engine, expire_on_commit=False)
         self.write_sessions = async_sessionmaker(write_engine, expire_on_commit=False)
 
     async def dispose(self) -> None:

@@ -22,6 +22,7 @@ from app.keys.router import router as keys_router
 from app.migrate import head_revisions
 from app.moments.router import router as moments_router
 from app.privacy.router import router as privacy_router
+from app.rollups import service as rollups_service
 from app.surveys.router import insights_router as survey_insights
 from app.surveys.router import page_router as survey_pages
 from app.surveys.router import router as surveys_router
@@ -50,13 +51,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        dispatcher = asyncio.create_task(webhooks_service.run_dispatcher(database))
+        tasks = [asyncio.create_task(webhooks_service.run_dispatcher(database))]
+        if settings.fold_interval_seconds > 0:
+            folder = rollups_service.run_folder(database, interval=settings.fold_interval_seconds)
+            tasks.append(asyncio.create_task(folder))
         try:
             yield
         finally:
-            dispatcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await dispatcher
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await database.dispose()
 
     app = FastAPI(

@@ -21,6 +21,7 @@ from prometheus_client import (
     REGISTRY,
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     generate_latest,
     multiprocess,
@@ -65,6 +66,27 @@ WEBHOOK_DELIVERIES = Counter(
     ["outcome"],
 )
 
+DELTAS_FOLDED = Counter(
+    "mot_rollup_deltas_folded",
+    "Count deltas moved into the rollups by the folder.",
+)
+FOLD_DURATION = Histogram(
+    "mot_rollup_fold_duration_seconds",
+    "Time one fold of the pending count deltas took.",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+)
+# Whichever worker folded last knows the current figure: the most recent value wins.
+PENDING_DELTAS = Gauge(
+    "mot_rollup_pending_deltas",
+    "Count deltas written but not yet folded into the rollups (readers add them).",
+    multiprocess_mode="mostrecent",
+)
+OLDEST_PENDING = Gauge(
+    "mot_rollup_oldest_pending_seconds",
+    "Age of the oldest count delta not yet folded: the folder's lag.",
+    multiprocess_mode="mostrecent",
+)
+
 _KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
@@ -78,6 +100,12 @@ def observe_request(*, method: str, route: str, status: int, seconds: float) -> 
     """Count one answered HTTP request and its duration."""
     HTTP_REQUESTS.labels(method=method, route=route, status=str(status)).inc()
     HTTP_REQUEST_DURATION.labels(method=method, route=route).observe(seconds)
+
+
+def observe_pending(*, deltas: int, oldest_age: float) -> None:
+    """Record what the folder left pending after a fold."""
+    PENDING_DELTAS.set(deltas)
+    OLDEST_PENDING.set(oldest_age)
 
 
 _PENDING = "mot_metrics_pending"

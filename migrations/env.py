@@ -4,15 +4,15 @@ from typing import Literal
 
 from alembic import context
 from alembic.autogenerate.api import AutogenContext
-from sqlalchemy import engine_from_config, pool
+from sqlalchemy import engine_from_config, pool, text
 
 from app.config import get_settings
 from app.db import Base, UtcDateTime, sync_url
 from app.followups import models as _follow_up_models  # noqa: F401
-from app.insights import models as _insight_models  # noqa: F401
 from app.keys import models as _key_models  # noqa: F401
 from app.moments import models as _moment_models  # noqa: F401  (registers tables)
 from app.privacy import models as _privacy_models  # noqa: F401
+from app.rollups import models as _rollup_models  # noqa: F401
 from app.surveys import models as _survey_models  # noqa: F401
 from app.touchpoints import models as _touchpoint_models  # noqa: F401
 from app.webhooks import models as _webhook_models  # noqa: F401
@@ -24,6 +24,8 @@ if not config.get_main_option("sqlalchemy.url"):
     )
 
 target_metadata = Base.metadata
+MIGRATION_LOCK = 0x6D6F74_00
+"""PostgreSQL advisory lock held while migrating."""
 
 
 def render_item(type_: str, obj: object, autogen_context: AutogenContext) -> str | Literal[False]:
@@ -54,6 +56,11 @@ def run_migrations_online() -> None:
         poolclass=pool.NullPool,
     )
     with connectable.connect() as connection:
+        if connection.dialect.name == "postgresql":
+            # Replicas that start together migrate one at a time: the others wait here, then
+            # find the schema current. Held by the session until it closes.
+            connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK})
+            connection.commit()
         context.configure(
             connection=connection,
             target_metadata=target_metadata,

@@ -1,19 +1,18 @@
 """Insights: ranked weak spots, moment reports, consistency, silence and headline figures.
 
-Counts come from the rollups (`rollups.tallies`); the statistics from `stats`; this module
-joins them to the moments catalogue and shapes the answers.
+Counts come from the rollups and their pending deltas (`counts.tallies`); the statistics
+from `stats`; this module joins them to the moments catalogue and shapes the answers.
 """
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.errors import ErrorDetail, NotFound, ValidationFailed
-from app.insights import rollups, stats
-from app.insights.rollups import Dimension, Slice
+from app.insights import counts, stats
 from app.insights.schemas import (
     BreakdownRow,
     CesRead,
@@ -44,8 +43,9 @@ from app.insights.schemas import (
     WeakSpotsRead,
     WindowRead,
 )
-from app.insights.tally import Tally, total
 from app.moments.models import Moment
+from app.rollups.service import Dimension, Slice
+from app.rollups.tally import Tally, total
 from app.touchpoints.models import Touchpoint
 from app.touchpoints.scales import SCALES, ScaleFamily, ScaleName, Sentiment
 
@@ -87,8 +87,13 @@ class Window:
 
 
 def window(start: datetime | None, end: datetime | None, *, now: datetime) -> Window:
-    """The window asked for: `to` defaults to now, `from` to 30 days before `to`."""
-    end = end or now
+    """The window asked for: `to` defaults to the end of today (the next UTC midnight), `from`
+    to 30 days before `to`.
+
+    The default is whole UTC days, so that it is answered from the counts alone and repeated
+    calls give the same figures until new data arrives.
+    """
+    end = end or datetime.combine(now.astimezone(UTC).date() + timedelta(days=1), time(0), UTC)
     start = start or end - DEFAULT_WINDOW
     if start >= end:
         raise ValidationFailed(
@@ -136,7 +141,7 @@ async def _admitted(session: AsyncSession, scope: Scope) -> dict[int, Moment]:
 async def _per_moment(
     session: AsyncSession, span: Window, part: Slice, admitted: Mapping[int, Moment]
 ) -> dict[int, Tally]:
-    found = await rollups.tallies(session, start=span.start, end=span.end, part=part)
+    found = await counts.tallies(session, start=span.start, end=span.end, part=part)
     per_moment: dict[int, Tally] = {}
     for (moment_id, _, _), tally in found.items():
         per_moment.setdefault(moment_id, Tally()).merge(tally)
@@ -152,7 +157,7 @@ async def _team_counts(
 ) -> dict[int, list[stats.TeamCounts]]:
     """Responses and negatives per team of each admitted moment, for the teams with enough
     responses to be compared (the others would be left out of the test anyway)."""
-    found = await rollups.response_counts(
+    found = await counts.response_counts(
         session,
         start=span.start,
         end=span.end,
@@ -178,8 +183,8 @@ def _native(tally: Tally) -> NativeFigures:
     ces_counts = tally.value_counts(ScaleName.ces7)
     ces = stats.ces_mean(ces_counts)
     return NativeFigures(
-        csat=_estimate(tally.csat()),
-        nps=_estimate(tally.nps()),
+        csat=_estimate(stats.csat_top_two_box(tally.value_counts(ScaleName.csat5))),
+        nps=_estimate(stats.net_promoter_score(tally.value_counts(ScaleName.nps11))),
         ces=None if ces is None else CesRead(mean=ces, responses=sum(ces_counts.values())),
     )
 
@@ -199,7 +204,10 @@ def _moment_input(key: str, tally: Tally, target: float | None) -> stats.MomentI
     return stats.MomentInput(
         key=key,
         touchpoints=tally.touchpoints,
-        families=tally.families(),
+        families=tuple(
+            stats.FamilyCounts(family, rated, negative)
+            for family, (rated, negative) in tally.families().items()
+        ),
         target_negative_rate=target,
     )
 
@@ -366,7 +374,7 @@ async def moment_report(
     moment = await session.scalar(select(Moment).where(Moment.key == key))
     if moment is None:
         raise NotFound(f"No moment with key '{key}'.")
-    daily = await rollups.tallies(
+    daily = await counts.tallies(
         session, start=span.start, end=span.end, part=Slice(moment_id=moment.id, daily=True)
     )
     days = {day: tally for (_, _, day), tally in daily.items() if day is not None}
@@ -447,7 +455,7 @@ async def _breakdown(
     session: AsyncSession, moment: Moment, span: Window, dimension: Dimension
 ) -> list[BreakdownRow]:
     """Members shrunk towards the moment's own rate, as moments are towards their baseline."""
-    found = await rollups.tallies(
+    found = await counts.tallies(
         session, start=span.start, end=span.end, part=Slice(by=dimension, moment_id=moment.id)
     )
     members = {member: tally for (_, member, _), tally in found.items()}
@@ -510,10 +518,10 @@ async def consistency(session: AsyncSession, *, span: Window, scope: Scope) -> C
     admitted = await _admitted(session, scope)
     teams = await _team_counts(session, span, scope, admitted)
     tested = []
-    for moment_id, counts in teams.items():
-        result = stats.team_consistency(counts)
+    for moment_id, team_counts in teams.items():
+        result = stats.team_consistency(team_counts)
         if result is not None:
-            eligible = [c for c in counts if c.responses >= stats.TEAM_MIN_RESPONSES]
+            eligible = [c for c in team_counts if c.responses >= stats.TEAM_MIN_RESPONSES]
             tested.append((admitted[moment_id], result, eligible))
     q_values = stats.consistency_q_values([result for _, result, _ in tested])
     items = []

@@ -22,12 +22,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.db import Database, utcnow
 from app.followups.models import FollowUp, FollowUpEvent
 from app.followups.service import SETTLED
-from app.insights import rollups
 from app.keys.models import ApiKey
 from app.pagination import decode_cursor, encode_cursor
 from app.privacy.models import AuditEntry
 from app.privacy.schemas import AuditAction, AuditEntryRead, ErasureRead, RemovedCounts
+from app.rollups import service as rollups
 from app.surveys.models import Survey
+from app.touchpoints import service as touchpoints_service
 from app.touchpoints.models import RatingHistory, Touchpoint
 from app.webhooks.models import WebhookDelivery
 
@@ -106,15 +107,33 @@ async def _count(session: AsyncSession, model: Any, *conditions: ColumnElement[b
 
 
 async def _remove(
-    session: AsyncSession, which: ColumnElement[bool], *, dry_run: bool = False
+    session: AsyncSession,
+    which: ColumnElement[bool],
+    *,
+    dry_run: bool = False,
+    removed: list[rollups.Facts] | None = None,
 ) -> RemovedCounts:
-    """Delete the touchpoints `which` selects and everything about them; dry, count them."""
+    """Delete the touchpoints `which` selects and everything about them; dry, count them.
+
+    The counted facts of the touchpoints deleted are added to `removed`, if given: taken
+    from the deletion itself, so that what is subtracted is exactly what was deleted.
+    """
     counts = {"comments": await _count(session, Touchpoint, which, Touchpoint.comment.is_not(None))}
     for kind in _kinds(which):
         if dry_run:
             counts[kind.name] = await _count(session, kind.model, kind.rows)
             continue
-        result = await session.execute(kind.removal.execution_options(synchronize_session=False))
+        removal = kind.removal.execution_options(synchronize_session=False)
+        if removed is not None and kind.model is Touchpoint:
+            rows = (
+                await session.execute(
+                    sql_delete(Touchpoint).where(which).returning(*touchpoints_service.FACT_COLUMNS)
+                )
+            ).all()
+            removed.extend(rollups.Facts(**row._asdict()) for row in rows)
+            counts[kind.name] = len(rows)
+            continue
+        result = await session.execute(removal)
         counts[kind.name] = cast(CursorResult[Any], result).rowcount
     return RemovedCounts(**counts)
 
@@ -131,15 +150,19 @@ async def erase_client(
     A client with nothing stored is erased all the same (zero counts, an audit entry), so
     that a request can be retried safely.
     """
-    which = Touchpoint.client_ref == client_ref
-    # Locked first: a rating arriving meanwhile waits, then finds its touchpoint gone,
-    # instead of moving the counts of a touchpoint already taken off.
-    stored = await session.execute(
-        select(*rollups.FACT_COLUMNS).where(which).order_by(Touchpoint.id).with_for_update()
+    # The client's touchpoints are locked first and then named by number: every statement
+    # below removes the same rows, however many of the client's touchpoints are committed
+    # meanwhile (those are not erased; a retry erases them). A rating arriving meanwhile
+    # waits, then finds its touchpoint gone.
+    locked = await session.scalars(
+        select(Touchpoint.id)
+        .where(Touchpoint.client_ref == client_ref)
+        .order_by(Touchpoint.id)
+        .with_for_update()
     )
-    facts = [rollups.TouchpointFacts(*row) for row in stored.all()]
-    erased = await _remove(session, which)
-    await rollups.count_removed(session, facts)
+    facts: list[rollups.Facts] = []
+    erased = await _remove(session, Touchpoint.id.in_(list(locked)), removed=facts)
+    await rollups.record(session, rollups.added(facts, times=-1))
     hashed = client_hash(client_ref, key=key)
     entry = await _record(
         session, action=AuditAction.erasure, counts=erased, client_hash=hashed, by=by

@@ -9,7 +9,8 @@ the rows go through a temporary table and one ``INSERT ... SELECT ... ON CONFLIC
 """
 
 from collections.abc import Sequence
-from typing import Any, cast
+from datetime import datetime
+from typing import Any, NamedTuple, cast
 
 import psycopg
 from sqlalchemy import Column, Integer, MetaData, Table, delete, select, true
@@ -20,26 +21,31 @@ from sqlalchemy.schema import CreateTable
 from app.db import dialect_insert, write_rows
 from app.touchpoints.models import Touchpoint
 
-COLUMNS = (
-    "external_id",
-    "content_hash",
-    "moment_id",
-    "channel",
-    "occurred_at",
-    "received_at",
-    "client_ref",
-    "team",
-    "agent",
-    "source",
-    "rating_scale",
-    "rating_value",
-    "score",
-    "sentiment",
-    "rated_at",
-    "comment",
-    "complaint",
-    "attributes",
-)
+
+class TouchpointRow(NamedTuple):
+    """A touchpoint as written, in the column order of the insert."""
+
+    external_id: str
+    content_hash: str
+    moment_id: int
+    channel: str
+    occurred_at: datetime
+    received_at: datetime
+    client_ref: str | None
+    team: str | None
+    agent: str | None
+    source: str | None
+    rating_scale: str | None
+    rating_value: int | None
+    score: float | None
+    sentiment: str | None
+    rated_at: datetime | None
+    comment: str | None
+    complaint: bool
+    attributes: dict[str, Any] | None
+
+
+COLUMNS = TouchpointRow._fields
 
 # The mapped table, typed as the Table it is (the ORM declares it as a FromClause).
 _touchpoint = cast(Table, Touchpoint.__table__)
@@ -53,8 +59,8 @@ _stage = Table(
 )
 
 
-async def insert_new(session: AsyncSession, rows: Sequence[tuple[Any, ...]]) -> set[str]:
-    """Insert rows (values in `COLUMNS` order); return the external ids stored now.
+async def insert_new(session: AsyncSession, rows: Sequence[TouchpointRow]) -> set[str]:
+    """Insert rows; return the external ids stored now.
 
     Rows whose external id is already stored are skipped, never overwritten.
     """
@@ -63,17 +69,17 @@ async def insert_new(session: AsyncSession, rows: Sequence[tuple[Any, ...]]) -> 
     # In id order, the same for every request: an insert waits for a concurrent request that
     # wrote the same id and has not committed yet. In each request's own order, two requests
     # could each wait for an id the other holds, and PostgreSQL would abort one of them.
-    rows = sorted(rows, key=lambda row: row[0])
+    rows = sorted(rows, key=lambda row: row.external_id)
     try:
         async with session.begin_nested():
             await write_rows(await session.connection(), _touchpoint, COLUMNS, rows)
-        return {row[0] for row in rows}
+        return {row.external_id for row in rows}
     except (IntegrityError, psycopg.errors.UniqueViolation):
         return await _insert_skipping_stored(await session.connection(), session, rows)
 
 
 async def _insert_skipping_stored(
-    connection: AsyncConnection, session: AsyncSession, rows: Sequence[tuple[Any, ...]]
+    connection: AsyncConnection, session: AsyncSession, rows: Sequence[TouchpointRow]
 ) -> set[str]:
     await connection.execute(CreateTable(_stage, if_not_exists=True))
     staged_columns = ("position", *COLUMNS)

@@ -20,11 +20,12 @@ from app.errors import ErrorDetail, NotFound, details_from_validation_error
 from app.followups import service as followups_service
 from app.followups.targets import Targets
 from app.followups.workflow import Reason
-from app.insights import rollups
 from app.moments import service as moments_service
 from app.moments.models import Moment
 from app.pagination import decode_cursor, encode_cursor
+from app.rollups import service as rollups
 from app.touchpoints import bulk
+from app.touchpoints.bulk import TouchpointRow
 from app.touchpoints.models import RatingHistory, Touchpoint
 from app.touchpoints.scales import Sentiment, normalise
 from app.touchpoints.schemas import (
@@ -174,16 +175,17 @@ async def ingest(
         staged.append(candidate)
 
     created = await bulk.insert_new(session, rows)
-    stored = [row for row in rows if row[0] in created]
-    facts = [_facts(row) for row in stored]
-    await rollups.count_new(session, facts)
+    stored = [row for row in rows if row.external_id in created]
+    await rollups.record(session, rollups.added(_facts(row) for row in stored))
     moment_keys = {moment.id: key for key, moment in moments.items()}
     await webhooks_service.enqueue(
         session,
         event=EventType.rating_negative,
         payloads=[
-            _negative_rating(row[0], moment_keys[fact.moment_id], fact.scale, fact.value)
-            for row, fact in zip(stored, facts, strict=True)
+            _negative_rating(
+                row.external_id, moment_keys[row.moment_id], row.rating_scale, row.rating_value
+            )
+            for row in stored
             if _is_negative(row)
         ],
     )
@@ -247,10 +249,10 @@ def _deduplicate_within_request(
 
 def _row(
     candidate: _Candidate, *, moment_id: int, default_channel: str, received_at: datetime
-) -> tuple[Any, ...]:
+) -> TouchpointRow:
     item = candidate.item
     rating = normalise(item.rating.scale, item.rating.value) if item.rating else None
-    return (
+    return TouchpointRow(
         candidate.external_id,
         candidate.content_hash,
         moment_id,
@@ -272,26 +274,39 @@ def _row(
     )
 
 
-_FACT_POSITIONS = [
-    bulk.COLUMNS.index(name)
-    for name in (
-        "moment_id",
-        "occurred_at",
-        "channel",
-        "team",
-        "complaint",
-        "rating_scale",
-        "rating_value",
+FACT_COLUMNS = (
+    Touchpoint.moment_id,
+    Touchpoint.occurred_at,
+    Touchpoint.channel,
+    Touchpoint.team,
+    Touchpoint.agent,
+    Touchpoint.complaint,
+    Touchpoint.rating_scale,
+    Touchpoint.rating_value,
+)
+"""The columns of a stored touchpoint that the counts need, in `rollups.Facts` order."""
+
+
+def facts_of(touchpoint: Touchpoint) -> rollups.Facts:
+    """What the counts need of a stored (loaded) touchpoint."""
+    return rollups.Facts(*(getattr(touchpoint, column.key) for column in FACT_COLUMNS))
+
+
+def _facts(row: TouchpointRow) -> rollups.Facts:
+    return rollups.Facts(
+        row.moment_id,
+        row.occurred_at,
+        row.channel,
+        row.team,
+        row.agent,
+        row.complaint,
+        row.rating_scale,
+        row.rating_value,
     )
-]
 
 
-_SENTIMENT_AT = bulk.COLUMNS.index("sentiment")
-_COMPLAINT_AT = bulk.COLUMNS.index("complaint")
-
-
-def _is_negative(row: tuple[Any, ...]) -> bool:
-    return bool(row[_SENTIMENT_AT] == Sentiment.negative.value)
+def _is_negative(row: TouchpointRow) -> bool:
+    return row.sentiment == Sentiment.negative.value
 
 
 def _negative_rating(
@@ -301,17 +316,13 @@ def _negative_rating(
     return {"touchpoint": external_id, "moment": moment, "scale": scale, "value": value}
 
 
-def _bad(row: tuple[Any, ...]) -> followups_service.BadExperience | None:
+def _bad(row: TouchpointRow) -> followups_service.BadExperience | None:
     """A stored row that calls for a follow-up: a complaint, or a negative rating."""
-    if row[_COMPLAINT_AT]:
-        return followups_service.BadExperience(row[0], Reason.complaint)
+    if row.complaint:
+        return followups_service.BadExperience(row.external_id, Reason.complaint)
     if _is_negative(row):
-        return followups_service.BadExperience(row[0], Reason.negative_rating)
+        return followups_service.BadExperience(row.external_id, Reason.negative_rating)
     return None
-
-
-def _facts(row: tuple[Any, ...]) -> rollups.TouchpointFacts:
-    return rollups.TouchpointFacts(*(row[position] for position in _FACT_POSITIONS))
 
 
 def _result(candidate: _Candidate, status: ItemStatus) -> ItemOutcome:
@@ -493,7 +504,7 @@ async def rate(
         touchpoint.sentiment = new.sentiment.value
         touchpoint.rated_at = rating.rated_at or now
         await session.flush()
-        await rollups.count_rerating(session, rollups.facts_of(touchpoint), previous=previous)
+        await rollups.record(session, rollups.rerated(facts_of(touchpoint), previous=previous))
         if new.sentiment is Sentiment.negative:
             moment_key = await session.scalar(
                 select(Moment.key).where(Moment.id == touchpoint.moment_id)

@@ -1,16 +1,19 @@
 """The rollups always equal a recount from the touchpoints, whatever was written."""
 
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 
 import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sqlalchemy import update
 
 from app.db import Database
-from app.insights import rollups
-from app.insights.rollups import split_window
+from app.insights import counts
+from app.rollups import service as rollups
+from app.rollups.models import MomentRollup
+from app.rollups.service import split_days
 
 pytestmark = pytest.mark.anyio
 
@@ -69,7 +72,7 @@ async def _rollups_match_touchpoints(database_url: str) -> None:
     database = Database(database_url)
     try:
         async with database.read_sessions() as session:
-            assert await rollups.stored(session) == await rollups.recompute(session)
+            assert await rollups.counted(session) == await counts.recompute(session)
     finally:
         await database.dispose()
 
@@ -109,9 +112,10 @@ async def test_rebuild_restores_rollups_that_drifted(
     database = Database(database_url)
     try:
         async with database.write_sessions() as session, session.begin():
-            await session.execute(rollups._rollup.update().values(touchpoints=99))
+            await rollups.fold(session)
+            await session.execute(update(MomentRollup).values(touchpoints=99))
         async with database.write_sessions() as session, session.begin():
-            assert await rollups.rebuild(session) == 6
+            assert await counts.rebuild(session) == 8
         async with database.read_sessions() as session:
             stored = await rollups.stored(session)
     finally:
@@ -124,63 +128,38 @@ async def test_rebuild_restores_rollups_that_drifted(
         ("team", "month", "2026-11-01", "red"),
         ("channel", "day", "2026-11-01", "call"),
         ("channel", "month", "2026-11-01", "call"),
+        ("agent", "day", "2026-11-01", ""),
+        ("agent", "month", "2026-11-01", ""),
     }
     counters = [dict(zip(rollups.STORED_COLUMNS, row, strict=True)) for row in stored.values()]
     assert all(c["touchpoints"] == 1 and c["csat5_2"] == 1 for c in counters)
     assert all(c["responses"] == 1 and c["negatives"] == 1 for c in counters)
 
 
-def _at(text: str) -> datetime:
-    return datetime.fromisoformat(text)
+def _days(ranges: tuple[tuple[date, date], ...]) -> list[tuple[str, str]]:
+    return [(a.isoformat(), b.isoformat()) for a, b in ranges]
 
 
-def test_a_window_splits_into_months_days_and_partial_edge_days() -> None:
-    parts = split_window(_at("2026-08-30T06:00:00+00:00"), _at("2026-11-03T12:00:00+00:00"))
-    assert [(a.isoformat(), b.isoformat()) for a, b in parts.months] == [
-        ("2026-09-01", "2026-11-01")
-    ]
-    assert [(a.isoformat(), b.isoformat()) for a, b in parts.days] == [
-        ("2026-08-31", "2026-09-01"),
-        ("2026-11-01", "2026-11-03"),
-    ]
-    assert parts.raw == (
-        (_at("2026-08-30T06:00:00+00:00"), _at("2026-08-31T00:00:00+00:00")),
-        (_at("2026-11-03T00:00:00+00:00"), _at("2026-11-03T12:00:00+00:00")),
-    )
-
-
-def test_a_window_within_one_day_is_read_from_touchpoints_only() -> None:
-    start, end = _at("2026-11-02T22:00:00+03:00"), _at("2026-11-03T01:00:00+03:00")
-    parts = split_window(start, end)
-    assert (parts.months, parts.days) == ((), ())
-    assert parts.raw == ((start, end),)
-
-
-def test_a_window_of_whole_days_reads_no_touchpoints() -> None:
-    parts = split_window(_at("2026-11-01T00:00:00+00:00"), _at("2026-11-08T00:00:00+00:00"))
-    assert parts.raw == ()
-    assert parts.months == ()
-    assert [(a.day, b.day) for a, b in parts.days] == [(1, 8)]
+def test_whole_days_split_into_months_and_days() -> None:
+    ranges = split_days(date(2026, 8, 31), date(2026, 11, 3))
+    assert _days(ranges.months) == [("2026-09-01", "2026-11-01")]
+    assert _days(ranges.days) == [("2026-08-31", "2026-09-01"), ("2026-11-01", "2026-11-03")]
+    assert ranges.minus_days == ()
 
 
 def test_whole_months_are_not_used_when_days_are_asked_for() -> None:
-    parts = split_window(
-        _at("2026-09-01T00:00:00+00:00"), _at("2026-11-01T00:00:00+00:00"), months=False
-    )
-    assert parts.months == ()
-    assert [(a.isoformat(), b.isoformat()) for a, b in parts.days] == [("2026-09-01", "2026-11-01")]
+    ranges = split_days(date(2026, 9, 1), date(2026, 11, 1), months=False)
+    assert ranges.months == ()
+    assert _days(ranges.days) == [("2026-09-01", "2026-11-01")]
 
 
 def test_a_mostly_covered_month_is_read_as_the_month_minus_the_days_outside() -> None:
-    parts = split_window(_at("2026-10-24T06:00:00+00:00"), _at("2026-11-23T14:00:00+00:00"))
-    assert [(a.isoformat(), b.isoformat()) for a, b in parts.days] == [("2026-10-25", "2026-11-01")]
-    assert [(a.isoformat(), b.isoformat()) for a, b in parts.months] == [
-        ("2026-11-01", "2026-12-01")
-    ]
-    assert [(a.isoformat(), b.isoformat()) for a, b in parts.minus_days] == [
-        ("2026-11-23", "2026-12-01")
-    ]
-    assert parts.raw == (
-        (_at("2026-10-24T06:00:00+00:00"), _at("2026-10-25T00:00:00+00:00")),
-        (_at("2026-11-23T00:00:00+00:00"), _at("2026-11-23T14:00:00+00:00")),
-    )
+    ranges = split_days(date(2026, 10, 25), date(2026, 11, 23))
+    assert _days(ranges.days) == [("2026-10-25", "2026-11-01")]
+    assert _days(ranges.months) == [("2026-11-01", "2026-12-01")]
+    assert _days(ranges.minus_days) == [("2026-11-23", "2026-12-01")]
+
+
+def test_an_empty_range_of_days_reads_nothing() -> None:
+    ranges = split_days(date(2026, 11, 3), date(2026, 11, 3))
+    assert (ranges.months, ranges.days, ranges.minus_days) == ((), (), ())

@@ -10,8 +10,9 @@ import pytest
 
 from app.config import DEVELOPMENT_SECRET
 from app.db import Database
-from app.insights import rollups
+from app.insights import counts
 from app.keys.schemas import Scope
+from app.rollups import service as rollups
 from tests.conftest import ClientFactory
 from tests.privacy.history import (
     TABLES_ABOUT_TOUCHPOINTS,
@@ -113,8 +114,8 @@ async def test_rollups_after_an_erasure_equal_a_rebuild(
     database = Database(database_url)
     try:
         async with database.read_sessions() as session:
-            stored = await rollups.stored(session)
-            assert stored == await rollups.recompute(session)
+            stored = await rollups.counted(session)
+            assert stored == await counts.recompute(session)
     finally:
         await database.dispose()
     assert {key[2].isoformat() for key in stored} == {"2026-11-01", "2026-11-02"}

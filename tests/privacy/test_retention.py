@@ -14,10 +14,10 @@ import pytest
 from sqlalchemy import create_engine, update
 
 from app.db import Database, sync_url
-from app.insights import rollups
-from app.insights.models import MomentRollup
 from app.privacy import service
 from app.privacy.service import PurgeReport
+from app.rollups import service as rollups
+from app.rollups.models import MomentRollup
 from tests.insights.builders import get_json
 from tests.payloads import touchpoint
 from tests.privacy.history import (
@@ -68,7 +68,7 @@ async def _stored_rollups(database_url: str) -> dict[rollups.RollupKey, rollups.
     database = Database(database_url)
     try:
         async with database.read_sessions() as session:
-            return await rollups.stored(session)
+            return await rollups.counted(session)
     finally:
         await database.dispose()
 

@@ -66,9 +66,9 @@ async def test_bulk_insert_skips_rows_that_another_request_stored(database_url: 
         await database.dispose()
 
 
-def _row(external_id: str, moment_id: int) -> tuple[object, ...]:
+def _row(external_id: str, moment_id: int) -> bulk.TouchpointRow:
     now = datetime.now(UTC)
-    values = {
+    values: dict[str, object] = {
         "external_id": external_id,
         "content_hash": "0" * 64,
         "moment_id": moment_id,
@@ -77,7 +77,7 @@ def _row(external_id: str, moment_id: int) -> tuple[object, ...]:
         "received_at": now,
         "complaint": False,
     }
-    return tuple(values.get(column) for column in bulk.COLUMNS)
+    return bulk.TouchpointRow(*(values.get(column) for column in bulk.COLUMNS))  # type: ignore[arg-type]
 
 
 # Two requests that write the same new keys wait for each other's uncommitted rows. Had each

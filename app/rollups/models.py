@@ -1,9 +1,9 @@
-from datetime import date
+from datetime import date, datetime
 
-from sqlalchemy import Date, ForeignKey, Index, Integer, String, text
+from sqlalchemy import BigInteger, Date, ForeignKey, Index, Integer, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.db import Base
+from app.db import Base, UtcDateTime
 
 
 def _counter() -> Mapped[int]:
@@ -14,11 +14,11 @@ class MomentRollup(Base):
     """Touchpoints, complaints and ratings per scale value of one moment in one period.
 
     A row belongs to one breakdown: `dimension` is `all` (the moment as a whole,
-    `member` empty), `team` or `channel` (`member` names it; empty for touchpoints
-    without a team). Each touchpoint is counted once per dimension and grain, in the UTC
-    `day` and the UTC `month` it occurred. Ratings are counted by value rather than
-    summarised, so every figure (sentiments, scores, native survey figures, families)
-    is derived from the counts and agrees exactly with the touchpoints.
+    `member` empty), `team`, `channel` or `agent` (`member` names it; empty for
+    touchpoints without a team or agent). Each touchpoint is counted once per dimension
+    and grain, in the UTC `day` and the UTC `month` it occurred. Ratings are counted by
+    value rather than summarised, so every figure (sentiments, scores, native survey
+    figures, families) is derived from the counts and agrees exactly with the touchpoints.
     """
 
     __tablename__ = "moment_rollup"
@@ -83,3 +83,35 @@ class MomentRollup(Base):
     smiley4_4: Mapped[int] = _counter()
     thumbs_0: Mapped[int] = _counter()
     thumbs_1: Mapped[int] = _counter()
+
+
+class RollupDelta(Base):
+    """A signed change to the counts of one moment, UTC day, team, channel and agent.
+
+    Written by every change to the touchpoints (new ones, late ratings, erasures), in the
+    writer's own transaction and appended only, so that concurrent writers never wait on
+    each other's rows. A rating moved from one value to another is two rows of `ratings`
+    -1 and +1 with no touchpoint. The folder deletes committed deltas and adds them to
+    `MomentRollup` in one statement; until then readers add them themselves.
+    """
+
+    __tablename__ = "rollup_delta"
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    recorded_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    """When the change was written: the folder's lag is the age of the oldest delta."""
+    moment_id: Mapped[int] = mapped_column(Integer)
+    """Not a foreign key: a delta is a number to add, and checking it would slow appends."""
+    day: Mapped[date] = mapped_column(Date)
+    team: Mapped[str] = mapped_column(String(100))
+    """Empty for touchpoints without a team, as in the rollups."""
+    channel: Mapped[str] = mapped_column(String(100))
+    agent: Mapped[str] = mapped_column(String(100))
+    rating_scale: Mapped[str | None] = mapped_column(String(16))
+    rating_value: Mapped[int | None] = mapped_column(Integer)
+    touchpoints: Mapped[int] = mapped_column(Integer)
+    complaints: Mapped[int] = mapped_column(Integer)
+    ratings: Mapped[int] = mapped_column(Integer)
+    """Ratings of `rating_value` on `rating_scale` added (or, negative, taken off)."""

@@ -1,14 +1,13 @@
 """Counts of touchpoints and ratings, and every figure derived from them.
 
 A `Tally` is what a rollup row holds: touchpoints, complaints and how many ratings were
-given per scale value. Sentiments, scores, family counts and the native survey figures
-are all derived here, so rollups and raw touchpoints yield the same figures.
+given per scale value. Sentiments, scores and per-family counts are derived here, so
+rollups, pending deltas and raw touchpoints yield the same figures.
 """
 
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from app.insights import stats
 from app.touchpoints.scales import SCALES, ScaleFamily, ScaleName, Sentiment
 
 
@@ -53,6 +52,21 @@ class Tally:
         if scale is not None and value is not None:
             self.add_rating(scale, value, times=times)
 
+    def add_counts(
+        self,
+        *,
+        touchpoints: int,
+        complaints: int,
+        scale: str | None,
+        value: int | None,
+        ratings: int,
+    ) -> None:
+        """Add the sums of count deltas: touchpoints, complaints and ratings of one value."""
+        self.counts[_TOUCHPOINTS] += touchpoints
+        self.counts[_COMPLAINTS] += complaints
+        if scale is not None and value is not None and ratings:
+            self.add_rating(scale, value, times=ratings)
+
     def add_rating(self, scale: str, value: int, *, times: int = 1) -> None:
         """Count `times` ratings of `value` (negative `times` takes a replaced rating off)."""
         self.counts[_POSITION[(scale, value)]] += times
@@ -92,27 +106,21 @@ class Tally:
             return None
         return sum(_SCORE[i] * count for i, count in self._ratings()) / responses
 
-    def families(self) -> tuple[stats.FamilyCounts, ...]:
-        """Rated and negative responses per scale family, families with ratings only."""
+    def families(self) -> dict[ScaleFamily, tuple[int, int]]:
+        """(rated, negative) responses per scale family, families with ratings only."""
         rated: dict[ScaleFamily, list[int]] = {}
         for i, count in self._ratings():
             cell = rated.setdefault(_FAMILY[i], [0, 0])
             cell[0] += count
             if _SENTIMENT[i] is Sentiment.negative:
                 cell[1] += count
-        return tuple(stats.FamilyCounts(family, n, k) for family, (n, k) in rated.items())
+        return {family: (n, k) for family, (n, k) in rated.items()}
 
     def value_counts(self, scale: ScaleName) -> dict[int, int]:
         """Answers per value of one scale, every value of the scale listed."""
         return {
             key.value: self.counts[2 + i] for i, key in enumerate(RATING_KEYS) if key.scale is scale
         }
-
-    def csat(self) -> stats.Estimate | None:
-        return stats.csat_top_two_box(self.value_counts(ScaleName.csat5))
-
-    def nps(self) -> stats.Estimate | None:
-        return stats.net_promoter_score(self.value_counts(ScaleName.nps11))
 
 
 def total(tallies: Iterable[Tally]) -> Tally:

@@ -1,0 +1,311 @@
+"""Counts of a window, and recounts of the rollups, from the touchpoints' side.
+
+A window is read as whole UTC days from the rollups and their pending deltas (`rollups`)
+and, only where a bound falls inside a day, that partial day from the touchpoints. A slice
+the rollups do not break down (team and channel together, or a team's agents) is read
+from the touchpoints alone. The callers read in one snapshot (see `app.db`).
+"""
+
+from collections.abc import Sequence
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any, cast
+
+from sqlalchemy import (
+    ColumnElement,
+    Date,
+    Select,
+    Table,
+    and_,
+    case,
+    delete,
+    func,
+    literal,
+    or_,
+    select,
+    union_all,
+)
+from sqlalchemy import cast as sql_cast
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.rollups import service as rollups
+from app.rollups.models import MomentRollup
+from app.rollups.service import CellKey, Counters, Dimension, Grain, RollupKey, Slice
+from app.rollups.tally import RATING_KEYS, Tally
+from app.touchpoints.models import Touchpoint
+from app.touchpoints.scales import Sentiment
+
+_rollup = cast(Table, MomentRollup.__table__)
+_touchpoint = cast(Table, Touchpoint.__table__)
+
+
+def _midnight(day: date) -> datetime:
+    return datetime.combine(day, time(0), tzinfo=UTC)
+
+
+def _whole_days(start: datetime, end: datetime) -> tuple[date, date] | None:
+    """The whole UTC days inside [start, end), as [first, last); None if there are none."""
+    first = start.date() if start.time() == time(0) else start.date() + timedelta(days=1)
+    last = end.date()  # exclusive: end's own day is at most partly inside
+    return (first, last) if first < last else None
+
+
+def _edges(start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
+    """The parts of [start, end) that are not whole UTC days."""
+    days = _whole_days(start, end)
+    if days is None:
+        return [(start, end)] if start < end else []
+    edges = []
+    if start < _midnight(days[0]):
+        edges.append((start, _midnight(days[0])))
+    if _midnight(days[1]) < end:
+        edges.append((_midnight(days[1]), end))
+    return edges
+
+
+def _utc(start: datetime, end: datetime) -> tuple[datetime, datetime]:
+    return start.astimezone(UTC), end.astimezone(UTC)
+
+
+async def tallies(
+    session: AsyncSession, *, start: datetime, end: datetime, part: Slice
+) -> dict[CellKey, Tally]:
+    """Counts in [start, end) per (moment, member of the breakdown, day if daily)."""
+    start, end = _utc(start, end)
+    found: dict[CellKey, Tally] = {}
+    raw = [(start, end)] if start < end else []
+    days = _whole_days(start, end)
+    if part.rollup_dimension() is not None:
+        raw = _edges(start, end)
+        if days is not None:
+            await rollups.tallies(session, first=days[0], last=days[1], part=part, into=found)
+    if raw:
+        # Grouped by rating rather than counted per rating column: far cheaper to compute.
+        rating = [_touchpoint.c.rating_scale, _touchpoint.c.rating_value, _touchpoint.c.complaint]
+        query = _raw_query(session, raw, part, [*rating, func.count()], rating)
+        for row in (await session.execute(query)).all():
+            scale, value, complaint, count = row[3:]
+            key: CellKey = (row[0], row[1], row[2])
+            tally = found.get(key)
+            if tally is None:
+                tally = found[key] = Tally()
+            tally.add_touchpoint(complaint=complaint, scale=scale, value=value, times=count)
+    # Periods taken away can leave members with nothing in the window.
+    return {key: tally for key, tally in found.items() if not tally.is_empty()}
+
+
+async def response_counts(
+    session: AsyncSession,
+    *,
+    start: datetime,
+    end: datetime,
+    part: Slice,
+    min_responses: int = 0,
+) -> dict[tuple[int, str], tuple[int, int]]:
+    """(responses, negatives) in [start, end) per (moment, member), for members with at
+    least `min_responses`.
+
+    Only the two counts a test of rates needs: per team this is the largest read of a
+    ranking, so it reads only rollup rows with responses, from an index that holds just
+    those, and the database sums the periods and drops the members under the minimum.
+    """
+    start, end = _utc(start, end)
+    statements: list[Select[Any]] = []
+    raw = [(start, end)] if start < end else []
+    days = _whole_days(start, end)
+    if part.rollup_dimension() is not None:
+        raw = _edges(start, end)
+        if days is not None:
+            statements.extend(rollups.response_counts(days[0], days[1], part))
+    if raw:
+        counts = [
+            func.count(_touchpoint.c.rating_scale),
+            func.sum(case((_is_negative(), 1), else_=0)),
+        ]
+        statements.append(_raw_query(session, raw, part, counts, []))
+    if not statements:
+        return {}
+    pieces = union_all(*statements).subquery()
+    moment_id, member, responses, negatives = (pieces.c[i] for i in (0, 1, 3, 4))
+    query = (
+        select(moment_id, member, func.sum(responses), func.sum(negatives))
+        .group_by(moment_id, member)
+        .having(func.sum(responses) >= min_responses)
+    )
+    rows = (await session.execute(query)).all()
+    return {(row[0], row[1]): (int(row[2]), int(row[3])) for row in rows}
+
+
+# --- expressions over the touchpoints ---
+
+
+def _is_postgres(session: AsyncSession) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+def _utc_period(session: AsyncSession, grain: Grain) -> ColumnElement[date]:
+    occurred_at = _touchpoint.c.occurred_at
+    if _is_postgres(session):
+        utc = func.timezone("UTC", occurred_at)
+        if grain is Grain.day:
+            return sql_cast(utc, Date)
+        return sql_cast(func.date_trunc("month", utc), Date)
+    # SQLite holds UTC timestamps as ISO text.
+    if grain is Grain.day:
+        return func.date(occurred_at, type_=Date)
+    return func.date(occurred_at, "start of month", type_=Date)
+
+
+def _member(dimension: Dimension) -> ColumnElement[str]:
+    if dimension is Dimension.all:
+        return literal("")
+    column = {
+        Dimension.team: _touchpoint.c.team,
+        Dimension.channel: _touchpoint.c.channel,
+        Dimension.agent: _touchpoint.c.agent,
+    }[dimension]
+    return func.coalesce(column, "")
+
+
+def _grouping(dimension: Dimension, member: ColumnElement[str]) -> list[ColumnElement[str]]:
+    # A constant member is not grouped by: PostgreSQL refuses constants in GROUP BY. The
+    # very expression selected is grouped by, so that its parameters are the same.
+    return [] if dimension is Dimension.all else [member]
+
+
+def _is_negative() -> ColumnElement[bool]:
+    return _touchpoint.c.sentiment == Sentiment.negative.value
+
+
+def _raw_query(
+    session: AsyncSession,
+    ranges: Sequence[tuple[datetime, datetime]],
+    part: Slice,
+    measures: Sequence[ColumnElement[Any]],
+    grouping: Sequence[ColumnElement[Any]],
+) -> Select[Any]:
+    occurred_at = _touchpoint.c.occurred_at
+    member = _member(part.by)
+    day = _utc_period(session, Grain.day) if part.daily else literal(None, Date)
+    query = select(_touchpoint.c.moment_id, member, day, *measures).where(
+        or_(*(and_(occurred_at >= low, occurred_at < high) for low, high in ranges))
+    )
+    if part.team is not None:
+        query = query.where(_touchpoint.c.team == part.team)
+    if part.channel is not None:
+        query = query.where(_touchpoint.c.channel == part.channel)
+    if part.moment_id is not None:
+        query = query.where(_touchpoint.c.moment_id == part.moment_id)
+    group = [_touchpoint.c.moment_id, *_grouping(part.by, member), *grouping]
+    return query.group_by(*group, day) if part.daily else query.group_by(*group)
+
+
+# --- recounting the rollups from the touchpoints ---
+
+
+def _counts() -> list[ColumnElement[Any]]:
+    """COUNT_COLUMNS computed over touchpoints, as aggregate expressions."""
+    scale, value = _touchpoint.c.rating_scale, _touchpoint.c.rating_value
+    return [
+        func.count().label("touchpoints"),
+        func.sum(case((_touchpoint.c.complaint, 1), else_=0)).label("complaints"),
+        *(
+            func.sum(case((and_(scale == key.scale.value, value == key.value), 1), else_=0)).label(
+                key.column
+            )
+            for key in RATING_KEYS
+        ),
+    ]
+
+
+def _recount(session: AsyncSession, dimension: Dimension, grain: Grain) -> Select[Any]:
+    period = _utc_period(session, grain)
+    member = _member(dimension)
+    return select(
+        literal(dimension.value).label("dimension"),
+        literal(grain.value).label("grain"),
+        period.label("period"),
+        _touchpoint.c.moment_id,
+        member.label("member"),
+        *_counts(),
+        func.count(_touchpoint.c.rating_scale).label("responses"),
+        func.sum(case((_is_negative(), 1), else_=0)).label("negatives"),
+    ).group_by(period, _touchpoint.c.moment_id, *_grouping(dimension, member))
+
+
+async def recompute(session: AsyncSession) -> dict[RollupKey, Counters]:
+    """What the rollups should hold, counted afresh from the touchpoints."""
+    expected: dict[RollupKey, Counters] = {}
+    for dimension in Dimension:
+        for grain in Grain:
+            for row in await session.execute(_recount(session, dimension, grain)):
+                key = row[: len(rollups.KEY_COLUMNS)]
+                expected[(key[0], key[1], key[2], key[3], key[4])] = tuple(
+                    row[len(rollups.KEY_COLUMNS) :]
+                )
+    return expected
+
+
+async def rebuild(session: AsyncSession, *, since: date | None = None) -> int:
+    """Replace rollup rows by a recount from the touchpoints; returns the rows there are.
+
+    Folders and writers of count deltas wait until the rebuild commits, so that no change
+    is counted by the recount and again by its delta. `since` (a UTC day) keeps the rows of
+    earlier periods as they are: touchpoints before it may have been purged, and their
+    counts must outlive them. Pending deltas are folded first, so those earlier rows are
+    complete; days from `since` on are recounted from the touchpoints; months from the one
+    holding `since` on are summed from their day rows, so a month that straddles `since`
+    keeps the counts of its purged days.
+    """
+    await rollups.lock_for_rebuild(session)
+    columns = [*rollups.KEY_COLUMNS, *rollups.STORED_COLUMNS]
+    if since is None:
+        await rollups.discard_pending(session)
+        await session.execute(delete(_rollup))
+        for dimension in Dimension:
+            for grain in Grain:
+                recount = _recount(session, dimension, grain)
+                await session.execute(_rollup.insert().from_select(columns, recount))
+    else:
+        await rollups.fold(session)
+        first_month = since.replace(day=1)
+        await session.execute(
+            delete(_rollup).where(
+                or_(
+                    and_(_rollup.c.grain == Grain.day.value, _rollup.c.period >= since),
+                    and_(_rollup.c.grain == Grain.month.value, _rollup.c.period >= first_month),
+                )
+            )
+        )
+        for dimension in Dimension:
+            recount = _recount(session, dimension, Grain.day).where(
+                _touchpoint.c.occurred_at >= _midnight(since)
+            )
+            await session.execute(_rollup.insert().from_select(columns, recount))
+        await session.execute(
+            _rollup.insert().from_select(columns, _months_from_days(session, first_month))
+        )
+    written = await session.scalar(select(func.count()).select_from(_rollup))
+    return written or 0
+
+
+def _months_from_days(session: AsyncSession, first_month: date) -> Select[Any]:
+    """Month rows from `first_month` on, as the sums of their day rows."""
+    day = _rollup.c.period
+    month: ColumnElement[date]
+    if _is_postgres(session):
+        month = sql_cast(func.date_trunc("month", day), Date)
+    else:
+        month = func.date(day, "start of month", type_=Date)
+    keys = [_rollup.c.dimension, _rollup.c.moment_id, _rollup.c.member]
+    return (
+        select(
+            _rollup.c.dimension,
+            literal(Grain.month.value).label("grain"),
+            month.label("period"),
+            _rollup.c.moment_id,
+            _rollup.c.member,
+            *(func.sum(_rollup.c[name]).label(name) for name in rollups.STORED_COLUMNS),
+        )
+        .where(_rollup.c.grain == Grain.day.value, day >= first_month)
+        .group_by(*keys, month)
+    )

@@ -1,0 +1,610 @@
+"""Counting without hot rows: deltas appended by writers, folded in the background.
+
+Writers call `record` with the deltas of what they changed (`added`, `rerated`), in their
+own transaction. `fold` moves committed deltas into the rollups in one statement; only
+one folder runs at a time (a PostgreSQL advisory lock; SQLite has a single writer anyway).
+Readers (`tallies`, `response_counts`) add the rollups of a range of whole UTC days and
+the deltas of those days not folded yet, in one snapshot: a figure never counts a change
+twice or misses one, however far behind the folder is.
+"""
+
+import asyncio
+import logging
+import time as clock
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from enum import StrEnum
+from typing import Any, NamedTuple, cast
+
+from sqlalchemy import (
+    ColumnElement,
+    Date,
+    Select,
+    Table,
+    and_,
+    case,
+    delete,
+    func,
+    literal,
+    or_,
+    select,
+    text,
+    tuple_,
+)
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app import metrics
+from app.db import Database, utcnow, write_rows
+from app.rollups.models import MomentRollup, RollupDelta
+from app.rollups.tally import COUNT_COLUMNS, RATING_KEYS, Tally
+from app.touchpoints.scales import SCALES
+
+logger = logging.getLogger(__name__)
+
+
+class Dimension(StrEnum):
+    all = "all"
+    team = "team"
+    channel = "channel"
+    agent = "agent"
+
+
+class Grain(StrEnum):
+    day = "day"
+    month = "month"
+
+
+RollupKey = tuple[str, str, date, int, str]
+"""(dimension, grain, period, moment_id, member): the primary key of a rollup row."""
+KEY_COLUMNS = ("dimension", "grain", "period", "moment_id", "member")
+RATE_COLUMNS = ("responses", "negatives")
+STORED_COLUMNS = (*COUNT_COLUMNS, *RATE_COLUMNS)
+"""Every counter of a rollup row: the counts of a `Tally`, and two sums derived from them."""
+Counters = tuple[int, ...]
+"""A rollup row's counters, in `STORED_COLUMNS` order."""
+
+_rollup = cast(Table, MomentRollup.__table__)
+_delta = cast(Table, RollupDelta.__table__)
+FOLD_LOCK = 0x6D6F74_01
+"""The PostgreSQL advisory lock held by the one folder at work (any 64-bit number that
+no other lock of the database uses)."""
+
+
+# --- what writers record ---
+
+
+@dataclass(frozen=True, slots=True)
+class Facts:
+    """What the counts need of one touchpoint."""
+
+    moment_id: int
+    occurred_at: datetime
+    channel: str
+    team: str | None
+    agent: str | None
+    complaint: bool
+    rating_scale: str | None
+    rating_value: int | None
+
+
+class DeltaRow(NamedTuple):
+    """One row of `rollup_delta`, in its column order."""
+
+    recorded_at: datetime
+    moment_id: int
+    day: date
+    team: str
+    channel: str
+    agent: str
+    rating_scale: str | None
+    rating_value: int | None
+    touchpoints: int
+    complaints: int
+    ratings: int
+
+
+DELTA_COLUMNS = DeltaRow._fields
+
+
+def added(facts: Iterable[Facts], *, times: int = 1) -> list[DeltaRow]:
+    """Deltas that add touchpoints (`times=1`) or take them off (`times=-1`), summed per
+    moment, day, team, channel, agent and rating: one row per distinct combination."""
+    sums: dict[tuple[Any, ...], list[int]] = {}
+    for fact in facts:
+        key = (
+            fact.moment_id,
+            fact.occurred_at.astimezone(UTC).date(),
+            fact.team or "",
+            fact.channel,
+            fact.agent or "",
+            fact.rating_scale,
+            fact.rating_value,
+        )
+        cell = sums.get(key)
+        if cell is None:
+            cell = sums[key] = [0, 0, 0]
+        cell[0] += times
+        if fact.complaint:
+            cell[1] += times
+        if fact.rating_scale is not None:
+            cell[2] += times
+    now = utcnow()
+    return [DeltaRow(now, *key, *counts) for key, counts in sums.items()]
+
+
+def rerated(facts: Facts, *, previous: tuple[str, int] | None) -> list[DeltaRow]:
+    """Deltas that move a touchpoint's rating from `previous` to the one in `facts`."""
+    now, day = utcnow(), facts.occurred_at.astimezone(UTC).date()
+    where = (facts.moment_id, day, facts.team or "", facts.channel, facts.agent or "")
+    rows = []
+    if previous is not None:
+        rows.append(DeltaRow(now, *where, *previous, 0, 0, -1))
+    if facts.rating_scale is not None and facts.rating_value is not None:
+        rows.append(DeltaRow(now, *where, facts.rating_scale, facts.rating_value, 0, 0, 1))
+    return rows
+
+
+async def record(session: AsyncSession, rows: Sequence[DeltaRow]) -> None:
+    """Append deltas in the session's transaction (PostgreSQL: by COPY)."""
+    if rows:
+        await write_rows(await session.connection(), _delta, DELTA_COLUMNS, rows)
+
+
+# --- folding ---
+
+
+def _negative_rating() -> str:
+    bands = [
+        f"(rating_scale = '{scale.name.value}' AND rating_value <= {scale.negative_max})"
+        for scale in SCALES.values()
+    ]
+    return " OR ".join(bands)
+
+
+def _measures() -> str:
+    """Rollup counters summed over deltas, in `STORED_COLUMNS` order."""
+    ratings = [
+        f"sum(CASE WHEN rating_scale = '{key.scale.value}' AND rating_value = {key.value} "
+        f"THEN ratings ELSE 0 END)"
+        for key in RATING_KEYS
+    ]
+    return ", ".join(
+        [
+            "sum(touchpoints)",
+            "sum(complaints)",
+            *ratings,
+            "sum(CASE WHEN rating_scale IS NOT NULL THEN ratings ELSE 0 END)",
+            f"sum(CASE WHEN {_negative_rating()} THEN ratings ELSE 0 END)",
+        ]
+    )
+
+
+def _expanded(month_of_day: str) -> str:
+    """Deltas of `moved` summed into rollup rows: every dimension, day and month."""
+    members = {
+        Dimension.all: "''",
+        Dimension.team: "team",
+        Dimension.channel: "channel",
+        Dimension.agent: "agent",
+    }
+    periods = {Grain.day: "day", Grain.month: month_of_day}
+    pieces = []
+    for dimension, member in members.items():
+        for grain, period in periods.items():
+            grouping = f"{period}, moment_id" + ("" if dimension is Dimension.all else ", member")
+            pieces.append(
+                f"SELECT '{dimension.value}' AS dimension, '{grain.value}' AS grain, "
+                f"{period} AS period, moment_id, {member} AS member, {_measures()} "
+                f"FROM moved GROUP BY {grouping}"
+            )
+    return " UNION ALL ".join(pieces)
+
+
+_STORED = ", ".join(STORED_COLUMNS)
+_KEYS = ", ".join(KEY_COLUMNS)
+_ADD = ", ".join(f"{name} = moment_rollup.{name} + excluded.{name}" for name in STORED_COLUMNS)
+_MOVED = "moment_id, day, team, channel, agent, rating_scale, rating_value, touchpoints, " + (
+    "complaints, ratings"
+)
+_UPSERT = (
+    f"INSERT INTO moment_rollup ({_KEYS}, {_STORED}) "
+    # WHERE keeps SQLite from reading ON CONFLICT as a join clause; the order is the one
+    # rows are locked in.
+    f"SELECT * FROM expanded WHERE true ORDER BY {_KEYS} "
+    f"ON CONFLICT ({_KEYS}) DO UPDATE SET {_ADD} "
+    f"RETURNING {_KEYS}, touchpoints"
+)
+# PostgreSQL: the DELETE sees exactly the committed deltas of its snapshot and the same
+# statement adds exactly those; a delta committed meanwhile stays for the next fold.
+_FOLD_POSTGRES = text(
+    f"WITH moved AS (DELETE FROM rollup_delta RETURNING {_MOVED}), "
+    f"expanded AS ({_expanded('CAST(date_trunc(' + repr('month') + ', day) AS date)')}), "
+    f"folded AS ({_UPSERT}) "
+    f"SELECT (SELECT count(*) FROM moved) AS moved, "
+    f"{', '.join('folded.' + name for name in KEY_COLUMNS)} "
+    "FROM (SELECT 1) AS one LEFT JOIN folded ON folded.touchpoints <= 0"
+)
+# SQLite: the fold runs in a write transaction, which no other writer can share, so the
+# deltas up to the highest id are exactly those it adds and then deletes.
+_FOLD_SQLITE = text(
+    f"WITH moved AS (SELECT {_MOVED} FROM rollup_delta WHERE id <= :last), "
+    f"expanded AS ({_expanded('date(day, ' + repr('start of month') + ')')}) {_UPSERT}"
+)
+
+
+async def _lock_folding(session: AsyncSession, *, wait: bool) -> bool:
+    if session.get_bind().dialect.name != "postgresql":
+        return True
+    if wait:
+        await session.execute(select(func.pg_advisory_xact_lock(FOLD_LOCK)))
+        return True
+    return bool(await session.scalar(select(func.pg_try_advisory_xact_lock(FOLD_LOCK))))
+
+
+async def fold(session: AsyncSession) -> int | None:
+    """Move the committed deltas into the rollups, in the session's transaction; returns how
+    many were folded, or None when another folder is at work.
+
+    Rollup rows left with no touchpoint (after an erasure) are deleted, as a rebuild would
+    not write them.
+    """
+    if not await _lock_folding(session, wait=False):
+        return None
+    emptied: list[tuple[Any, ...]] = []
+    if session.get_bind().dialect.name == "postgresql":
+        rows = (await session.execute(_FOLD_POSTGRES)).all()
+        moved = int(rows[0][0])
+        emptied = [tuple(row[1:]) for row in rows if row[1] is not None]
+    else:
+        last = await session.scalar(select(func.max(_delta.c.id)))
+        if last is None:
+            return 0
+        moved = int(await session.scalar(select(func.count()).where(_delta.c.id <= last)) or 0)
+        folded = (await session.execute(_FOLD_SQLITE, {"last": last})).all()
+        emptied = [tuple(row[:-1]) for row in folded if row[-1] <= 0]
+        await session.execute(delete(_delta).where(_delta.c.id <= last))
+    if emptied:
+        keys = tuple_(*(_rollup.c[name] for name in KEY_COLUMNS))
+        await session.execute(delete(_rollup).where(keys.in_(emptied)))
+    return moved
+
+
+async def lock_for_rebuild(session: AsyncSession) -> None:
+    """Hold off folders and writers of deltas until the session's transaction ends.
+
+    A rebuild recounts from the touchpoints: a writer committing in between would be counted
+    by the recount and again by its deltas. Writers already holding the table finish first.
+    """
+    await _lock_folding(session, wait=True)
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(text("LOCK TABLE rollup_delta IN EXCLUSIVE MODE"))
+
+
+async def discard_pending(session: AsyncSession) -> None:
+    """Drop every delta not folded: for a rebuild that recounts everything."""
+    await session.execute(delete(_delta))
+
+
+@dataclass(frozen=True, slots=True)
+class Pending:
+    deltas: int
+    oldest: datetime | None
+
+
+async def pending(session: AsyncSession) -> Pending:
+    """How many deltas wait to be folded, and when the oldest of them was written."""
+    row = (await session.execute(select(func.count(), func.min(_delta.c.recorded_at)))).one()
+    return Pending(int(row[0]), _aware(row[1]))
+
+
+def _aware(value: Any) -> datetime | None:
+    if value is None:
+        return None
+    if isinstance(value, str):  # SQLite's min() returns the stored text
+        value = datetime.fromisoformat(value)
+    return cast(datetime, value).replace(tzinfo=UTC) if value.tzinfo is None else value
+
+
+async def fold_once(database: Database) -> int | None:
+    """One fold in a transaction of its own, observed in the metrics."""
+    async with database.read_sessions() as session:
+        nothing = await session.scalar(select(_delta.c.id).limit(1)) is None
+    if nothing:
+        metrics.observe_pending(deltas=0, oldest_age=0.0)
+        return 0
+    started = clock.perf_counter()
+    async with database.write_sessions() as session, session.begin():
+        moved = await fold(session)
+    if moved is not None:
+        metrics.FOLD_DURATION.observe(clock.perf_counter() - started)
+        metrics.DELTAS_FOLDED.inc(moved)
+    async with database.read_sessions() as session:
+        left = await pending(session)
+    age = 0.0 if left.oldest is None else max(0.0, (utcnow() - left.oldest).total_seconds())
+    metrics.observe_pending(deltas=left.deltas, oldest_age=age)
+    return moved
+
+
+async def run_folder(database: Database, *, interval: float) -> None:
+    """Fold every `interval` seconds until cancelled; a failed fold is logged and retried
+    (it changed nothing: a fold is one transaction)."""
+    while True:
+        try:
+            await fold_once(database)
+        except Exception:
+            logger.exception("folding the rollup deltas failed; retrying")
+        await asyncio.sleep(interval)
+
+
+# --- reading ---
+
+
+@dataclass(frozen=True, slots=True)
+class Slice:
+    """What to count in a window: a breakdown, optional filters, per day or as a whole."""
+
+    by: Dimension = Dimension.all
+    team: str | None = None
+    channel: str | None = None
+    moment_id: int | None = None
+    daily: bool = False
+
+    def rollup_dimension(self) -> Dimension | None:
+        """The rollup breakdown that answers this slice, or None if only touchpoints can."""
+        filtered = {
+            dimension
+            for dimension, value in ((Dimension.team, self.team), (Dimension.channel, self.channel))
+            if value is not None
+        }
+        needed = filtered | ({self.by} - {Dimension.all})
+        if len(needed) > 1:
+            return None
+        return needed.pop() if needed else Dimension.all
+
+
+CellKey = tuple[int, str, date | None]
+"""(moment_id, member, UTC day or None when the window is counted as a whole)."""
+
+
+@dataclass(frozen=True, slots=True)
+class DayRanges:
+    """Whole UTC days [first, last) as rollup periods to add and to take away.
+
+    A month only partly inside is read as the month minus the days outside it when that
+    means fewer rows: a window that ends today reads this month's row minus the rest of
+    the month (empty days, still to come) instead of every day so far.
+    """
+
+    months: tuple[tuple[date, date], ...]
+    days: tuple[tuple[date, date], ...]
+    minus_days: tuple[tuple[date, date], ...] = ()
+
+
+def _next_month(day: date) -> date:
+    return (day.replace(day=28) + timedelta(days=4)).replace(day=1)
+
+
+def split_days(first: date, last: date, *, months: bool = True) -> DayRanges:
+    """The days [first, last) as whole months (if wanted) and days."""
+    if first >= last:
+        return DayRanges((), ())
+    if not months:
+        return DayRanges((), ((first, last),))
+    whole: list[tuple[date, date]] = []
+    days: list[tuple[date, date]] = []
+    minus: list[tuple[date, date]] = []
+    month = first.replace(day=1)
+    while month < last:
+        following = _next_month(month)
+        inside = (max(first, month), min(last, following))
+        outside = [r for r in ((month, inside[0]), (inside[1], following)) if r[0] < r[1]]
+        # One month row plus the days outside, or the days inside: whichever reads less.
+        if 1 + sum((b - a).days for a, b in outside) < (inside[1] - inside[0]).days:
+            if whole and whole[-1][1] == month:
+                whole[-1] = (whole[-1][0], following)
+            else:
+                whole.append((month, following))
+            minus.extend(outside)
+        else:
+            days.append(inside)
+        month = following
+    return DayRanges(tuple(whole), tuple(days), tuple(minus))
+
+
+def _tally_of(found: dict[CellKey, Tally], key: CellKey) -> Tally:
+    tally = found.get(key)
+    if tally is None:
+        tally = found[key] = Tally()
+    return tally
+
+
+async def tallies(
+    session: AsyncSession, *, first: date, last: date, part: Slice, into: dict[CellKey, Tally]
+) -> None:
+    """Add the counts of the whole UTC days [first, last) to `into`, per (moment, member of
+    the breakdown, day if daily): rollups plus pending deltas. The slice must have a
+    `rollup_dimension`."""
+    dimension = part.rollup_dimension()
+    assert dimension is not None, "only touchpoints can answer this slice"
+    ranges = split_days(first, last, months=not part.daily)
+
+    def signed(sign: int) -> list[ColumnElement[Any]]:
+        return [sign * func.sum(_rollup.c[name]) for name in COUNT_COLUMNS]
+
+    # One statement per run of periods: PostgreSQL plans a UNION of them worse.
+    for query in _rollup_queries(ranges, dimension, part, signed):
+        for row in (await session.execute(query)).all():
+            _tally_of(into, (row[0], row[1], row[2])).merge(Tally(row[3:]))
+    rating = [_delta.c.rating_scale, _delta.c.rating_value]
+    sums = [func.sum(_delta.c[name]) for name in ("touchpoints", "complaints", "ratings")]
+    query = _delta_query(first, last, dimension, part, [*rating, *sums], rating)
+    for row in (await session.execute(query)).all():
+        scale, value, touchpoints, complaints, ratings = row[3:]
+        _tally_of(into, (row[0], row[1], row[2])).add_counts(
+            touchpoints=int(touchpoints),
+            complaints=int(complaints),
+            scale=scale,
+            value=value,
+            ratings=int(ratings),
+        )
+
+
+def response_counts(
+    first: date, last: date, part: Slice
+) -> list[Select[tuple[int, str, date | None, int, int]]]:
+    """Statements giving (moment, member, None, responses, negatives) rows for the whole
+    UTC days [first, last): rollup rows with responses and pending deltas. The caller sums
+    them, with any it adds, in one statement."""
+    dimension = part.rollup_dimension()
+    assert dimension is not None, "only touchpoints can answer this slice"
+    ranges = split_days(first, last)
+
+    def signed(sign: int) -> list[ColumnElement[Any]]:
+        return [sign * func.sum(_rollup.c.responses), sign * func.sum(_rollup.c.negatives)]
+
+    statements: list[Select[Any]] = _rollup_queries(
+        ranges, dimension, part, signed, rated_only=True
+    )
+    negative = or_(
+        *(
+            and_(_delta.c.rating_scale == s.name.value, _delta.c.rating_value <= s.negative_max)
+            for s in SCALES.values()
+        )
+    )
+    rated = _delta.c.rating_scale.is_not(None)
+    measures = [
+        func.sum(case((rated, _delta.c.ratings), else_=0)),
+        func.sum(case((negative, _delta.c.ratings), else_=0)),
+    ]
+    statements.append(_delta_query(first, last, dimension, part, measures, []))
+    return statements
+
+
+def _rollup_queries(
+    ranges: DayRanges,
+    dimension: Dimension,
+    part: Slice,
+    measures: Callable[[int], Sequence[ColumnElement[Any]]],
+    *,
+    rated_only: bool = False,
+) -> list[Select[Any]]:
+    """One query per run of periods, each a single index range; `measures` gives the
+    aggregates for periods added (sign 1) or taken away (sign -1)."""
+    spans = [
+        (sign, grain, low, high)
+        for sign, grain, runs in (
+            (1, Grain.month, ranges.months),
+            (1, Grain.day, ranges.days),
+            (-1, Grain.day, ranges.minus_days),
+        )
+        for low, high in runs
+    ]
+    queries = [
+        _rollup_query(grain, low, high, dimension, part, measures(sign))
+        for sign, grain, low, high in spans
+    ]
+    return [query.where(_rollup.c.responses > 0) for query in queries] if rated_only else queries
+
+
+def _rollup_query(
+    grain: Grain,
+    low: date,
+    high: date,
+    dimension: Dimension,
+    part: Slice,
+    measures: Sequence[ColumnElement[Any]],
+) -> Select[Any]:
+    day = _rollup.c.period if part.daily else literal(None, Date)
+    query = select(_rollup.c.moment_id, _rollup.c.member, day, *measures).where(
+        _rollup.c.dimension == dimension.value,
+        _rollup.c.grain == grain.value,
+        _rollup.c.period >= low,
+        _rollup.c.period < high,
+    )
+    member = {Dimension.team: part.team, Dimension.channel: part.channel}.get(dimension)
+    if member is not None:
+        query = query.where(_rollup.c.member == member)
+    if part.moment_id is not None:
+        query = query.where(_rollup.c.moment_id == part.moment_id)
+    group = [_rollup.c.moment_id, _rollup.c.member]
+    return query.group_by(*group, _rollup.c.period) if part.daily else query.group_by(*group)
+
+
+def _delta_query(
+    first: date,
+    last: date,
+    dimension: Dimension,
+    part: Slice,
+    measures: Sequence[ColumnElement[Any]],
+    grouping: Sequence[ColumnElement[Any]],
+) -> Select[Any]:
+    member: ColumnElement[str] = {
+        Dimension.all: literal(""),
+        Dimension.team: _delta.c.team,
+        Dimension.channel: _delta.c.channel,
+        Dimension.agent: _delta.c.agent,
+    }[dimension]
+    day = _delta.c.day if part.daily else literal(None, Date)
+    query = select(_delta.c.moment_id, member, day, *measures).where(
+        _delta.c.day >= first, _delta.c.day < last
+    )
+    if part.team is not None:
+        query = query.where(_delta.c.team == part.team)
+    if part.channel is not None:
+        query = query.where(_delta.c.channel == part.channel)
+    if part.moment_id is not None:
+        query = query.where(_delta.c.moment_id == part.moment_id)
+    # A constant member is not grouped by: PostgreSQL refuses constants in GROUP BY.
+    group = [_delta.c.moment_id, *([] if dimension is Dimension.all else [member]), *grouping]
+    return query.group_by(*group, _delta.c.day) if part.daily else query.group_by(*group)
+
+
+# --- the whole table, for rebuilds and checks ---
+
+
+async def stored(session: AsyncSession) -> dict[RollupKey, Counters]:
+    """What the rollups hold, without the pending deltas."""
+    columns = [_rollup.c[name] for name in (*KEY_COLUMNS, *STORED_COLUMNS)]
+    rows = await session.execute(select(*columns))
+    return {_key_of(row): tuple(row[len(KEY_COLUMNS) :]) for row in rows}
+
+
+async def counted(session: AsyncSession) -> dict[RollupKey, Counters]:
+    """What the rollups will hold once every pending delta is folded: what readers see."""
+    tallies: dict[RollupKey, Tally] = {
+        key: Tally(counters[: len(COUNT_COLUMNS)])
+        for key, counters in (await stored(session)).items()
+    }
+    for row in (await session.execute(select(*(_delta.c[name] for name in DELTA_COLUMNS)))).all():
+        delta = DeltaRow(*row)
+        day = date.fromisoformat(delta.day) if isinstance(delta.day, str) else delta.day
+        members = {
+            Dimension.all: "",
+            Dimension.team: delta.team,
+            Dimension.channel: delta.channel,
+            Dimension.agent: delta.agent,
+        }
+        for dimension, member in members.items():
+            for grain, period in ((Grain.day, day), (Grain.month, day.replace(day=1))):
+                key = (dimension.value, grain.value, period, delta.moment_id, member)
+                tally = tallies.get(key)
+                if tally is None:
+                    tally = tallies[key] = Tally()
+                tally.add_counts(
+                    touchpoints=delta.touchpoints,
+                    complaints=delta.complaints,
+                    scale=delta.rating_scale,
+                    value=delta.rating_value,
+                    ratings=delta.ratings,
+                )
+    return {
+        key: (*tally.counts, tally.responses, tally.negatives)
+        for key, tally in tallies.items()
+        if tally.touchpoints > 0
+    }
+
+
+def _key_of(row: Sequence[Any]) -> RollupKey:
+    dimension, grain, period, moment_id, member = row[: len(KEY_COLUMNS)]
+    return (dimension, grain, period, moment_id, member)
