@@ -22,14 +22,15 @@ from sqlalchemy import (
     literal,
     or_,
     select,
-    union_all,
 )
 from sqlalchemy import cast as sql_cast
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.rollups import reads
 from app.rollups import service as rollups
 from app.rollups.models import MomentRollup
-from app.rollups.service import CellKey, Counters, Dimension, Grain, RollupKey, Slice
+from app.rollups.reads import CellKey, Slice
+from app.rollups.service import Counters, Dimension, Grain, RollupKey
 from app.rollups.tally import RATING_KEYS, Tally
 from app.touchpoints.models import Touchpoint
 from app.touchpoints.scales import Sentiment
@@ -77,7 +78,7 @@ async def tallies(
     if part.rollup_dimension() is not None:
         raw = _edges(start, end)
         if days is not None:
-            await rollups.tallies(session, first=days[0], last=days[1], part=part, into=found)
+            await reads.tallies(session, first=days[0], last=days[1], part=part, into=found)
     if raw:
         # Grouped by rating rather than counted per rating column: far cheaper to compute.
         rating = [_touchpoint.c.rating_scale, _touchpoint.c.rating_value, _touchpoint.c.complaint]
@@ -105,34 +106,30 @@ async def response_counts(
     least `min_responses`.
 
     Only the two counts a test of rates needs: per team this is the largest read of a
-    ranking, so it reads only rollup rows with responses, from an index that holds just
-    those, and the database sums the periods and drops the members under the minimum.
+    ranking, so the database sums the whole days and drops the members under the minimum;
+    partial edge days, where there are any, are added before the minimum is applied.
     """
     start, end = _utc(start, end)
-    statements: list[Select[Any]] = []
     raw = [(start, end)] if start < end else []
     days = _whole_days(start, end)
+    found: dict[tuple[int, str], tuple[int, int]] = {}
     if part.rollup_dimension() is not None:
         raw = _edges(start, end)
         if days is not None:
-            statements.extend(rollups.response_counts(days[0], days[1], part))
-    if raw:
-        counts = [
-            func.count(_touchpoint.c.rating_scale),
-            func.sum(case((_is_negative(), 1), else_=0)),
-        ]
-        statements.append(_raw_query(session, raw, part, counts, []))
-    if not statements:
-        return {}
-    pieces = union_all(*statements).subquery()
-    moment_id, member, responses, negatives = (pieces.c[i] for i in (0, 1, 3, 4))
-    query = (
-        select(moment_id, member, func.sum(responses), func.sum(negatives))
-        .group_by(moment_id, member)
-        .having(func.sum(responses) >= min_responses)
-    )
-    rows = (await session.execute(query)).all()
-    return {(row[0], row[1]): (int(row[2]), int(row[3])) for row in rows}
+            found = await reads.response_counts(
+                session,
+                first=days[0],
+                last=days[1],
+                part=part,
+                min_responses=0 if raw else min_responses,
+            )
+    if not raw:
+        return found
+    counts = [func.count(_touchpoint.c.rating_scale), func.sum(case((_is_negative(), 1), else_=0))]
+    for row in (await session.execute(_raw_query(session, raw, part, counts, []))).all():
+        responses, negatives = found.get((row[0], row[1]), (0, 0))
+        found[(row[0], row[1])] = (responses + int(row[3]), negatives + int(row[4] or 0))
+    return {key: value for key, value in found.items() if value[0] >= min_responses}
 
 
 # --- expressions over the touchpoints ---

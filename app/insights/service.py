@@ -44,7 +44,8 @@ from app.insights.schemas import (
     WindowRead,
 )
 from app.moments.models import Moment
-from app.rollups.service import Dimension, Slice
+from app.rollups.reads import Slice
+from app.rollups.service import Dimension
 from app.rollups.tally import Tally, total
 from app.touchpoints.models import Touchpoint
 from app.touchpoints.scales import SCALES, ScaleFamily, ScaleName, Sentiment

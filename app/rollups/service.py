@@ -3,7 +3,7 @@
 Writers call `record` with the deltas of what they changed (`added`, `rerated`), in their
 own transaction. `fold` moves committed deltas into the rollups in one statement; only
 one folder runs at a time (a PostgreSQL advisory lock; SQLite has a single writer anyway).
-Readers (`tallies`, `response_counts`) add the rollups of a range of whole UTC days and
+Readers (`reads`) add the rollups of a range of whole UTC days and
 the deltas of those days not folded yet, in one snapshot: a figure never counts a change
 twice or misses one, however far behind the folder is.
 """
@@ -11,23 +11,16 @@ twice or misses one, however far behind the folder is.
 import asyncio
 import logging
 import time as clock
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Any, NamedTuple, cast
 
 from sqlalchemy import (
-    ColumnElement,
-    Date,
-    Select,
     Table,
-    and_,
-    case,
     delete,
     func,
-    literal,
-    or_,
     select,
     text,
     tuple_,
@@ -335,229 +328,6 @@ async def run_folder(database: Database, *, interval: float) -> None:
         except Exception:
             logger.exception("folding the rollup deltas failed; retrying")
         await asyncio.sleep(interval)
-
-
-# --- reading ---
-
-
-@dataclass(frozen=True, slots=True)
-class Slice:
-    """What to count in a window: a breakdown, optional filters, per day or as a whole."""
-
-    by: Dimension = Dimension.all
-    team: str | None = None
-    channel: str | None = None
-    moment_id: int | None = None
-    daily: bool = False
-
-    def rollup_dimension(self) -> Dimension | None:
-        """The rollup breakdown that answers this slice, or None if only touchpoints can."""
-        filtered = {
-            dimension
-            for dimension, value in ((Dimension.team, self.team), (Dimension.channel, self.channel))
-            if value is not None
-        }
-        needed = filtered | ({self.by} - {Dimension.all})
-        if len(needed) > 1:
-            return None
-        return needed.pop() if needed else Dimension.all
-
-
-CellKey = tuple[int, str, date | None]
-"""(moment_id, member, UTC day or None when the window is counted as a whole)."""
-
-
-@dataclass(frozen=True, slots=True)
-class DayRanges:
-    """Whole UTC days [first, last) as rollup periods to add and to take away.
-
-    A month only partly inside is read as the month minus the days outside it when that
-    means fewer rows: a window that ends today reads this month's row minus the rest of
-    the month (empty days, still to come) instead of every day so far.
-    """
-
-    months: tuple[tuple[date, date], ...]
-    days: tuple[tuple[date, date], ...]
-    minus_days: tuple[tuple[date, date], ...] = ()
-
-
-def _next_month(day: date) -> date:
-    return (day.replace(day=28) + timedelta(days=4)).replace(day=1)
-
-
-def split_days(first: date, last: date, *, months: bool = True) -> DayRanges:
-    """The days [first, last) as whole months (if wanted) and days."""
-    if first >= last:
-        return DayRanges((), ())
-    if not months:
-        return DayRanges((), ((first, last),))
-    whole: list[tuple[date, date]] = []
-    days: list[tuple[date, date]] = []
-    minus: list[tuple[date, date]] = []
-    month = first.replace(day=1)
-    while month < last:
-        following = _next_month(month)
-        inside = (max(first, month), min(last, following))
-        outside = [r for r in ((month, inside[0]), (inside[1], following)) if r[0] < r[1]]
-        # One month row plus the days outside, or the days inside: whichever reads less.
-        if 1 + sum((b - a).days for a, b in outside) < (inside[1] - inside[0]).days:
-            if whole and whole[-1][1] == month:
-                whole[-1] = (whole[-1][0], following)
-            else:
-                whole.append((month, following))
-            minus.extend(outside)
-        else:
-            days.append(inside)
-        month = following
-    return DayRanges(tuple(whole), tuple(days), tuple(minus))
-
-
-def _tally_of(found: dict[CellKey, Tally], key: CellKey) -> Tally:
-    tally = found.get(key)
-    if tally is None:
-        tally = found[key] = Tally()
-    return tally
-
-
-async def tallies(
-    session: AsyncSession, *, first: date, last: date, part: Slice, into: dict[CellKey, Tally]
-) -> None:
-    """Add the counts of the whole UTC days [first, last) to `into`, per (moment, member of
-    the breakdown, day if daily): rollups plus pending deltas. The slice must have a
-    `rollup_dimension`."""
-    dimension = part.rollup_dimension()
-    assert dimension is not None, "only touchpoints can answer this slice"
-    ranges = split_days(first, last, months=not part.daily)
-
-    def signed(sign: int) -> list[ColumnElement[Any]]:
-        return [sign * func.sum(_rollup.c[name]) for name in COUNT_COLUMNS]
-
-    # One statement per run of periods: PostgreSQL plans a UNION of them worse.
-    for query in _rollup_queries(ranges, dimension, part, signed):
-        for row in (await session.execute(query)).all():
-            _tally_of(into, (row[0], row[1], row[2])).merge(Tally(row[3:]))
-    rating = [_delta.c.rating_scale, _delta.c.rating_value]
-    sums = [func.sum(_delta.c[name]) for name in ("touchpoints", "complaints", "ratings")]
-    query = _delta_query(first, last, dimension, part, [*rating, *sums], rating)
-    for row in (await session.execute(query)).all():
-        scale, value, touchpoints, complaints, ratings = row[3:]
-        _tally_of(into, (row[0], row[1], row[2])).add_counts(
-            touchpoints=int(touchpoints),
-            complaints=int(complaints),
-            scale=scale,
-            value=value,
-            ratings=int(ratings),
-        )
-
-
-def response_counts(
-    first: date, last: date, part: Slice
-) -> list[Select[tuple[int, str, date | None, int, int]]]:
-    """Statements giving (moment, member, None, responses, negatives) rows for the whole
-    UTC days [first, last): rollup rows with responses and pending deltas. The caller sums
-    them, with any it adds, in one statement."""
-    dimension = part.rollup_dimension()
-    assert dimension is not None, "only touchpoints can answer this slice"
-    ranges = split_days(first, last)
-
-    def signed(sign: int) -> list[ColumnElement[Any]]:
-        return [sign * func.sum(_rollup.c.responses), sign * func.sum(_rollup.c.negatives)]
-
-    statements: list[Select[Any]] = _rollup_queries(
-        ranges, dimension, part, signed, rated_only=True
-    )
-    negative = or_(
-        *(
-            and_(_delta.c.rating_scale == s.name.value, _delta.c.rating_value <= s.negative_max)
-            for s in SCALES.values()
-        )
-    )
-    rated = _delta.c.rating_scale.is_not(None)
-    measures = [
-        func.sum(case((rated, _delta.c.ratings), else_=0)),
-        func.sum(case((negative, _delta.c.ratings), else_=0)),
-    ]
-    statements.append(_delta_query(first, last, dimension, part, measures, []))
-    return statements
-
-
-def _rollup_queries(
-    ranges: DayRanges,
-    dimension: Dimension,
-    part: Slice,
-    measures: Callable[[int], Sequence[ColumnElement[Any]]],
-    *,
-    rated_only: bool = False,
-) -> list[Select[Any]]:
-    """One query per run of periods, each a single index range; `measures` gives the
-    aggregates for periods added (sign 1) or taken away (sign -1)."""
-    spans = [
-        (sign, grain, low, high)
-        for sign, grain, runs in (
-            (1, Grain.month, ranges.months),
-            (1, Grain.day, ranges.days),
-            (-1, Grain.day, ranges.minus_days),
-        )
-        for low, high in runs
-    ]
-    queries = [
-        _rollup_query(grain, low, high, dimension, part, measures(sign))
-        for sign, grain, low, high in spans
-    ]
-    return [query.where(_rollup.c.responses > 0) for query in queries] if rated_only else queries
-
-
-def _rollup_query(
-    grain: Grain,
-    low: date,
-    high: date,
-    dimension: Dimension,
-    part: Slice,
-    measures: Sequence[ColumnElement[Any]],
-) -> Select[Any]:
-    day = _rollup.c.period if part.daily else literal(None, Date)
-    query = select(_rollup.c.moment_id, _rollup.c.member, day, *measures).where(
-        _rollup.c.dimension == dimension.value,
-        _rollup.c.grain == grain.value,
-        _rollup.c.period >= low,
-        _rollup.c.period < high,
-    )
-    member = {Dimension.team: part.team, Dimension.channel: part.channel}.get(dimension)
-    if member is not None:
-        query = query.where(_rollup.c.member == member)
-    if part.moment_id is not None:
-        query = query.where(_rollup.c.moment_id == part.moment_id)
-    group = [_rollup.c.moment_id, _rollup.c.member]
-    return query.group_by(*group, _rollup.c.period) if part.daily else query.group_by(*group)
-
-
-def _delta_query(
-    first: date,
-    last: date,
-    dimension: Dimension,
-    part: Slice,
-    measures: Sequence[ColumnElement[Any]],
-    grouping: Sequence[ColumnElement[Any]],
-) -> Select[Any]:
-    member: ColumnElement[str] = {
-        Dimension.all: literal(""),
-        Dimension.team: _delta.c.team,
-        Dimension.channel: _delta.c.channel,
-        Dimension.agent: _delta.c.agent,
-    }[dimension]
-    day = _delta.c.day if part.daily else literal(None, Date)
-    query = select(_delta.c.moment_id, member, day, *measures).where(
-        _delta.c.day >= first, _delta.c.day < last
-    )
-    if part.team is not None:
-        query = query.where(_delta.c.team == part.team)
-    if part.channel is not None:
-        query = query.where(_delta.c.channel == part.channel)
-    if part.moment_id is not None:
-        query = query.where(_delta.c.moment_id == part.moment_id)
-    # A constant member is not grouped by: PostgreSQL refuses constants in GROUP BY.
-    group = [_delta.c.moment_id, *([] if dimension is Dimension.all else [member]), *grouping]
-    return query.group_by(*group, _delta.c.day) if part.daily else query.group_by(*group)
 
 
 # --- the whole table, for rebuilds and checks ---

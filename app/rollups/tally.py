@@ -41,7 +41,7 @@ class Tally:
     __slots__ = ("counts",)
 
     def __init__(self, counts: Iterable[int] | None = None) -> None:
-        self.counts = [0] * len(COUNT_COLUMNS) if counts is None else [int(c) for c in counts]
+        self.counts = [0] * len(COUNT_COLUMNS) if counts is None else list(counts)
 
     def add_touchpoint(
         self, *, complaint: bool, scale: str | None, value: int | None, times: int = 1
@@ -72,9 +72,13 @@ class Tally:
         self.counts[_POSITION[(scale, value)]] += times
 
     def merge(self, other: "Tally") -> None:
-        self.counts = [
-            mine + theirs for mine, theirs in zip(self.counts, other.counts, strict=True)
-        ]
+        self.merge_counts(other.counts)
+
+    def merge_counts(self, counts: Iterable[int], *, sign: int = 1) -> None:
+        """Add counts in `COUNT_COLUMNS` order (`sign=-1`: take them away)."""
+        mine = self.counts
+        for i, count in enumerate(counts):
+            mine[i] += sign * count
 
     def is_empty(self) -> bool:
         return not any(self.counts)

@@ -13,7 +13,7 @@ from app.db import Database
 from app.insights import counts
 from app.rollups import service as rollups
 from app.rollups.models import MomentRollup
-from app.rollups.service import split_days
+from app.rollups.reads import split_days
 
 pytestmark = pytest.mark.anyio
 
