@@ -17,6 +17,7 @@ from app import demo, logs, metrics, migrate, serving
 from app.config import get_settings
 from app.db import Database
 from app.errors import AppError
+from app.followups import targets as followups_targets
 from app.insights import counts
 from app.keys import service as keys_service
 from app.keys.schemas import ApiKeyCreate, ApiKeyRead, Scope
@@ -144,7 +145,9 @@ def demo_command(
 
     stored, duplicates = _with_database(
         lambda database: demo.load(
-            database, payloads=payloads, follow_up_targets=get_settings().follow_up_targets()
+            database,
+            payloads=payloads,
+            follow_up_targets=followups_targets.from_settings(get_settings()),
         )
     )
     typer.echo(f"demo data: {stored} touchpoints stored, {duplicates} already there")

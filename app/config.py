@@ -9,8 +9,6 @@ from fastapi import Depends, Request
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from app.followups.targets import Targets, WorkingCalendar
-
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 DEVELOPMENT_SECRET = "development-only-secret-do-not-use-in-production"
 MIN_SECRET_LENGTH = 32
@@ -139,22 +137,10 @@ class Settings(BaseSettings):
             raise ValueError("MOT_WORKING_DAY_START must be before MOT_WORKING_DAY_END")
         return self
 
-    def working_calendar(self) -> WorkingCalendar:
-        """The working hours follow-up targets are counted in."""
-        return WorkingCalendar(
-            opens=self.working_day_start,
-            closes=self.working_day_end,
-            days=frozenset(WEEKDAYS.index(day) for day in self.working_days.split(",")),
-            zone=ZoneInfo(self.time_zone),
-        )
-
-    def follow_up_targets(self) -> Targets:
-        """Acknowledge and resolve targets of follow-ups, in working hours."""
-        return Targets(
-            calendar=self.working_calendar(),
-            acknowledge_hours=self.acknowledge_within_hours,
-            resolve_hours=self.resolve_within_hours,
-        )
+    @property
+    def working_weekdays(self) -> frozenset[int]:
+        """The working days as weekday numbers, Monday = 0."""
+        return frozenset(WEEKDAYS.index(day) for day in self.working_days.split(","))
 
 
 @lru_cache

@@ -3,6 +3,7 @@
 Server-rendered, no JavaScript, no external assets; English and Russian.
 """
 
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -11,9 +12,16 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
 from app.config import Settings
-from app.surveys.tokens import Language
 
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
+
+
+# The language of the pages (and of the tokens that link to them). No docstring: an enum's
+# docstring would become its description in the OpenAPI schema.
+class Language(StrEnum):
+    en = "en"
+    ru = "ru"
+
 
 TEXTS: dict[Language, dict[str, str]] = {
     Language.en: {

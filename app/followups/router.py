@@ -7,7 +7,8 @@ from app import pages
 from app.config import Settings, SettingsDep
 from app.db import MAX_INTEGER_ID, SessionDep
 from app.errors import error_responses
-from app.followups import service
+from app.figures import WindowDep, figures_router
+from app.followups import service, targets
 from app.followups.schemas import (
     FollowUpCreate,
     FollowUpDetail,
@@ -17,18 +18,16 @@ from app.followups.schemas import (
 )
 from app.followups.workflow import Status
 from app.inputs import Timestamp
-from app.insights.router import WindowDep, figures_router
 from app.keys.access import requires
 from app.keys.schemas import Scope
 from app.pagination import DEFAULT_PAGE_SIZE, CursorQuery, LimitQuery
 from app.surveys import tokens
-from app.surveys.tokens import Language
 
 router = APIRouter(
     prefix="/v1/follow-ups", tags=["follow-ups"], responses=error_responses(401, 403, 422)
 )
 page_router = APIRouter(include_in_schema=False)
-insights_router = figures_router()
+insights_router = figures_router(guard=requires(Scope.read))
 
 IdPath = Annotated[int, Path(ge=1, le=MAX_INTEGER_ID, description="Follow-up number.")]
 
@@ -46,7 +45,7 @@ async def create_follow_up(
 ) -> FollowUpDetail:
     """Negative ratings and complaints open follow-ups by themselves; this opens one for any
     other touchpoint (one per touchpoint)."""
-    detail = await service.create(session, data=data, targets=settings.follow_up_targets())
+    detail = await service.create(session, data=data, targets=targets.from_settings(settings))
     return _with_status_url(detail, request, settings)
 
 
@@ -114,7 +113,7 @@ async def add_follow_up_event(
     or closed. An illegal move is a 409 naming the allowed ones. A root cause is accepted
     only when resolving or closing: solve first, look for causes afterwards."""
     detail = await service.add_event(
-        session, follow_up_id=follow_up_id, event=event, targets=settings.follow_up_targets()
+        session, follow_up_id=follow_up_id, event=event, targets=targets.from_settings(settings)
     )
     return _with_status_url(detail, request, settings)
 
@@ -122,7 +121,7 @@ async def add_follow_up_event(
 def _with_status_url(
     detail: FollowUpDetail, request: Request, settings: Settings
 ) -> FollowUpDetail:
-    token = tokens.issue_status(detail.id, Language.en, key=pages.signing_key(settings))
+    token = tokens.issue_status(detail.id, pages.Language.en, key=pages.signing_key(settings))
     base = pages.public_base_url(request, settings)
     return detail.model_copy(update={"status_url": f"{base}/f/{token}"})
 
@@ -135,8 +134,10 @@ async def status_page(
     try:
         follow_up_id, language = tokens.verify_status(token, key=pages.signing_key(settings))
     except tokens.InvalidToken:
-        text = pages.TEXTS[Language.en]
-        return pages.render(request, "invalid.html", Language.en, 404, message=text["malformed"])
+        text = pages.TEXTS[pages.Language.en]
+        return pages.render(
+            request, "invalid.html", pages.Language.en, 404, message=text["malformed"]
+        )
     view = await service.client_view(session, follow_up_id=follow_up_id)
     if view is None:
         text = pages.TEXTS[language]
@@ -166,5 +167,5 @@ async def follow_up_figures(
     resolve in working hours, and the share done within target; overall, per moment and
     per team."""
     return await service.figures(
-        session, start=span.start, end=span.end, targets=settings.follow_up_targets()
+        session, start=span.start, end=span.end, targets=targets.from_settings(settings)
     )

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from app.config import Settings
+
 MAX_DAYS = 3 * 366
 """Deadlines further out than this are not working-time deadlines any more: refused."""
 
@@ -82,3 +84,22 @@ class Targets:
 
     def resolve_due(self, opened_at: datetime) -> datetime:
         return add_working_hours(opened_at, self.resolve_hours, self.calendar)
+
+
+def working_calendar(settings: Settings) -> WorkingCalendar:
+    """The working hours follow-up targets are counted in."""
+    return WorkingCalendar(
+        opens=settings.working_day_start,
+        closes=settings.working_day_end,
+        days=settings.working_weekdays,
+        zone=ZoneInfo(settings.time_zone),
+    )
+
+
+def from_settings(settings: Settings) -> Targets:
+    """Acknowledge and resolve targets of follow-ups, in working hours."""
+    return Targets(
+        calendar=working_calendar(settings),
+        acknowledge_hours=settings.acknowledge_within_hours,
+        resolve_hours=settings.resolve_within_hours,
+    )

@@ -4,9 +4,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
 from app.csv_response import CSV_MEDIA_TYPE, csv_response, wants_csv
-from app.db import SessionDep, utcnow
+from app.db import SessionDep
 from app.errors import error_responses
-from app.inputs import Timestamp
+from app.figures import WindowDep
 from app.insights import service
 from app.insights.schemas import (
     BreakdownRow,
@@ -32,29 +32,6 @@ router = APIRouter(
 )
 
 
-def figures_router() -> APIRouter:
-    """A router for the figures another domain serves under `/v1/insights` (follow-ups,
-    surveys): the same path, tag and scope as the insights of this module."""
-    return APIRouter(
-        prefix="/v1/insights",
-        tags=["insights"],
-        responses=error_responses(401, 403),
-        dependencies=[requires(Scope.read)],
-    )
-
-
-FromQuery = Annotated[
-    Timestamp | None,
-    Query(
-        alias="from",
-        description="Window start, inclusive (RFC 3339 with an offset). Default: 30 days "
-        "before `to`.",
-    ),
-]
-ToQuery = Annotated[
-    Timestamp | None,
-    Query(alias="to", description="Window end, exclusive (RFC 3339 with an offset). Default: now."),
-]
 ChannelQuery = Annotated[Channel | None, Query(description="Only touchpoints on this channel.")]
 TeamQuery = Annotated[
     str | None, Query(max_length=100, description="Only touchpoints served by this team.")
@@ -72,10 +49,6 @@ FormatQuery = Annotated[
 ]
 
 
-def _window(start: FromQuery = None, end: ToQuery = None) -> service.Window:
-    return service.window(start, end, now=utcnow())
-
-
 def _moment_scope(
     channel: ChannelQuery = None, stage: StageQuery = None, moment: MomentPrefixQuery = None
 ) -> service.Scope:
@@ -88,7 +61,6 @@ def _scope(
     return replace(scope, team=team)
 
 
-WindowDep = Annotated[service.Window, Depends(_window)]
 ScopeDep = Annotated[service.Scope, Depends(_scope)]
 """Filters on the touchpoint (channel, team) and on the moment (stage, key prefix)."""
 MomentScopeDep = Annotated[service.Scope, Depends(_moment_scope)]

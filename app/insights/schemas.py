@@ -5,6 +5,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from app.figures import WindowRead
 from app.insights.stats import Reason
 from app.touchpoints.scales import ScaleName
 
@@ -22,17 +23,6 @@ class OutputFormat(StrEnum):
 
 class Schema(BaseModel):
     model_config = ConfigDict(frozen=True)
-
-
-class WindowRead(Schema):
-    from_: datetime = Field(alias="from", description="Start of the window (inclusive, UTC).")
-    to: datetime = Field(description="End of the window (exclusive, UTC).")
-    previous_from: datetime = Field(
-        description="Start of the previous window of equal length, used for trends."
-    )
-    previous_to: datetime = Field(description="End of the previous window (= `from`).")
-
-    model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True)
 
 
 class IntervalRead(Schema):

@@ -6,12 +6,13 @@ from `stats`; this module joins them to the moments catalogue and shapes the ans
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.errors import ErrorDetail, NotFound, ValidationFailed
+from app.errors import NotFound
+from app.figures import Window
 from app.insights import counts, stats
 from app.insights.schemas import (
     BreakdownRow,
@@ -41,7 +42,6 @@ from app.insights.schemas import (
     TrendRead,
     WeakSpot,
     WeakSpotsRead,
-    WindowRead,
 )
 from app.moments.models import Moment
 from app.rollups.reads import Slice
@@ -50,8 +50,6 @@ from app.rollups.tally import Tally, total
 from app.touchpoints.models import Touchpoint
 from app.touchpoints.scales import SCALES, ScaleFamily, ScaleName, Sentiment
 
-DEFAULT_WINDOW = timedelta(days=30)
-MAX_WINDOW = timedelta(days=3 * 366)
 NEGATIVE_COMMENTS = 20
 METHOD_DESCRIPTION = (
     "Empirical-Bayes beta-binomial shrinkage of each moment's negative rate towards its scale "
@@ -64,55 +62,6 @@ METHOD_DESCRIPTION = (
 
 
 # --- windows and filters ---
-
-
-@dataclass(frozen=True, slots=True)
-class Window:
-    start: datetime
-    end: datetime
-
-    @property
-    def previous(self) -> "Window":
-        return Window(self.start - (self.end - self.start), self.start)
-
-    def read(self) -> WindowRead:
-        previous = self.previous
-        return WindowRead.model_validate(
-            {
-                "from": self.start,
-                "to": self.end,
-                "previous_from": previous.start,
-                "previous_to": previous.end,
-            }
-        )
-
-
-def window(start: datetime | None, end: datetime | None, *, now: datetime) -> Window:
-    """The window asked for: `to` defaults to the end of today (the next UTC midnight), `from`
-    to 30 days before `to`.
-
-    The default is whole UTC days, so that it is answered from the counts alone and repeated
-    calls give the same figures until new data arrives.
-    """
-    end = end or datetime.combine(now.astimezone(UTC).date() + timedelta(days=1), time(0), UTC)
-    start = start or end - DEFAULT_WINDOW
-    if start >= end:
-        raise ValidationFailed(
-            "The window is empty: `from` must be before `to`.",
-            details=[ErrorDetail(field="query.from", message="not before `to`", type="window")],
-        )
-    if end - start > MAX_WINDOW:
-        raise ValidationFailed(
-            f"The window is longer than {MAX_WINDOW.days} days.",
-            details=[
-                ErrorDetail(
-                    field="query.from",
-                    message=f"more than {MAX_WINDOW.days} days before `to`",
-                    type="window",
-                )
-            ],
-        )
-    return Window(start, end)
 
 
 @dataclass(frozen=True, slots=True)

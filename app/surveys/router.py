@@ -8,7 +8,8 @@ from app import pages
 from app.config import Settings, SettingsDep
 from app.db import SessionDep, WriteSessionDep, utcnow
 from app.errors import NotFound, error_responses
-from app.insights.router import WindowDep, figures_router
+from app.figures import WindowDep, figures_router
+from app.followups import targets as followups_targets
 from app.keys.access import requires
 from app.keys.schemas import Scope
 from app.surveys import service, tokens
@@ -30,7 +31,7 @@ router = APIRouter(
     dependencies=[requires(Scope.ingest)],
 )
 page_router = APIRouter(include_in_schema=False)
-insights_router = figures_router()
+insights_router = figures_router(guard=requires(Scope.read))
 
 # Mail security scanners fetch every link of a message before the client sees it; their
 # fetches must not answer a survey. They announce themselves in the User-Agent.
@@ -173,7 +174,7 @@ async def one_click_answer(
             session,
             claims=claims,
             value=value,
-            follow_up_targets=settings.follow_up_targets(),
+            follow_up_targets=followups_targets.from_settings(settings),
         )
         await service.record_open(session, claims=claims, answered=True)
     except tokens.InvalidToken as invalid:

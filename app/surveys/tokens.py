@@ -12,17 +12,12 @@ import hashlib
 import hmac
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from enum import StrEnum
 
+from app.pages import Language as Language
 from app.touchpoints.scales import ScaleName
 
 _SURVEY = b"mot-survey-v1:"
 _FOLLOW_UP = b"mot-follow-up-v1:"
-
-
-class Language(StrEnum):
-    en = "en"
-    ru = "ru"
 
 
 class InvalidToken(Exception):

@@ -6,6 +6,7 @@ from app.config import SettingsDep
 from app.db import SessionDep
 from app.errors import Conflict, LimitExceeded, NotFound, ValidationFailed, error_responses
 from app.followups import service as followups_service
+from app.followups import targets as followups_targets
 from app.inputs import Timestamp
 from app.keys.access import requires
 from app.keys.schemas import Scope
@@ -61,7 +62,7 @@ async def create_touchpoint(
         items=[(0, data)],
         register_unknown_moments=settings.auto_register_moments,
         default_target=settings.default_target_negative_rate,
-        follow_up_targets=settings.follow_up_targets(),
+        follow_up_targets=followups_targets.from_settings(settings),
     )
     if report.errors:
         error = report.errors[0]
@@ -97,7 +98,7 @@ async def create_touchpoints(
         items=items,
         register_unknown_moments=settings.auto_register_moments,
         default_target=settings.default_target_negative_rate,
-        follow_up_targets=settings.follow_up_targets(),
+        follow_up_targets=followups_targets.from_settings(settings),
         report=report,
     )
     return Response(content=report.as_json(), media_type="application/json")
@@ -172,7 +173,7 @@ async def rate_touchpoint(
         session,
         external_id=touchpoint_id,
         rating=rating,
-        follow_up_targets=settings.follow_up_targets(),
+        follow_up_targets=followups_targets.from_settings(settings),
     )
 
 

@@ -5,7 +5,12 @@ import pytest
 from pydantic import SecretStr, ValidationError
 
 from app.config import Settings
-from app.followups.targets import WorkingCalendar, add_working_hours, working_hours_between
+from app.followups.targets import (
+    WorkingCalendar,
+    add_working_hours,
+    from_settings,
+    working_hours_between,
+)
 
 OFFICE = WorkingCalendar(
     opens=time(9), closes=time(17), days=frozenset(range(5)), zone=ZoneInfo("Europe/Moscow")
@@ -55,3 +60,20 @@ def test_settings_refuse_a_working_day_that_closes_before_it_opens() -> None:
                 working_day_start=time(17),
                 working_day_end=time(9),
             )
+
+
+def test_the_targets_follow_the_settings() -> None:
+    settings = Settings(
+        _env_file=None,
+        working_days="Sun, mon,sat",
+        working_day_start=time(8),
+        working_day_end=time(20),
+        time_zone="Europe/Moscow",
+        acknowledge_within_hours=2,
+        resolve_within_hours=30,
+    )
+    targets = from_settings(settings)
+    assert targets.calendar == WorkingCalendar(
+        time(8), time(20), frozenset({0, 5, 6}), ZoneInfo("Europe/Moscow")
+    )
+    assert (targets.acknowledge_hours, targets.resolve_hours) == (2, 30)

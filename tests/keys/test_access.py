@@ -49,6 +49,8 @@ def test_the_scopes_routes_require_follow_the_contract(
     assert required["GET", "/v1/touchpoints"] == "read"
     assert required["GET", "/v1/moments"] == "read"
     assert required["GET", "/v1/insights/weak-spots"] == "read"
+    assert required["GET", "/v1/insights/follow-ups"] == "read"
+    assert required["GET", "/v1/insights/surveys"] == "read"
     assert required["GET", "/v1/clients/1/journey"] == "read"
     assert required["POST", "/v1/moments"] == "manage"
     assert required["PATCH", "/v1/moments/1"] == "manage"
