@@ -2,6 +2,7 @@
 
 import asyncio
 import contextlib
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -45,6 +46,28 @@ Timestamps are RFC 3339 in UTC. Lists are paginated with opaque cursors.
 """
 
 
+# The youngest generation is collected once this many more container objects were made
+# than freed (the default is 700). A batch of 1,000 touchpoints makes some 35,000 that live
+# as long as the request: at 700 they were walked some 50 times a batch and pushed into
+# the older generations, whose collections walk them again. The older generations keep
+# their default ratios: with start-up frozen, their collections are short.
+GC_YOUNG_THRESHOLD = 10_000
+
+
+def settle_garbage_collector() -> None:
+    """Take the objects of start-up out of garbage collection, and collect less often.
+
+    Start-up leaves some 170,000 objects (modules, routes, schemas, validators) that live
+    as long as the process. Every full collection walked all of them again: on a busy
+    worker that took about 40% of its CPU. Frozen, they are never walked again; what
+    start-up left as garbage is collected first rather than kept forever.
+    """
+    gc.collect()
+    gc.freeze()
+    _young, middle, old = gc.get_threshold()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, middle, old)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     database = Database(settings.database_url)
@@ -55,6 +78,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if settings.fold_interval_seconds > 0:
             folder = rollups_service.run_folder(database, interval=settings.fold_interval_seconds)
             tasks.append(asyncio.create_task(folder))
+        settle_garbage_collector()
         try:
             yield
         finally:

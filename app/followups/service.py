@@ -5,14 +5,30 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple, cast
 
-from sqlalchemy import ColumnElement, Select, and_, insert, or_, select, tuple_
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Integer,
+    Select,
+    String,
+    Table,
+    and_,
+    bindparam,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    tuple_,
+)
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from app import metrics
-from app.db import dialect_insert, one_of, utcnow
+from app.db import UtcDateTime, dialect_insert, one_of, utcnow
 from app.errors import Conflict, ErrorDetail, NotFound, ValidationFailed
 from app.followups import workflow
 from app.followups.models import FollowUp, FollowUpEvent
@@ -46,6 +62,28 @@ class BadExperience:
     reason: Reason
 
 
+class _Opening(NamedTuple):
+    """A follow-up to open: the touchpoint's row id, moment, team and the reason."""
+
+    touchpoint_id: int
+    moment_id: int
+    team: str | None
+    reason: str
+
+
+class _Opened(NamedTuple):
+    follow_up_id: int
+    touchpoint_id: int
+
+
+class _Times(NamedTuple):
+    """When the follow-ups of one call open, and are due: the same for all of them."""
+
+    now: datetime
+    acknowledge_due: datetime
+    resolve_due: datetime
+
+
 async def open_for(
     session: AsyncSession, experiences: Sequence[BadExperience], *, targets: Targets
 ) -> None:
@@ -61,62 +99,156 @@ async def open_for(
             .order_by(Touchpoint.id)
         )
     ).all()
-    now = utcnow()
-    # Every follow-up of the batch opens at the same time, so their due times are the same.
-    acknowledge_due, resolve_due = targets.acknowledge_due(now), targets.resolve_due(now)
-    values = [
-        {
-            "touchpoint_id": touchpoint_id,
-            "moment_id": moment_id,
-            "team": team,
-            "reason": reasons[external_id].value,
-            "status": Status.open.value,
-            "opened_at": now,
-            "acknowledge_due_at": acknowledge_due,
-            "resolve_due_at": resolve_due,
-            "updated_at": now,
-        }
+    if not rows_seen:
+        return
+    openings = [
+        _Opening(touchpoint_id, moment_id, team, reasons[external_id].value)
         for touchpoint_id, external_id, moment_id, team in rows_seen
     ]
-    if not values:
-        return
-    # Parameters passed as a list, not rendered into the statement: its compiled form is
-    # then cached, where a multi-row VALUES would be compiled anew for every batch.
-    opening = (
-        dialect_insert(session, FollowUp.__table__)
-        .on_conflict_do_nothing(index_elements=["touchpoint_id"])
-        .returning(FollowUp.__table__.c.id, FollowUp.__table__.c.touchpoint_id)
-    )
-    opened = (await session.execute(opening, values)).all()
+    now = utcnow()
+    # Every follow-up of the batch opens at the same time, so their due times are the same.
+    times = _Times(now, targets.acknowledge_due(now), targets.resolve_due(now))
+    if session.get_bind().dialect.name == "postgresql":
+        opened = await _open_on_postgresql(session, openings, times)
+    else:
+        opened = await _open_row_by_row(session, openings, times)
     external_ids = {touchpoint_id: external_id for touchpoint_id, external_id, _, _ in rows_seen}
-    opened_by_reason = Counter(reasons[external_ids[touchpoint_id]] for _, touchpoint_id in opened)
+    opened_by_reason = Counter(reasons[external_ids[row.touchpoint_id]] for row in opened)
     for reason, count in opened_by_reason.items():
         metrics.count_on_commit(session, metrics.FOLLOW_UPS_OPENED.labels(reason.value), count)
-    if opened:
-        await session.execute(
-            insert(FollowUpEvent),
-            [
-                {
-                    "follow_up_id": follow_up_id,
-                    "status": Status.open.value,
-                    "actor": SYSTEM_ACTOR,
-                    "at": now,
-                }
-                for follow_up_id, _ in opened
-            ],
-        )
     await webhooks_service.enqueue(
         session,
         event=EventType.follow_up_opened,
         payloads=[
             {
-                "follow_up": follow_up_id,
-                "touchpoint": external_ids[touchpoint_id],
-                "reason": reasons[external_ids[touchpoint_id]].value,
+                "follow_up": row.follow_up_id,
+                "touchpoint": external_ids[row.touchpoint_id],
+                "reason": reasons[external_ids[row.touchpoint_id]].value,
             }
-            for follow_up_id, touchpoint_id in opened
+            for row in opened
         ],
     )
+
+
+_follow_up = cast(Table, FollowUp.__table__)
+_follow_up_event = cast(Table, FollowUpEvent.__table__)
+_OPENED_COLUMNS = (
+    "touchpoint_id",
+    "moment_id",
+    "team",
+    "reason",
+    "status",
+    "opened_at",
+    "acknowledge_due_at",
+    "resolve_due_at",
+    "updated_at",
+)
+
+
+def _opening_statement() -> Select[int, int]:
+    """Follow-ups and their first events in one PostgreSQL statement of constant text.
+
+    The follow-ups come as one array parameter per column, whatever their number: the
+    text is the same for every batch, so the server can prepare it, where a multi-row
+    VALUES would be a statement of thousands of parameters to parse anew for every batch.
+    """
+    now = bindparam("now", type_=UtcDateTime())
+    bad = (
+        func.unnest(
+            bindparam("touchpoint_ids", type_=postgresql.ARRAY(BigInteger)),
+            bindparam("moment_ids", type_=postgresql.ARRAY(Integer)),
+            bindparam("teams", type_=postgresql.ARRAY(String)),
+            bindparam("reasons", type_=postgresql.ARRAY(String)),
+        )
+        .table_valued("touchpoint_id", "moment_id", "team", "reason")
+        .render_derived(name="bad")
+    )
+    opened = (
+        postgresql.insert(_follow_up)
+        .from_select(
+            list(_OPENED_COLUMNS),
+            select(
+                bad.c.touchpoint_id,
+                bad.c.moment_id,
+                bad.c.team,
+                bad.c.reason,
+                literal(Status.open.value),
+                now,
+                bindparam("acknowledge_due", type_=UtcDateTime()),
+                bindparam("resolve_due", type_=UtcDateTime()),
+                now,
+            )
+            # In touchpoint order, the same for every request: two requests opening
+            # follow-ups on the same touchpoints wait for each other, never deadlock.
+            .order_by(bad.c.touchpoint_id),
+        )
+        .on_conflict_do_nothing(index_elements=["touchpoint_id"])
+        .returning(_follow_up.c.id, _follow_up.c.touchpoint_id)
+        .cte("opened")
+    )
+    first_events = (
+        insert(_follow_up_event)
+        .from_select(
+            ["follow_up_id", "status", "actor", "at"],
+            select(opened.c.id, literal(Status.open.value), literal(SYSTEM_ACTOR), now),
+        )
+        .cte("first_events")
+    )
+    return select(opened.c.id, opened.c.touchpoint_id).add_cte(first_events)
+
+
+_OPENING = _opening_statement()
+
+
+async def _open_on_postgresql(
+    session: AsyncSession, openings: Sequence[_Opening], times: _Times
+) -> list[_Opened]:
+    columns = {
+        "touchpoint_ids": [row.touchpoint_id for row in openings],
+        "moment_ids": [row.moment_id for row in openings],
+        "teams": [row.team for row in openings],
+        "reasons": [row.reason for row in openings],
+    }
+    result = await session.execute(_OPENING, {**columns, **times._asdict()})
+    return [_Opened(*row) for row in result.all()]
+
+
+async def _open_row_by_row(
+    session: AsyncSession, openings: Sequence[_Opening], times: _Times
+) -> list[_Opened]:
+    """The same on SQLite, which has no arrays: one executemany per table."""
+    now = times.now
+    values = [
+        {
+            **row._asdict(),
+            "status": Status.open.value,
+            "opened_at": now,
+            "acknowledge_due_at": times.acknowledge_due,
+            "resolve_due_at": times.resolve_due,
+            "updated_at": now,
+        }
+        for row in openings
+    ]
+    opening = (
+        dialect_insert(session, _follow_up)
+        .on_conflict_do_nothing(index_elements=["touchpoint_id"])
+        .returning(_follow_up.c.id, _follow_up.c.touchpoint_id)
+    )
+    opened = [_Opened(*row) for row in (await session.execute(opening, values)).all()]
+    if opened:
+        await session.execute(
+            insert(_follow_up_event),
+            [
+                {
+                    "follow_up_id": row.follow_up_id,
+                    "status": Status.open.value,
+                    "actor": SYSTEM_ACTOR,
+                    "at": now,
+                }
+                for row in opened
+            ],
+        )
+    return opened
 
 
 async def create(

@@ -1,13 +1,13 @@
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Response, status
+from fastapi import APIRouter, Path, Query, Request, Response, status
 
 from app.config import SettingsDep
 from app.db import SessionDep
 from app.errors import Conflict, LimitExceeded, NotFound, ValidationFailed, error_responses
 from app.followups import service as followups_service
 from app.followups import targets as followups_targets
-from app.inputs import Timestamp
+from app.inputs import NulChecked, Timestamp, may_hold_nul
 from app.keys.access import requires
 from app.keys.schemas import Scope
 from app.moments.schemas import Channel
@@ -53,7 +53,10 @@ IdPath = Annotated[str, Path(min_length=1, max_length=64, description="Touchpoin
     dependencies=[requires(Scope.ingest)],
 )
 async def create_touchpoint(
-    data: TouchpointCreate, session: SessionDep, settings: SettingsDep, response: Response
+    data: Annotated[TouchpointCreate, NulChecked()],
+    session: SessionDep,
+    settings: SettingsDep,
+    response: Response,
 ) -> TouchpointDetail:
     """Store a touchpoint. Posting the same `id` with the same content again is a safe
     retry (200, nothing stored); the same `id` with other content is refused (409)."""
@@ -83,7 +86,7 @@ async def create_touchpoint(
     dependencies=[requires(Scope.ingest)],
 )
 async def create_touchpoints(
-    batch: TouchpointBatch, session: SessionDep, settings: SettingsDep
+    batch: TouchpointBatch, request: Request, session: SessionDep, settings: SettingsDep
 ) -> Response:
     """Store every valid item, count retries as duplicates, and report each refused item
     with its index and reasons. One bad item never loses the good ones."""
@@ -92,7 +95,9 @@ async def create_touchpoints(
             f"A batch may carry at most {settings.batch_max_items} touchpoints "
             f"(got {len(batch.touchpoints)}); split it.",
         )
-    items, report = service.validate_items(batch.touchpoints)
+    # One search of the body instead of a NUL check on every field of every item.
+    nul_possible = may_hold_nul(await request.body())
+    items, report = service.validate_items(batch.touchpoints, may_hold_nul=nul_possible)
     await service.ingest(
         session,
         items=items,

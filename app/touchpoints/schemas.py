@@ -15,7 +15,7 @@ from pydantic import (
 
 from app.errors import ErrorDetail
 from app.followups.schemas import FollowUpSummary
-from app.inputs import InputModel, PastTimestamp
+from app.inputs import BulkInputModel, InputModel, PastTimestamp
 from app.moments.schemas import Channel, MomentKey, TeamName
 from app.touchpoints.scales import ScaleName, Sentiment, normalise
 
@@ -48,7 +48,7 @@ AttributeValue = (
 )
 
 
-class RatingIn(InputModel):
+class RatingIn(BulkInputModel):
     scale: ScaleName = Field(description="Rating scale; see the scales table in the README.")
     value: StrictInt = Field(description="The client's answer on that scale.")
 
@@ -61,7 +61,7 @@ class RatingIn(InputModel):
         return value
 
 
-class TouchpointCreate(InputModel):
+class TouchpointCreate(BulkInputModel):
     id: TouchpointId | None = Field(
         default=None, description="Idempotency key; generated when absent."
     )
@@ -97,8 +97,8 @@ class TouchpointCreate(InputModel):
 
 
 class TouchpointBatch(BaseModel):
-    # Items stay raw here and are validated one by one (as TouchpointCreate, an InputModel),
-    # so that one bad item is reported on its own instead of failing the whole batch.
+    # Items stay raw here and are validated afterwards (as TouchpointCreate), so that one
+    # bad item is reported on its own instead of failing the whole batch.
     model_config = ConfigDict(extra="forbid")
 
     touchpoints: list[Any] = Field(
@@ -108,7 +108,7 @@ class TouchpointBatch(BaseModel):
     )
 
 
-class RatingUpdate(RatingIn):
+class RatingUpdate(RatingIn, InputModel):
     rated_at: PastTimestamp | None = Field(
         default=None, description="When the client answered; defaults to now."
     )

@@ -20,6 +20,7 @@ from app.errors import ErrorDetail, NotFound, details_from_validation_error
 from app.followups import service as followups_service
 from app.followups.targets import Targets
 from app.followups.workflow import Reason
+from app.inputs import with_nul_check
 from app.moments import service as moments_service
 from app.moments.models import Moment
 from app.pagination import decode_cursor, encode_cursor
@@ -42,6 +43,8 @@ from app.webhooks import service as webhooks_service
 from app.webhooks.schemas import EventType
 
 _create_adapter = TypeAdapter(TouchpointCreate)
+_batch_adapter = TypeAdapter(list[TouchpointCreate])
+_checked_adapter: TypeAdapter[TouchpointCreate] = TypeAdapter(with_nul_check(TouchpointCreate))
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,14 +106,25 @@ def content_hash(item: TouchpointCreate) -> str:
 
 
 def validate_items(
-    raw_items: Sequence[Any],
+    raw_items: Sequence[Any], *, may_hold_nul: bool = True
 ) -> tuple[list[tuple[int, TouchpointCreate]], IngestReport]:
-    """Validate raw batch items one by one; invalid ones are reported, the others kept."""
+    """Validate raw batch items; invalid ones are reported one by one, the others kept.
+
+    `may_hold_nul=False` says that the caller found no NUL character in the whole body:
+    the items are then validated without a NUL check on each field, and in one call
+    unless some item is invalid.
+    """
     report = IngestReport()
+    if not may_hold_nul:
+        try:
+            return list(enumerate(_batch_adapter.validate_python(raw_items))), report
+        except ValidationError:
+            pass  # item by item, to keep the good ones and report each bad one
+    adapter = _checked_adapter if may_hold_nul else _create_adapter
     valid: list[tuple[int, TouchpointCreate]] = []
     for index, raw in enumerate(raw_items):
         try:
-            valid.append((index, _create_adapter.validate_python(raw)))
+            valid.append((index, adapter.validate_python(raw)))
         except ValidationError as error:
             raw_id = raw.get("id") if isinstance(raw, dict) else None
             report.errors.append(

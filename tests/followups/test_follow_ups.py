@@ -3,6 +3,8 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
 
 from app.followups import workflow
 from app.followups.workflow import Status
@@ -49,6 +51,62 @@ async def test_negative_ratings_and_complaints_open_one_follow_up_each(
         ("complaint", "complaint", "open"),
         ("neg", "negative_rating", "open"),
     ]
+
+
+async def test_a_batch_opens_each_follow_up_with_its_first_step_and_the_same_due_times(
+    client: httpx.AsyncClient,
+) -> None:
+    items = [
+        touchpoint(
+            id=f"bad-{i:03d}",
+            team=f"team-{i % 3}" if i % 4 else None,
+            complaint=i % 5 == 0,
+            rating=NEGATIVE if i % 2 else {"scale": "csat5", "value": 5},
+        )
+        for i in range(150)
+    ]
+    await client.post("/v1/touchpoints/batch", json={"touchpoints": items})
+    expected = {
+        item["id"]: (item.get("team"), "complaint" if item["complaint"] else "negative_rating")
+        for item in items
+        if item["complaint"] or item["rating"] == NEGATIVE
+    }
+    opened = await _follow_ups(client, limit="500")
+    assert {f["touchpoint"]: (f["team"], f["reason"]) for f in opened} == expected
+    assert len({(f["acknowledge_due_at"], f["resolve_due_at"]) for f in opened}) == 1
+    for follow_up in opened[:5]:
+        detail = (await client.get(f"/v1/follow-ups/{follow_up['id']}")).json()
+        assert [(e["status"], e["actor"]) for e in detail["events"]] == [("open", "mot")]
+    # A touchpoint that has one already (here opened by hand) gets no second one.
+    await client.post("/v1/touchpoints", json=touchpoint(id="by-hand"))
+    await client.post("/v1/follow-ups", json={"touchpoint": "by-hand", "actor": "ana"})
+    await client.put("/v1/touchpoints/by-hand/rating", json=NEGATIVE)
+    (by_hand,) = [f for f in await _follow_ups(client, limit="500") if f["touchpoint"] == "by-hand"]
+    assert by_hand["reason"] == "manual"
+
+
+async def test_follow_ups_of_every_batch_are_written_by_one_statement_of_the_same_text(
+    client: httpx.AsyncClient, backend: str
+) -> None:
+    if backend != "postgresql":
+        pytest.skip("SQLite has no arrays: its rows go by executemany")
+    statements: list[str] = []
+
+    def record(*args: Any) -> None:
+        statement = args[2]
+        if "INSERT INTO follow_up" in statement:
+            statements.append(statement)
+
+    event.listen(Engine, "before_cursor_execute", record)
+    try:
+        for size in (1, 40):
+            items = [touchpoint(id=f"s{size}-{i}", rating=NEGATIVE) for i in range(size)]
+            await client.post("/v1/touchpoints/batch", json={"touchpoints": items})
+    finally:
+        event.remove(Engine, "before_cursor_execute", record)
+    assert len(statements) == 2
+    assert statements[0] == statements[1]
+    assert len(await _follow_ups(client, limit="100")) == 41
 
 
 async def test_a_late_negative_rating_opens_a_follow_up(client: httpx.AsyncClient) -> None:
