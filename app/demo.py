@@ -26,8 +26,8 @@ from app.moments import service as moments_service
 from app.moments.models import Moment
 from app.moments.schemas import Channel, MomentCreate
 from app.rollups import service as rollups_service
+from app.scales import SCALES, ScaleName
 from app.touchpoints import service as touchpoints_service
-from app.touchpoints.scales import SCALES, ScaleName
 from app.touchpoints.schemas import TouchpointCreate
 
 

@@ -27,7 +27,7 @@ import httpx
 import psycopg
 from sqlalchemy.engine import make_url
 
-from app.touchpoints.scales import ScaleName, normalise
+from app.scales import ScaleName, normalise
 from bench.common import AUTH, DEFAULT_POSTGRES_URL, fresh_database, running_service
 
 MOMENTS = [f"bench.moment-{i:02d}" for i in range(50)]

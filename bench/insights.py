@@ -35,8 +35,8 @@ import httpx
 import psycopg
 from sqlalchemy.engine import make_url
 
+from app.scales import SCALES, ScaleName
 from app.touchpoints import bulk
-from app.touchpoints.scales import SCALES, ScaleName
 from bench.common import AUTH, DEFAULT_POSTGRES_URL, MOT, fresh_database, running_service
 
 CHANNELS = ("call", "email", "portal", "chat", "visit")

@@ -54,7 +54,7 @@ from typing import Any
 
 import httpx
 
-from app.touchpoints.scales import SCALES, ScaleFamily, ScaleName
+from app.scales import SCALES, ScaleFamily, ScaleName
 from bench.common import AUTH, DEFAULT_POSTGRES_URL, fresh_database, running_service
 
 NORMAL_RATE = {ScaleFamily.satisfaction: 0.08, ScaleFamily.nps: 0.22, ScaleFamily.effort: 0.12}

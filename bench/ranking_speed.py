@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from app.insights import stats
-from app.touchpoints.scales import ScaleFamily
+from app.scales import ScaleFamily
 
 FAMILIES = (ScaleFamily.satisfaction, ScaleFamily.nps, ScaleFamily.effort)
 WINDOW_TOUCHPOINTS = 1_000_000 * 30 // 365

@@ -22,6 +22,7 @@ PLUMBING = (
     "migrate",
     "pages",
     "pagination",
+    "scales",
     "serving",
     "smoke",
 )
@@ -76,3 +77,17 @@ def test_every_top_level_module_is_plumbing_or_wiring() -> None:
     modules = {path.stem for path in APP.glob("*.py")}
     unplaced = sorted(modules - set(PLUMBING) - set(WIRING))
     assert not unplaced, f"add to PLUMBING or WIRING in {Path(__file__).name}: {unplaced}"
+
+
+def test_the_counts_sit_below_the_domains_that_write_and_read_them() -> None:
+    # Touchpoints, privacy and surveys write counts and insights read them: the rollups
+    # package must import none of them, or the layers would form a cycle.
+    offending = sorted(
+        f"{path.relative_to(APP.parent)}:{line} imports {module}"
+        for path in (APP / "rollups").glob("*.py")
+        for line, module in _imported(ast.parse(path.read_text(), filename=str(path)))
+        if module.split(".")[0] == "app"
+        and len(module.split(".")) > 1
+        and module.split(".")[1] in DOMAINS - {"rollups"}
+    )
+    assert not offending, "the rollups must import no other domain:\n" + "\n".join(offending)

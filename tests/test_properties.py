@@ -16,7 +16,7 @@ from app.insights.stats import (
     prob_worse,
     rank,
 )
-from app.touchpoints.scales import SCALES, ScaleFamily, ScaleName, Sentiment, normalise
+from app.scales import SCALES, ScaleFamily, ScaleName, Sentiment, normalise
 
 SENTIMENT_ORDER = {Sentiment.negative: 0, Sentiment.neutral: 1, Sentiment.positive: 2}
 SAT = ScaleFamily.satisfaction

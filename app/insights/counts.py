@@ -32,8 +32,8 @@ from app.rollups.models import MomentRollup
 from app.rollups.reads import CellKey, Slice
 from app.rollups.service import Counters, Dimension, Grain, RollupKey
 from app.rollups.tally import RATING_KEYS, Tally
+from app.scales import Sentiment
 from app.touchpoints.models import Touchpoint
-from app.touchpoints.scales import Sentiment
 
 _rollup = cast(Table, MomentRollup.__table__)
 _touchpoint = cast(Table, Touchpoint.__table__)

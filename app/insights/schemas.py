@@ -7,7 +7,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from app.figures import WindowRead
 from app.insights.stats import Reason
-from app.touchpoints.scales import ScaleName
+from app.scales import ScaleName
 
 
 class Granularity(StrEnum):

@@ -47,8 +47,8 @@ from app.moments.models import Moment
 from app.rollups.reads import Slice
 from app.rollups.service import Dimension
 from app.rollups.tally import Tally, total
+from app.scales import SCALES, ScaleFamily, ScaleName, Sentiment
 from app.touchpoints.models import Touchpoint
-from app.touchpoints.scales import SCALES, ScaleFamily, ScaleName, Sentiment
 
 NEGATIVE_COMMENTS = 20
 METHOD_DESCRIPTION = (

@@ -20,7 +20,7 @@ import numpy.typing as npt
 from scipy import special
 from scipy.special import cython_special
 
-from app.touchpoints.scales import ScaleFamily
+from app.scales import ScaleFamily
 
 KAPPA_MIN = 5.0
 KAPPA_MAX = 200.0

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.rollups.service import RATE_COLUMNS, Dimension, Grain
 from app.rollups.tally import COUNT_COLUMNS, Tally
-from app.touchpoints.scales import SCALES
+from app.scales import SCALES
 
 
 @dataclass(frozen=True, slots=True)

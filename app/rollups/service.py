@@ -31,7 +31,7 @@ from app import metrics
 from app.db import Database, utcnow, write_rows
 from app.rollups.models import MomentRollup, RollupDelta
 from app.rollups.tally import COUNT_COLUMNS, RATING_KEYS, Tally
-from app.touchpoints.scales import SCALES
+from app.scales import SCALES
 
 logger = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ rollups, pending deltas and raw touchpoints yield the same figures.
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from app.touchpoints.scales import SCALES, ScaleFamily, ScaleName, Sentiment
+from app.scales import SCALES, ScaleFamily, ScaleName, Sentiment
 
 
 @dataclass(frozen=True, slots=True)

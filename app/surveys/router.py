@@ -12,6 +12,7 @@ from app.figures import WindowDep, figures_router
 from app.followups import targets as followups_targets
 from app.keys.access import requires
 from app.keys.schemas import Scope
+from app.scales import SCALES, Sentiment
 from app.surveys import service, tokens
 from app.surveys.schemas import (
     SurveyBatchCreate,
@@ -22,7 +23,6 @@ from app.surveys.schemas import (
     SurveyLinks,
 )
 from app.surveys.tokens import Language, SurveyClaims
-from app.touchpoints.scales import SCALES, Sentiment
 from app.touchpoints.schemas import COMMENT_MAX_LENGTH
 
 router = APIRouter(

@@ -3,8 +3,8 @@ from datetime import datetime
 from pydantic import BaseModel, Field, StrictInt
 
 from app.inputs import InputModel
+from app.scales import ScaleName
 from app.surveys.tokens import Language
-from app.touchpoints.scales import ScaleName
 from app.touchpoints.schemas import TouchpointId
 
 ExpiresInDays = Field(

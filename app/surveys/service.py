@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.db import dialect_insert, one_of, utcnow
 from app.followups.targets import Targets
 from app.moments.models import Moment
+from app.scales import SCALES, Sentiment, normalise
 from app.surveys import tokens
 from app.surveys.models import Survey
 from app.surveys.schemas import (
@@ -23,7 +24,6 @@ from app.surveys.schemas import (
 from app.surveys.tokens import SurveyClaims
 from app.touchpoints import service as touchpoints_service
 from app.touchpoints.models import Touchpoint
-from app.touchpoints.scales import SCALES, Sentiment, normalise
 from app.touchpoints.schemas import RatingUpdate
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from app.pages import Language as Language
-from app.touchpoints.scales import ScaleName
+from app.scales import ScaleName
 
 _SURVEY = b"mot-survey-v1:"
 _FOLLOW_UP = b"mot-follow-up-v1:"

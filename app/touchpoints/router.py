@@ -12,8 +12,8 @@ from app.keys.access import requires
 from app.keys.schemas import Scope
 from app.moments.schemas import Channel
 from app.pagination import DEFAULT_PAGE_SIZE, CursorQuery, LimitQuery
+from app.scales import Sentiment
 from app.touchpoints import service
-from app.touchpoints.scales import Sentiment
 from app.touchpoints.schemas import (
     BatchResult,
     ClientJourney,

@@ -17,7 +17,7 @@ from app.errors import ErrorDetail
 from app.followups.schemas import FollowUpSummary
 from app.inputs import BulkInputModel, InputModel, PastTimestamp
 from app.moments.schemas import Channel, MomentKey, TeamName
-from app.touchpoints.scales import ScaleName, Sentiment, normalise
+from app.scales import ScaleName, Sentiment, normalise
 
 COMMENT_MAX_LENGTH = 2000
 ATTRIBUTES_MAX_KEYS = 20

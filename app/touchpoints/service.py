@@ -25,10 +25,10 @@ from app.moments import service as moments_service
 from app.moments.models import Moment
 from app.pagination import decode_cursor, encode_cursor
 from app.rollups import service as rollups
+from app.scales import Sentiment, normalise
 from app.touchpoints import bulk
 from app.touchpoints.bulk import TouchpointRow
 from app.touchpoints.models import RatingHistory, Touchpoint
-from app.touchpoints.scales import Sentiment, normalise
 from app.touchpoints.schemas import (
     BatchItemError,
     ItemStatus,

@@ -50,7 +50,7 @@ from app.insights.stats import (
     wilson_interval,
     window_shares,
 )
-from app.touchpoints.scales import ScaleFamily
+from app.scales import ScaleFamily
 
 SAT = ScaleFamily.satisfaction
 NPS = ScaleFamily.nps

@@ -27,7 +27,7 @@ from app.insights.stats import (
     TeamCounts,
     Trend,
 )
-from app.touchpoints.scales import ScaleFamily
+from app.scales import ScaleFamily
 
 SAT, NPS, EFFORT = ScaleFamily.satisfaction, ScaleFamily.nps, ScaleFamily.effort
 REL = 1e-12

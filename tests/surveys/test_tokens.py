@@ -3,9 +3,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from app.scales import ScaleName
 from app.surveys import tokens
 from app.surveys.tokens import InvalidToken, Language, SurveyClaims
-from app.touchpoints.scales import ScaleName
 
 KEY = b"k" * 32
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)

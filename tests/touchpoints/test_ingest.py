@@ -3,7 +3,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
-from app.touchpoints.scales import SCALES, ScaleName
+from app.scales import SCALES, ScaleName
 from tests.conftest import ClientFactory
 from tests.payloads import touchpoint
 

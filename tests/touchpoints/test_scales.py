@@ -1,6 +1,6 @@
 import pytest
 
-from app.touchpoints.scales import SCALES, ScaleName, Sentiment, normalise
+from app.scales import SCALES, ScaleName, Sentiment, normalise
 
 # (scale, value, score, sentiment): every band edge of every scale.
 BOUNDARIES = [
