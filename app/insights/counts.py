@@ -30,7 +30,7 @@ from app.rollups import reads
 from app.rollups import service as rollups
 from app.rollups.models import MomentRollup
 from app.rollups.reads import CellKey, Slice
-from app.rollups.service import Counters, Dimension, Grain, RollupKey
+from app.rollups.service import Counters, Dimension, Grain, RollupKey, grains
 from app.rollups.tally import RATING_KEYS, Tally
 from app.scales import Sentiment
 from app.touchpoints.models import Touchpoint
@@ -233,7 +233,7 @@ async def recompute(session: AsyncSession) -> dict[RollupKey, Counters]:
     """What the rollups should hold, counted afresh from the touchpoints."""
     expected: dict[RollupKey, Counters] = {}
     for dimension in Dimension:
-        for grain in Grain:
+        for grain in grains(dimension):
             for row in await session.execute(_recount(session, dimension, grain)):
                 key = row[: len(rollups.KEY_COLUMNS)]
                 expected[(key[0], key[1], key[2], key[3], key[4])] = tuple(
@@ -259,7 +259,7 @@ async def rebuild(session: AsyncSession, *, since: date | None = None) -> int:
         await rollups.discard_pending(session)
         await session.execute(delete(_rollup))
         for dimension in Dimension:
-            for grain in Grain:
+            for grain in grains(dimension):
                 recount = _recount(session, dimension, grain)
                 await session.execute(_rollup.insert().from_select(columns, recount))
     else:
@@ -303,6 +303,10 @@ def _months_from_days(session: AsyncSession, first_month: date) -> Select[Any]:
             _rollup.c.member,
             *(func.sum(_rollup.c[name]).label(name) for name in rollups.STORED_COLUMNS),
         )
-        .where(_rollup.c.grain == Grain.day.value, day >= first_month)
+        .where(
+            _rollup.c.grain == Grain.day.value,
+            _rollup.c.dimension != Dimension.agent.value,
+            day >= first_month,
+        )
         .group_by(*keys, month)
     )

@@ -16,9 +16,10 @@ class MomentRollup(Base):
     A row belongs to one breakdown: `dimension` is `all` (the moment as a whole,
     `member` empty), `team`, `channel` or `agent` (`member` names it; empty for
     touchpoints without a team or agent). Each touchpoint is counted once per dimension
-    and grain, in the UTC `day` and the UTC `month` it occurred. Ratings are counted by
-    value rather than summarised, so every figure (sentiments, scores, native survey
-    figures, families) is derived from the counts and agrees exactly with the touchpoints.
+    and grain, in the UTC `day` and the UTC `month` it occurred (agents by day only).
+    Ratings are counted by value rather than summarised, so every figure (sentiments,
+    scores, native survey figures, families) is derived from the counts and agrees exactly
+    with the touchpoints.
     """
 
     __tablename__ = "moment_rollup"

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import Date, Integer, String, TextClause, TextualSelect, bindparam, column, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.rollups.service import RATE_COLUMNS, Dimension, Grain
+from app.rollups.service import RATE_COLUMNS, Dimension, Grain, grains
 from app.rollups.tally import COUNT_COLUMNS, Tally
 from app.scales import SCALES
 
@@ -266,7 +266,8 @@ async def tallies(
     assert dimension is not None, "only touchpoints can answer this slice"
     shape = _shape(dimension, part)
     # One statement per run of periods: PostgreSQL plans a UNION of them worse.
-    for sign, grain, low, high in split_days(first, last, months=not part.daily).spans():
+    months = not part.daily and Grain.month in grains(dimension)
+    for sign, grain, low, high in split_days(first, last, months=months).spans():
         params = _params(dimension, part, grain=grain.value, low=low, high=high)
         for row in (await session.execute(_rollup_tallies(shape), params)).all():
             _tally_of(into, (row[0], row[1], row[2])).merge_counts(row[3:], sign=sign)
@@ -290,7 +291,7 @@ async def response_counts(
     that holds just those) and pending deltas, summed by the database."""
     dimension = part.rollup_dimension()
     assert dimension is not None, "only touchpoints can answer this slice"
-    spans = list(split_days(first, last).spans())
+    spans = list(split_days(first, last, months=Grain.month in grains(dimension)).spans())
     statement = _response_counts(
         _shape(dimension, part), tuple((sign, grain) for sign, grain, _, _ in spans)
     )

@@ -48,6 +48,13 @@ class Grain(StrEnum):
     month = "month"
 
 
+def grains(dimension: Dimension) -> tuple[Grain, ...]:
+    """The periods a dimension is counted in. Agents are many and only ever read for one
+    moment at a time: their day rows are enough, and month rows would double what every
+    fold writes for them."""
+    return (Grain.day,) if dimension is Dimension.agent else (Grain.day, Grain.month)
+
+
 RollupKey = tuple[str, str, date, int, str]
 """(dimension, grain, period, moment_id, member): the primary key of a rollup row."""
 KEY_COLUMNS = ("dimension", "grain", "period", "moment_id", "member")
@@ -184,7 +191,8 @@ def _expanded(month_of_day: str) -> str:
     periods = {Grain.day: "day", Grain.month: month_of_day}
     pieces = []
     for dimension, member in members.items():
-        for grain, period in periods.items():
+        for grain in grains(dimension):
+            period = periods[grain]
             grouping = f"{period}, moment_id" + ("" if dimension is Dimension.all else ", member")
             pieces.append(
                 f"SELECT '{dimension.value}' AS dimension, '{grain.value}' AS grain, "
@@ -356,7 +364,9 @@ async def counted(session: AsyncSession) -> dict[RollupKey, Counters]:
             Dimension.agent: delta.agent,
         }
         for dimension, member in members.items():
-            for grain, period in ((Grain.day, day), (Grain.month, day.replace(day=1))):
+            periods = {Grain.day: day, Grain.month: day.replace(day=1)}
+            for grain in grains(dimension):
+                period = periods[grain]
                 key = (dimension.value, grain.value, period, delta.moment_id, member)
                 tally = tallies.get(key)
                 if tally is None:

@@ -1,6 +1,7 @@
 """Count deltas: what writers append instead of updating the shared rollup rows.
 
-Rollups also gain the `agent` dimension, counted from the touchpoints already stored.
+Rollups also gain the `agent` dimension (per day only), counted from the touchpoints
+already stored.
 
 Revision ID: 0008
 Revises: 0007
@@ -61,10 +62,8 @@ def _count_agents() -> None:
     bind = op.get_bind()
     if bind.dialect.name == "postgresql":
         day = "CAST(timezone('UTC', occurred_at) AS date)"
-        month = "CAST(date_trunc('month', timezone('UTC', occurred_at)) AS date)"
     else:
         day = "date(occurred_at)"
-        month = "date(occurred_at, 'start of month')"
     ratings = ", ".join(
         f"sum(CASE WHEN rating_scale = '{c.split('_')[0]}' AND rating_value = "
         f"{c.split('_')[1]} THEN 1 ELSE 0 END)"
@@ -75,14 +74,13 @@ def _count_agents() -> None:
         + RATING_COLUMNS
         + ["responses", "negatives"]
     )
-    for grain, period in (("day", day), ("month", month)):
-        op.execute(
-            f"INSERT INTO moment_rollup ({columns}) "
-            f"SELECT 'agent', '{grain}', {period}, moment_id, coalesce(agent, ''), count(*), "
-            f"sum(CASE WHEN complaint THEN 1 ELSE 0 END), {ratings}, count(rating_scale), "
-            f"sum(CASE WHEN {NEGATIVE} THEN 1 ELSE 0 END) "
-            f"FROM touchpoint GROUP BY {period}, moment_id, coalesce(agent, '')"
-        )
+    op.execute(
+        f"INSERT INTO moment_rollup ({columns}) "
+        f"SELECT 'agent', 'day', {day}, moment_id, coalesce(agent, ''), count(*), "
+        f"sum(CASE WHEN complaint THEN 1 ELSE 0 END), {ratings}, count(rating_scale), "
+        f"sum(CASE WHEN {NEGATIVE} THEN 1 ELSE 0 END) "
+        f"FROM touchpoint GROUP BY {day}, moment_id, coalesce(agent, '')"
+    )
 
 
 def downgrade() -> None:
