@@ -351,9 +351,9 @@ def run_seed(backend: str, seed: int, *, postgres_url: str, workers: int) -> dic
     window = last_window()
     moments = plant(seed, window)
     with fresh_database(backend, postgres_url=postgres_url, name="mot_bench_ranking") as url:
-        with running_service(url, workers=workers) as base_url:
-            asyncio.run(load(base_url, moments, seed))
-            spots = weak_spots(base_url, window)
+        with running_service(url, workers=workers) as service:
+            asyncio.run(load(service.url, moments, seed))
+            spots = weak_spots(service.url, window)
     check_counts(moments, spots)
     orders = rankings(spots)
     scores = {method: score(moments, order) for method, order in orders.items()}
