@@ -162,33 +162,40 @@ def _negative_rating() -> str:
     return " OR ".join(bands)
 
 
-def _measures() -> str:
-    """Rollup counters summed over deltas, in `STORED_COLUMNS` order."""
+def _pivoted(month_of_day: str) -> str:
+    """Each delta of `moved` as rollup counters (`STORED_COLUMNS`), and its month: the
+    rating is spread over its column once, not once per dimension and grain."""
     ratings = [
-        f"sum(CASE WHEN rating_scale = '{key.scale.value}' AND rating_value = {key.value} "
-        f"THEN ratings ELSE 0 END)"
+        f"CASE WHEN rating_scale = '{key.scale.value}' AND rating_value = {key.value} "
+        f"THEN ratings ELSE 0 END AS {key.column}"
         for key in RATING_KEYS
     ]
-    return ", ".join(
-        [
-            "sum(touchpoints)",
-            "sum(complaints)",
-            *ratings,
-            "sum(CASE WHEN rating_scale IS NOT NULL THEN ratings ELSE 0 END)",
-            f"sum(CASE WHEN {_negative_rating()} THEN ratings ELSE 0 END)",
-        ]
-    )
+    columns = [
+        "moment_id",
+        "day",
+        f"{month_of_day} AS month",
+        "team",
+        "channel",
+        "agent",
+        "touchpoints",
+        "complaints",
+        *ratings,
+        "CASE WHEN rating_scale IS NOT NULL THEN ratings ELSE 0 END AS responses",
+        f"CASE WHEN {_negative_rating()} THEN ratings ELSE 0 END AS negatives",
+    ]
+    return f"SELECT {', '.join(columns)} FROM moved"
 
 
-def _expanded(month_of_day: str) -> str:
-    """Deltas of `moved` summed into rollup rows: every dimension, day and month."""
+def _expanded() -> str:
+    """Deltas of `pivoted` summed into rollup rows: every dimension and its grains."""
     members = {
         Dimension.all: "''",
         Dimension.team: "team",
         Dimension.channel: "channel",
         Dimension.agent: "agent",
     }
-    periods = {Grain.day: "day", Grain.month: month_of_day}
+    periods = {Grain.day: "day", Grain.month: "month"}
+    sums = ", ".join(f"sum({name}) AS {name}" for name in STORED_COLUMNS)
     pieces = []
     for dimension, member in members.items():
         for grain in grains(dimension):
@@ -196,8 +203,8 @@ def _expanded(month_of_day: str) -> str:
             grouping = f"{period}, moment_id" + ("" if dimension is Dimension.all else ", member")
             pieces.append(
                 f"SELECT '{dimension.value}' AS dimension, '{grain.value}' AS grain, "
-                f"{period} AS period, moment_id, {member} AS member, {_measures()} "
-                f"FROM moved GROUP BY {grouping}"
+                f"{period} AS period, moment_id, {member} AS member, {sums} "
+                f"FROM pivoted GROUP BY {grouping}"
             )
     return " UNION ALL ".join(pieces)
 
@@ -220,7 +227,8 @@ _UPSERT = (
 # statement adds exactly those; a delta committed meanwhile stays for the next fold.
 _FOLD_POSTGRES = text(
     f"WITH moved AS (DELETE FROM rollup_delta RETURNING {_MOVED}), "
-    f"expanded AS ({_expanded('CAST(date_trunc(' + repr('month') + ', day) AS date)')}), "
+    f"pivoted AS ({_pivoted('CAST(date_trunc(' + repr('month') + ', day) AS date)')}), "
+    f"expanded AS ({_expanded()}), "
     f"folded AS ({_UPSERT}) "
     f"SELECT (SELECT count(*) FROM moved) AS moved, "
     f"{', '.join('folded.' + name for name in KEY_COLUMNS)} "
@@ -230,7 +238,8 @@ _FOLD_POSTGRES = text(
 # deltas up to the highest id are exactly those it adds and then deletes.
 _FOLD_SQLITE = text(
     f"WITH moved AS (SELECT {_MOVED} FROM rollup_delta WHERE id <= :last), "
-    f"expanded AS ({_expanded('date(day, ' + repr('start of month') + ')')}) {_UPSERT}"
+    f"pivoted AS ({_pivoted('date(day, ' + repr('start of month') + ')')}), "
+    f"expanded AS ({_expanded()}) {_UPSERT}"
 )
 
 
