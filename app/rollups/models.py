@@ -1,6 +1,6 @@
 from datetime import date, datetime
 
-from sqlalchemy import BigInteger, Date, ForeignKey, Index, Integer, String, text
+from sqlalchemy import BigInteger, Date, Index, Integer, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, UtcDateTime
@@ -46,7 +46,9 @@ class MomentRollup(Base):
     grain: Mapped[str] = mapped_column(String(8), primary_key=True)
     period: Mapped[date] = mapped_column(Date, primary_key=True)
     """First day of the period (UTC)."""
-    moment_id: Mapped[int] = mapped_column(ForeignKey("moment.id"), primary_key=True)
+    # Not a foreign key: the folder writes thousands of rows a second, and checking each one
+    # against the moments costs more than it guards (rows come only from stored touchpoints).
+    moment_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     member: Mapped[str] = mapped_column(String(100), primary_key=True)
 
     touchpoints: Mapped[int] = _counter()

@@ -317,11 +317,16 @@ def _aware(value: Any) -> datetime | None:
 
 
 async def fold_once(database: Database) -> int | None:
-    """One fold in a transaction of its own, observed in the metrics."""
+    """One fold in a transaction of its own, observed in the metrics.
+
+    The backlog is observed just before the fold, when it is largest: that is the lag a
+    reader's figures may have to make up for.
+    """
     async with database.read_sessions() as session:
-        nothing = await session.scalar(select(_delta.c.id).limit(1)) is None
-    if nothing:
-        metrics.observe_pending(deltas=0, oldest_age=0.0)
+        backlog = await pending(session)
+    age = 0.0 if backlog.oldest is None else max(0.0, (utcnow() - backlog.oldest).total_seconds())
+    metrics.observe_pending(deltas=backlog.deltas, oldest_age=age)
+    if backlog.deltas == 0:
         return 0
     started = clock.perf_counter()
     async with database.write_sessions() as session, session.begin():
@@ -329,10 +334,6 @@ async def fold_once(database: Database) -> int | None:
     if moved is not None:
         metrics.FOLD_DURATION.observe(clock.perf_counter() - started)
         metrics.DELTAS_FOLDED.inc(moved)
-    async with database.read_sessions() as session:
-        left = await pending(session)
-    age = 0.0 if left.oldest is None else max(0.0, (utcnow() - left.oldest).total_seconds())
-    metrics.observe_pending(deltas=left.deltas, oldest_age=age)
     return moved
 
 

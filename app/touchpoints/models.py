@@ -12,6 +12,7 @@ from sqlalchemy import (
     SmallInteger,
     String,
     Text,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -35,6 +36,16 @@ class Touchpoint(Base):
     __table_args__ = (
         Index("ix_touchpoint_occurred_at_id", "occurred_at", "id"),
         Index("ix_touchpoint_moment_id_occurred_at", "moment_id", "occurred_at"),
+        # The latest comments of bad experiences in a moment report: read from this small
+        # index alone, instead of every touchpoint of the moment in the window.
+        Index(
+            "ix_touchpoint_negative_comment",
+            "moment_id",
+            "occurred_at",
+            "id",
+            postgresql_where=text("sentiment = 'negative' AND comment IS NOT NULL"),
+            sqlite_where=text("sentiment = 'negative' AND comment IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)

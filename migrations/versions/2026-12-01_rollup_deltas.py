@@ -1,5 +1,8 @@
 """Count deltas: what writers append instead of updating the shared rollup rows.
 
+The rollups drop their foreign key (the folder writes them in bulk) and touchpoints gain a
+partial index for the latest comments of bad experiences.
+
 Rollups also gain the `agent` dimension (per day only), counted from the touchpoints
 already stored.
 
@@ -56,6 +59,15 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_rollup_delta")),
     )
     _count_agents()
+    with op.batch_alter_table("moment_rollup") as batch:
+        batch.drop_constraint("fk_moment_rollup_moment_id_moment", type_="foreignkey")
+    op.create_index(
+        "ix_touchpoint_negative_comment",
+        "touchpoint",
+        ["moment_id", "occurred_at", "id"],
+        postgresql_where=sa.text("sentiment = 'negative' AND comment IS NOT NULL"),
+        sqlite_where=sa.text("sentiment = 'negative' AND comment IS NOT NULL"),
+    )
 
 
 def _count_agents() -> None:
@@ -84,5 +96,10 @@ def _count_agents() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index("ix_touchpoint_negative_comment", table_name="touchpoint")
+    with op.batch_alter_table("moment_rollup") as batch:
+        batch.create_foreign_key(
+            "fk_moment_rollup_moment_id_moment", "moment", ["moment_id"], ["id"]
+        )
     op.execute("DELETE FROM moment_rollup WHERE dimension = 'agent'")
     op.drop_table("rollup_delta")
