@@ -24,6 +24,14 @@ from uvicorn.supervisors import Multiprocess
 
 APP = "app.main:create_app"
 GRACEFUL_SHUTDOWN_SECONDS = 30
+WORKER_START_SECONDS = 60
+"""How long a worker process may take to answer a health check of the supervisor.
+
+The first check comes as the worker starts. uvicorn's default (5 s) is less than a worker
+can take to import the service on a busy or CPU-limited host: the supervisor then kills it
+as hung and starts another, just as slow, and the service never comes up. A started worker
+answers from a thread of its own, so a long wait only delays noticing a truly stuck one.
+"""
 
 
 class _Supervisor(Multiprocess):
@@ -59,6 +67,7 @@ def run(*, host: str, port: int, workers: int, log_level: str, log_config: dict[
         # The service writes its own access line, without paths or query strings.
         access_log=False,
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+        timeout_worker_healthcheck=WORKER_START_SECONDS,
     )
     if workers > 1:
         _Supervisor(config, sockets=[config.bind_socket()]).run()

@@ -13,9 +13,12 @@ from typing import Self
 
 import httpx
 
+import app
 from app.metrics import MULTIPROCESS_DIRECTORY
 
 MOT = str(Path(sys.executable).with_name("mot"))
+# The tree whose `app` these tests import: the commands they start must run the same code.
+SOURCE_ROOT = str(Path(app.__file__).resolve().parent.parent)
 
 # The admin key a served instance creates on its empty database, and every request carries.
 ADMIN_KEY = "mot_test-admin-key-that-is-long-enough-0123456789"
@@ -24,6 +27,17 @@ AUTH_HEADERS = {"Authorization": f"Bearer {ADMIN_KEY}"}
 # Generous: a busy two-core machine may take several seconds to import and start the app.
 READY_WITHIN = 60.0
 EXIT_WITHIN = 60.0
+
+
+def command_environment(database_url: str, **variables: str) -> dict[str, str]:
+    """The environment for a `mot` command on this database, running the code under test."""
+    path = [SOURCE_ROOT, *filter(None, [os.environ.get("PYTHONPATH")])]
+    return {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(path),
+        "MOT_DATABASE_URL": database_url,
+        **variables,
+    }
 
 
 def free_port() -> int:
@@ -56,7 +70,7 @@ class Served:
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
         self.workers = workers
-        self.env = {**os.environ, "MOT_DATABASE_URL": database_url, **(env or {})}
+        self.env = command_environment(database_url, **(env or {}))
         self.env.pop(MULTIPROCESS_DIRECTORY, None)  # each service chooses its own
         self.env.pop("MOT_BOOTSTRAP_API_KEY", None)
         if bootstrap_key is not None:
@@ -65,15 +79,20 @@ class Served:
 
     def start(self) -> None:
         """Start the server and return once it answers ready."""
+        self.launch()
+        self.wait_until_ready()
+
+    def launch(self) -> None:
+        """Start the server and return at once: several can then start together."""
         assert self.process is None, "already running"
         command = [MOT, "serve", "--port", str(self.port), "--workers", str(self.workers)]
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
                 command, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
             )
-        self._wait_until_ready()
 
-    def _wait_until_ready(self) -> None:
+    def wait_until_ready(self) -> None:
+        """Return once the launched server answers ready."""
         assert self.process is not None
         deadline = time.monotonic() + READY_WITHIN
         while time.monotonic() < deadline:

@@ -18,6 +18,8 @@ MIN_KEY_LENGTH = 32
 # Writing the last-used time on every request would turn every read into a write; once a
 # minute is precise enough to tell a live key from a forgotten one.
 LAST_USED_PRECISION = timedelta(minutes=1)
+BOOTSTRAP_LOCK = 0x6D6F74_02
+"""The PostgreSQL advisory lock held while deciding whether to create the first key."""
 
 
 def generate_key() -> str:
@@ -129,6 +131,11 @@ async def bootstrap(database: Database, *, key: str | None) -> ApiKeyCreated | N
     """On a database without keys, create the first admin key (the given one, else a new
     one) so that a fresh install can be used at once; None when keys already exist."""
     async with database.write_sessions() as session, session.begin():
+        # Replicas starting together would each find no key and each create one (the same
+        # configured key: one of them fails on its hash and exits). One at a time, the
+        # others find the first key. SQLite's write transactions are one at a time already.
+        if session.get_bind().dialect.name == "postgresql":
+            await session.execute(select(func.pg_advisory_xact_lock(BOOTSTRAP_LOCK)))
         if await has_any(session):
             return None
         return await create(

@@ -1,5 +1,6 @@
 """The rollups always equal a recount from the touchpoints, whatever was written."""
 
+from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 
@@ -7,13 +8,16 @@ import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import update
+from sqlalchemy import case, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import Database
 from app.insights import counts
+from app.moments.models import Moment
 from app.rollups import service as rollups
 from app.rollups.models import MomentRollup
 from app.rollups.reads import split_days
+from app.touchpoints.models import Touchpoint
 
 pytestmark = pytest.mark.anyio
 
@@ -25,6 +29,13 @@ SCALE_VALUES = {
     "thumbs": (0, 1),
 }
 START = datetime(2026, 9, 28, tzinfo=UTC)
+IDS = 40
+CLIENTS = 4
+# Windows over the touchpoints' eight days: whole UTC days across the end of September
+# (read from the rollups and pending deltas alone), and one whose bounds fall inside days
+# (the edges read from the touchpoints). The previous windows are checked too.
+WHOLE_DAYS = ("2026-09-30T00:00:00Z", "2026-10-04T00:00:00Z")
+PARTIAL_DAYS = ("2026-09-29T06:00:00Z", "2026-10-04T13:00:00Z")
 
 ratings = st.one_of(
     st.none(),
@@ -39,63 +50,189 @@ ratings = st.one_of(
 @st.composite
 def touchpoints(draw: st.DrawFn) -> dict[str, Any]:
     # Around the end of a month, in several time zones, so day and month edges differ
-    # between local and UTC time; ids from a small pool so that retries and reuse happen.
+    # between local and UTC time; ids and clients from small pools so that retries, reuse
+    # and erasures of several touchpoints at once happen.
     offset = timezone(timedelta(hours=draw(st.sampled_from([-5, 0, 3, 14]))))
     occurred = START + timedelta(minutes=draw(st.integers(0, 60 * 24 * 8)))
     body: dict[str, Any] = {
-        "id": f"t{draw(st.integers(0, 40))}",
+        "id": f"t{draw(st.integers(0, IDS))}",
         "moment": draw(st.sampled_from(["m.one", "m.two", "m.three"])),
         "channel": draw(st.sampled_from(["call", "email", "chat"])),
         "occurred_at": occurred.astimezone(offset).isoformat(),
         "complaint": draw(st.booleans()),
     }
-    team = draw(st.sampled_from([None, "red", "blue"]))
-    if team is not None:
-        body["team"] = team
+    for field, values in (("team", ["red", "blue"]), ("client_ref", _clients())):
+        value = draw(st.sampled_from([None, *values]))
+        if value is not None:
+            body[field] = value
     rating = draw(ratings)
     if rating is not None:
         body["rating"] = rating
     return body
 
 
+def _clients() -> list[str]:
+    return [f"c{number}" for number in range(CLIENTS)]
+
+
+ids = st.integers(0, IDS)
+picks = st.integers(0, 10)
 operations = st.lists(
     st.one_of(
         st.tuples(st.just("batch"), st.lists(touchpoints(), min_size=1, max_size=12)),
-        st.tuples(st.just("rate"), st.tuples(st.integers(0, 40), ratings.filter(bool))),
+        st.tuples(st.just("rate"), st.tuples(ids, ratings.filter(bool))),
+        # A survey issued for a touchpoint and answered with one click at once.
+        st.tuples(st.just("survey"), st.tuples(ids, st.sampled_from(sorted(SCALE_VALUES)), picks)),
+        # A link issued earlier answered again: its touchpoint may be erased by now.
+        st.tuples(st.just("answer"), st.tuples(st.integers(0, 20), picks)),
+        st.tuples(st.just("erase"), st.sampled_from(_clients())),
+        st.tuples(st.just("fold"), st.none()),
     ),
     min_size=1,
     max_size=8,
 )
 
 
-async def _rollups_match_touchpoints(database_url: str) -> None:
-    database = Database(database_url)
+@pytest.fixture
+async def database(database_url: str) -> AsyncIterator[Database]:
+    """The test's database, opened once for all examples (statements compile once)."""
+    opened = Database(database_url)
     try:
-        async with database.read_sessions() as session:
-            assert await rollups.counted(session) == await counts.recompute(session)
+        yield opened
     finally:
-        await database.dispose()
+        await opened.dispose()
+
+
+def _path(url: str) -> str:
+    return url.removeprefix("http://test")
+
+
+async def _answer(client: httpx.AsyncClient, links: list[str], pick: int) -> None:
+    response = await client.get(_path(links[pick % len(links)]))
+    # Gone: the touchpoint was erased since the link was issued.
+    assert response.status_code in (200, 410), response.text
+
+
+async def _apply(
+    client: httpx.AsyncClient, database: Database, issued: list[list[str]], step: tuple[str, Any]
+) -> None:
+    """Carry out one operation through the API (or, for a fold, as the folder does)."""
+    kind, payload = step
+    if kind == "batch":
+        response = await client.post("/v1/touchpoints/batch", json={"touchpoints": payload})
+        assert response.status_code == 200, response.text
+        result = response.json()
+        assert result["accepted"] + result["duplicates"] + result["rejected"] == len(payload)
+    elif kind == "rate":
+        number, rating = payload
+        response = await client.put(f"/v1/touchpoints/t{number}/rating", json=rating)
+        assert response.status_code in (200, 404), response.text
+    elif kind == "survey":
+        number, scale, pick = payload
+        response = await client.post(f"/v1/touchpoints/t{number}/survey", json={"scale": scale})
+        assert response.status_code in (201, 404), response.text
+        if response.status_code == 201:
+            issued.append([link["url"] for link in response.json()["links"]])
+            await _answer(client, issued[-1], pick)
+    elif kind == "answer":
+        which, pick = payload
+        if issued:
+            await _answer(client, issued[which % len(issued)], pick)
+    elif kind == "erase":
+        response = await client.delete(f"/v1/clients/{payload}")
+        assert response.status_code == 200, response.text
+    else:
+        async with database.write_sessions() as session, session.begin():
+            assert await rollups.fold(session) is not None
+
+
+def _at(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+async def _figures_of_touchpoints(
+    session: AsyncSession, start: datetime, end: datetime
+) -> dict[str, tuple[int, int, int, int]]:
+    """(touchpoints, responses, negatives, complaints) per moment in [start, end), counted
+    from the touchpoints themselves."""
+    rows = await session.execute(
+        select(
+            Moment.key,
+            func.count(),
+            func.count(Touchpoint.rating_scale),
+            func.sum(case((Touchpoint.sentiment == "negative", 1), else_=0)),
+            func.sum(case((Touchpoint.complaint, 1), else_=0)),
+        )
+        .join(Moment, Moment.id == Touchpoint.moment_id)
+        .where(Touchpoint.occurred_at >= start, Touchpoint.occurred_at < end)
+        .group_by(Moment.key)
+    )
+    return {key: (int(n), int(r), int(k), int(c)) for key, n, r, k, c in rows}
+
+
+def _sums(figures: dict[str, tuple[int, int, int, int]]) -> tuple[int, int, int]:
+    """Touchpoints, responses and complaints of every moment together."""
+    return (
+        sum(f[0] for f in figures.values()),
+        sum(f[1] for f in figures.values()),
+        sum(f[3] for f in figures.values()),
+    )
+
+
+def _headline(headline: dict[str, Any]) -> tuple[int, int, int]:
+    return headline["touchpoints"], headline["responses"], headline["complaints"]
+
+
+async def _check_counts(client: httpx.AsyncClient, database: Database) -> None:
+    """The rollups as readers see them equal a recount, and so does an overview of whole
+    days (read from the rollups and pending deltas alone), in the window and before it."""
+    whole = (_at(WHOLE_DAYS[0]), _at(WHOLE_DAYS[1]))
+    previous = (whole[0] - (whole[1] - whole[0]), whole[0])
+    async with database.read_sessions() as session:
+        assert await rollups.counted(session) == await counts.recompute(session)
+        expected = [await _figures_of_touchpoints(session, *span) for span in (whole, previous)]
+    overview = await client.get(
+        "/v1/insights/overview", params={"from": WHOLE_DAYS[0], "to": WHOLE_DAYS[1]}
+    )
+    assert overview.status_code == 200, overview.text
+    assert _headline(overview.json()["current"]) == _sums(expected[0])
+    assert _headline(overview.json()["previous"]) == _sums(expected[1])
+
+
+async def _check_weak_spots(client: httpx.AsyncClient, database: Database) -> None:
+    """Each moment's figures in a window whose bounds fall inside days equal a count of its
+    touchpoints: the edges are read from them, the days between from the counts."""
+    async with database.read_sessions() as session:
+        expected = await _figures_of_touchpoints(
+            session, _at(PARTIAL_DAYS[0]), _at(PARTIAL_DAYS[1])
+        )
+    spots = await client.get(
+        "/v1/insights/weak-spots", params={"from": PARTIAL_DAYS[0], "to": PARTIAL_DAYS[1]}
+    )
+    assert spots.status_code == 200, spots.text
+    ranked = spots.json()["data"] + spots.json()["insufficient_data"]
+    assert {
+        s["moment"]: (s["touchpoints"], s["responses"], s["negatives"], s["complaints"])
+        for s in ranked
+    } == expected
 
 
 @settings(
-    max_examples=25,
+    max_examples=15,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(steps=operations)
-async def test_rollups_equal_a_recount_after_ingests_and_ratings(
-    client: httpx.AsyncClient, database_url: str, steps: list[tuple[str, Any]]
+async def test_rollups_and_figures_equal_a_recount_after_every_write(
+    client: httpx.AsyncClient, database: Database, steps: list[tuple[str, Any]]
 ) -> None:
-    # The database is shared by all examples: the property must hold after any history.
-    for kind, payload in steps:
-        if kind == "batch":
-            response = await client.post("/v1/touchpoints/batch", json={"touchpoints": payload})
-            assert response.status_code == 200
-        else:
-            number, rating = payload
-            response = await client.put(f"/v1/touchpoints/t{number}/rating", json=rating)
-            assert response.status_code in (200, 404)
-    await _rollups_match_touchpoints(database_url)
+    # The database is shared by all examples: the property must hold after any history,
+    # and after every step of it, folded or not.
+    issued: list[list[str]] = []
+    for step in steps:
+        await _apply(client, database, issued, step)
+        await _check_counts(client, database)
+    await _check_weak_spots(client, database)
 
 
 async def test_rebuild_restores_rollups_that_drifted(

@@ -1,5 +1,6 @@
 """Managing keys over the API: shown once, stored as a hash, revocable, last use noted."""
 
+import asyncio
 from datetime import timedelta
 
 import httpx
@@ -128,6 +129,25 @@ async def test_bootstrap_creates_the_first_admin_key_only_once(database_url: str
             assert await service.authenticate(session, given) is not None
     finally:
         await database.dispose()
+
+
+@pytest.mark.parametrize("given", [None, "an-operator-chosen-key-of-sufficient-length"])
+async def test_replicas_bootstrapping_at_once_create_one_key(
+    database_url: str, given: str | None
+) -> None:
+    # Each replica has its own engine; all find the database without keys at the same time.
+    replicas = [Database(database_url) for _ in range(6)]
+    try:
+        created = await asyncio.gather(
+            *(service.bootstrap(replica, key=given) for replica in replicas)
+        )
+        async with replicas[0].read_sessions() as session:
+            stored = (await session.scalars(select(ApiKey))).all()
+    finally:
+        for replica in replicas:
+            await replica.dispose()
+    assert len([key for key in created if key is not None]) == 1
+    assert len(stored) == 1
 
 
 def test_a_short_bootstrap_key_is_refused() -> None:

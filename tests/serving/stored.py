@@ -1,13 +1,20 @@
 """What a served instance left in its database, read directly rather than through it."""
 
+import asyncio
 import time
 from collections import Counter
+from typing import NamedTuple
 
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from app.db import sync_url
+from app.db import Database, sync_url
+from app.insights import counts
+from app.rollups import service as rollups
+from app.rollups.service import Counters, RollupKey
 from tests.servers import EXIT_WITHIN
+
+FOLDED_WITHIN = 60.0
 
 
 def stored_ids(database_url: str) -> Counter[str]:
@@ -24,14 +31,16 @@ def stored_ids(database_url: str) -> Counter[str]:
 
 
 def counted_touchpoints(database_url: str) -> int:
-    """Touchpoints the rollups count: must equal the rows, or a write was half done."""
+    """Touchpoints the rollups count, with the deltas not folded yet (as readers count
+    them): must equal the rows, or a write was half done."""
     engine = create_engine(sync_url(database_url))
     try:
         with engine.connect() as connection:
             total = connection.scalar(
                 text(
-                    "SELECT coalesce(sum(touchpoints), 0) FROM moment_rollup"
-                    " WHERE dimension = 'all' AND grain = 'day'"
+                    "SELECT (SELECT coalesce(sum(touchpoints), 0) FROM moment_rollup"
+                    " WHERE dimension = 'all' AND grain = 'day')"
+                    " + (SELECT coalesce(sum(touchpoints), 0) FROM rollup_delta)"
                 )
             )
             return int(total or 0)
@@ -60,6 +69,52 @@ def wait_until_disconnected(database_url: str) -> None:
             while connection.scalar(others):
                 assert time.monotonic() < deadline, "a killed server's sessions stayed open"
                 connection.rollback()  # a fresh snapshot of pg_stat_activity each time
+                time.sleep(0.05)
+    finally:
+        engine.dispose()
+
+
+class Rollups(NamedTuple):
+    """The rollups of a database, read in one snapshot."""
+
+    stored: dict[RollupKey, Counters]
+    """What the rollup rows hold."""
+    counted: dict[RollupKey, Counters]
+    """What readers count: the rows plus the pending deltas."""
+    recount: dict[RollupKey, Counters]
+    """What they should hold: counted afresh from the touchpoints."""
+    pending: int
+    """Deltas not folded yet."""
+
+
+def read_rollups(database_url: str) -> Rollups:
+    """The rollups, as readers see them and as a recount finds them, in one snapshot."""
+
+    async def read() -> Rollups:
+        database = Database(database_url)
+        try:
+            async with database.read_sessions() as session:
+                return Rollups(
+                    stored=await rollups.stored(session),
+                    counted=await rollups.counted(session),
+                    recount=await counts.recompute(session),
+                    pending=(await rollups.pending(session)).deltas,
+                )
+        finally:
+            await database.dispose()
+
+    return asyncio.run(read())
+
+
+def wait_until_folded(database_url: str) -> None:
+    """Wait until a served folder has folded every count delta."""
+    engine = create_engine(sync_url(database_url))
+    try:
+        deadline = time.monotonic() + FOLDED_WITHIN
+        with engine.connect() as connection:
+            while connection.scalar(text("SELECT count(*) FROM rollup_delta")):
+                assert time.monotonic() < deadline, "the folder never caught up"
+                connection.rollback()
                 time.sleep(0.05)
     finally:
         engine.dispose()
