@@ -31,7 +31,7 @@ from app.rollups import service as rollups
 from app.rollups.models import MomentRollup
 from app.rollups.reads import CellKey, Slice
 from app.rollups.service import Counters, Dimension, Grain, RollupKey, grains
-from app.rollups.tally import RATING_KEYS, Tally
+from app.rollups.tally import RATING_KEYS, Tally, tally_at
 from app.scales import Sentiment
 from app.touchpoints.models import Touchpoint
 
@@ -85,11 +85,9 @@ async def tallies(
         query = _raw_query(session, raw, part, [*rating, func.count()], rating)
         for row in (await session.execute(query)).all():
             scale, value, complaint, count = row[3:]
-            key: CellKey = (row[0], row[1], row[2])
-            tally = found.get(key)
-            if tally is None:
-                tally = found[key] = Tally()
-            tally.add_touchpoint(complaint=complaint, scale=scale, value=value, times=count)
+            tally_at(found, (row[0], row[1], row[2])).add_touchpoint(
+                complaint=complaint, scale=scale, value=value, times=count
+            )
     # Periods taken away can leave members with nothing in the window.
     return {key: tally for key, tally in found.items() if not tally.is_empty()}
 

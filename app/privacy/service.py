@@ -81,7 +81,6 @@ def _kinds(which: ColumnElement[bool]) -> list[_Kind]:
         ("follow_ups", FollowUp, FollowUp.touchpoint_id.in_(touchpoint_ids)),
         ("surveys", Survey, Survey.touchpoint_id.in_(touchpoint_ids)),
         ("rating_history", RatingHistory, RatingHistory.touchpoint_id.in_(touchpoint_ids)),
-        ("touchpoints", Touchpoint, which),
     ]
     return [
         _Kind(
@@ -97,6 +96,13 @@ def _kinds(which: ColumnElement[bool]) -> list[_Kind]:
             sql_update(WebhookDelivery).where(sent).values(payload=ERASED_PAYLOAD),
         ),
         *(_Kind(name, model, rows, sql_delete(model).where(rows)) for name, model, rows in owned),
+        # Last, and saying what went: an erasure takes exactly these off the counts.
+        _Kind(
+            "touchpoints",
+            Touchpoint,
+            which,
+            sql_delete(Touchpoint).where(which).returning(*touchpoints_service.FACT_COLUMNS),
+        ),
     ]
 
 
@@ -123,18 +129,14 @@ async def _remove(
         if dry_run:
             counts[kind.name] = await _count(session, kind.model, kind.rows)
             continue
-        removal = kind.removal.execution_options(synchronize_session=False)
-        if removed is not None and kind.model is Touchpoint:
-            rows = (
-                await session.execute(
-                    sql_delete(Touchpoint).where(which).returning(*touchpoints_service.FACT_COLUMNS)
-                )
-            ).all()
-            removed.extend(rollups.Facts(**row._asdict()) for row in rows)
-            counts[kind.name] = len(rows)
+        result = await session.execute(kind.removal.execution_options(synchronize_session=False))
+        if kind.model is not Touchpoint:
+            counts[kind.name] = cast(CursorResult[Any], result).rowcount
             continue
-        result = await session.execute(removal)
-        counts[kind.name] = cast(CursorResult[Any], result).rowcount
+        gone = [rollups.Facts(**row._asdict()) for row in result.all()]
+        counts[kind.name] = len(gone)
+        if removed is not None:
+            removed.extend(gone)
     return RemovedCounts(**counts)
 
 

@@ -15,9 +15,15 @@ from typing import Any
 from sqlalchemy import Date, Integer, String, TextClause, TextualSelect, bindparam, column, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.rollups.service import RATE_COLUMNS, Dimension, Grain, grains
-from app.rollups.tally import COUNT_COLUMNS, Tally
-from app.scales import SCALES
+from app.rollups.service import (
+    DELTA_MEMBER_SQL,
+    NEGATIVE_RATING_SQL,
+    RATE_COLUMNS,
+    Dimension,
+    Grain,
+    grains,
+)
+from app.rollups.tally import COUNT_COLUMNS, Tally, tally_at
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,13 +141,16 @@ def _params(dimension: Dimension, part: Slice, **bounds: Any) -> dict[str, Any]:
     return params
 
 
-def _rollup_sql(shape: _Shape, measures: Iterable[str], *, sign: int, rated_only: bool) -> str:
+def _rollup_sql(
+    shape: _Shape, measures: Iterable[str], *, sign: int, rated_only: bool, suffix: str = ""
+) -> str:
+    """`suffix` names this statement's period parameters, where several share one text."""
     day = "period" if shape.daily else "NULL"
     conditions = [
         "dimension = :dimension",
-        "grain = :grain",
-        "period >= :low",
-        "period < :high",
+        f"grain = :grain{suffix}",
+        f"period >= :low{suffix}",
+        f"period < :high{suffix}",
         *(["member = :member"] if shape.member else []),
         *(["moment_id = :moment_id"] if shape.moment else []),
         *(["responses > 0"] if rated_only else []),
@@ -155,16 +164,8 @@ def _rollup_sql(shape: _Shape, measures: Iterable[str], *, sign: int, rated_only
     )
 
 
-_DELTA_MEMBER = {
-    Dimension.all: "''",
-    Dimension.team: "team",
-    Dimension.channel: "channel",
-    Dimension.agent: "agent",
-}
-
-
 def _delta_sql(shape: _Shape, measures: str, grouping: str) -> str:
-    member = _DELTA_MEMBER[shape.dimension]
+    member = DELTA_MEMBER_SQL[shape.dimension]
     day = "day" if shape.daily else "NULL"
     conditions = [
         "day >= :first",
@@ -205,29 +206,17 @@ def _delta_tallies(shape: _Shape) -> TextualSelect:
     return _keyed_by_day(_delta_sql(shape, measures, "rating_scale, rating_value"))
 
 
-_NEGATIVE = " OR ".join(
-    f"(rating_scale = '{scale.name.value}' AND rating_value <= {scale.negative_max})"
-    for scale in SCALES.values()
-)
-
-
 @cache
-def _response_counts(shape: _Shape, spans: tuple[tuple[int, Grain], ...]) -> TextClause:
-    """Rollup rows with responses over every span, and the pending deltas, summed per
+def _response_counts(shape: _Shape, signs: tuple[int, ...]) -> TextClause:
+    """Rollup rows with responses over spans of these signs, and the pending deltas, summed per
     (moment, member) in one statement; members under `:minimum` responses left out."""
     pieces = [
-        _rollup_sql(shape, RATE_COLUMNS, sign=sign, rated_only=True).replace(
-            ":grain", f":grain_{i}"
-        )
-        for i, (sign, _) in enumerate(spans)
-    ]
-    pieces = [
-        piece.replace(":low", f":low_{i}").replace(":high", f":high_{i}")
-        for i, piece in enumerate(pieces)
+        _rollup_sql(shape, RATE_COLUMNS, sign=sign, rated_only=True, suffix=f"_{i}")
+        for i, sign in enumerate(signs)
     ]
     measures = (
         "sum(CASE WHEN rating_scale IS NOT NULL THEN ratings ELSE 0 END) AS responses, "
-        f"sum(CASE WHEN {_NEGATIVE} THEN ratings ELSE 0 END) AS negatives"
+        f"sum(CASE WHEN {NEGATIVE_RATING_SQL} THEN ratings ELSE 0 END) AS negatives"
     )
     pieces.append(_delta_sql(shape, measures, ""))
     union = " UNION ALL ".join(pieces)
@@ -238,7 +227,7 @@ def _response_counts(shape: _Shape, spans: tuple[tuple[int, Grain], ...]) -> Tex
     )
     dates = [
         bindparam(f"{bound}_{i}", type_=Date)
-        for i in range(len(spans))
+        for i in range(len(signs))
         for bound in ("low", "high")
     ]
     return text(sql).bindparams(
@@ -247,13 +236,6 @@ def _response_counts(shape: _Shape, spans: tuple[tuple[int, Grain], ...]) -> Tex
 
 
 # --- reading ---
-
-
-def _tally_of(found: dict[CellKey, Tally], key: CellKey) -> Tally:
-    tally = found.get(key)
-    if tally is None:
-        tally = found[key] = Tally()
-    return tally
 
 
 async def tallies(
@@ -270,11 +252,11 @@ async def tallies(
     for sign, grain, low, high in split_days(first, last, months=months).spans():
         params = _params(dimension, part, grain=grain.value, low=low, high=high)
         for row in (await session.execute(_rollup_tallies(shape), params)).all():
-            _tally_of(into, (row[0], row[1], row[2])).merge_counts(row[3:], sign=sign)
+            tally_at(into, (row[0], row[1], row[2])).merge_counts(row[3:], sign=sign)
     params = _params(dimension, part, first=first, last=last)
     for row in (await session.execute(_delta_tallies(shape), params)).all():
         scale, value, touchpoints, complaints, ratings = row[3:]
-        _tally_of(into, (row[0], row[1], row[2])).add_counts(
+        tally_at(into, (row[0], row[1], row[2])).add_counts(
             touchpoints=int(touchpoints),
             complaints=int(complaints),
             scale=scale,
@@ -292,9 +274,7 @@ async def response_counts(
     dimension = part.rollup_dimension()
     assert dimension is not None, "only touchpoints can answer this slice"
     spans = list(split_days(first, last, months=Grain.month in grains(dimension)).spans())
-    statement = _response_counts(
-        _shape(dimension, part), tuple((sign, grain) for sign, grain, _, _ in spans)
-    )
+    statement = _response_counts(_shape(dimension, part), tuple(sign for sign, *_ in spans))
     params = _params(dimension, part, first=first, last=last, minimum=min_responses)
     for i, (_, grain, low, high) in enumerate(spans):
         params |= {f"grain_{i}": grain.value, f"low_{i}": low, f"high_{i}": high}

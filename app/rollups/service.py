@@ -30,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app import metrics
 from app.db import Database, utcnow, write_rows
 from app.rollups.models import MomentRollup, RollupDelta
-from app.rollups.tally import COUNT_COLUMNS, RATING_KEYS, Tally
+from app.rollups.tally import COUNT_COLUMNS, RATING_KEYS, Tally, tally_at
 from app.scales import SCALES
 
 logger = logging.getLogger(__name__)
@@ -154,12 +154,18 @@ async def record(session: AsyncSession, rows: Sequence[DeltaRow]) -> None:
 # --- folding ---
 
 
-def _negative_rating() -> str:
-    bands = [
-        f"(rating_scale = '{scale.name.value}' AND rating_value <= {scale.negative_max})"
-        for scale in SCALES.values()
-    ]
-    return " OR ".join(bands)
+NEGATIVE_RATING_SQL = " OR ".join(
+    f"(rating_scale = '{scale.name.value}' AND rating_value <= {scale.negative_max})"
+    for scale in SCALES.values()
+)
+"""SQL: the delta's rating (`rating_scale`, `rating_value`) is in its scale's negative band."""
+DELTA_MEMBER_SQL = {
+    Dimension.all: "''",
+    Dimension.team: "team",
+    Dimension.channel: "channel",
+    Dimension.agent: "agent",
+}
+"""SQL: the member of each dimension a delta row counts for."""
 
 
 def _pivoted(month_of_day: str) -> str:
@@ -181,23 +187,17 @@ def _pivoted(month_of_day: str) -> str:
         "complaints",
         *ratings,
         "CASE WHEN rating_scale IS NOT NULL THEN ratings ELSE 0 END AS responses",
-        f"CASE WHEN {_negative_rating()} THEN ratings ELSE 0 END AS negatives",
+        f"CASE WHEN {NEGATIVE_RATING_SQL} THEN ratings ELSE 0 END AS negatives",
     ]
     return f"SELECT {', '.join(columns)} FROM moved"
 
 
 def _expanded() -> str:
     """Deltas of `pivoted` summed into rollup rows: every dimension and its grains."""
-    members = {
-        Dimension.all: "''",
-        Dimension.team: "team",
-        Dimension.channel: "channel",
-        Dimension.agent: "agent",
-    }
     periods = {Grain.day: "day", Grain.month: "month"}
     sums = ", ".join(f"sum({name}) AS {name}" for name in STORED_COLUMNS)
     pieces = []
-    for dimension, member in members.items():
+    for dimension, member in DELTA_MEMBER_SQL.items():
         for grain in grains(dimension):
             period = periods[grain]
             grouping = f"{period}, moment_id" + ("" if dimension is Dimension.all else ", member")
@@ -305,15 +305,7 @@ class Pending:
 async def pending(session: AsyncSession) -> Pending:
     """How many deltas wait to be folded, and when the oldest of them was written."""
     row = (await session.execute(select(func.count(), func.min(_delta.c.recorded_at)))).one()
-    return Pending(int(row[0]), _aware(row[1]))
-
-
-def _aware(value: Any) -> datetime | None:
-    if value is None:
-        return None
-    if isinstance(value, str):  # SQLite's min() returns the stored text
-        value = datetime.fromisoformat(value)
-    return cast(datetime, value).replace(tzinfo=UTC) if value.tzinfo is None else value
+    return Pending(int(row[0]), row[1])
 
 
 async def fold_once(database: Database) -> int | None:
@@ -366,22 +358,17 @@ async def counted(session: AsyncSession) -> dict[RollupKey, Counters]:
     }
     for row in (await session.execute(select(*(_delta.c[name] for name in DELTA_COLUMNS)))).all():
         delta = DeltaRow(*row)
-        day = date.fromisoformat(delta.day) if isinstance(delta.day, str) else delta.day
         members = {
             Dimension.all: "",
             Dimension.team: delta.team,
             Dimension.channel: delta.channel,
             Dimension.agent: delta.agent,
         }
+        periods = {Grain.day: delta.day, Grain.month: delta.day.replace(day=1)}
         for dimension, member in members.items():
-            periods = {Grain.day: day, Grain.month: day.replace(day=1)}
             for grain in grains(dimension):
-                period = periods[grain]
-                key = (dimension.value, grain.value, period, delta.moment_id, member)
-                tally = tallies.get(key)
-                if tally is None:
-                    tally = tallies[key] = Tally()
-                tally.add_counts(
+                key = (dimension.value, grain.value, periods[grain], delta.moment_id, member)
+                tally_at(tallies, key).add_counts(
                     touchpoints=delta.touchpoints,
                     complaints=delta.complaints,
                     scale=delta.rating_scale,

@@ -7,6 +7,7 @@ rollups, pending deltas and raw touchpoints yield the same figures.
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from app.scales import SCALES, ScaleFamily, ScaleName, Sentiment
 
@@ -125,6 +126,17 @@ class Tally:
         return {
             key.value: self.counts[2 + i] for i, key in enumerate(RATING_KEYS) if key.scale is scale
         }
+
+
+Key = TypeVar("Key")
+
+
+def tally_at(tallies: dict[Key, Tally], key: Key) -> Tally:
+    """The tally kept under `key`, an empty one added if there is none yet."""
+    tally = tallies.get(key)
+    if tally is None:
+        tally = tallies[key] = Tally()
+    return tally
 
 
 def total(tallies: Iterable[Tally]) -> Tally:
