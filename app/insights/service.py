@@ -7,6 +7,7 @@ from `stats`; this module joins them to the moments catalogue and shapes the ans
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import NamedTuple
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -64,6 +65,22 @@ METHOD_DESCRIPTION = (
 # --- windows and filters ---
 
 
+class CatalogEntry(NamedTuple):
+    """What the insights show of a catalogued moment: read as plain rows, not ORM objects."""
+
+    id: int
+    key: str
+    name: str
+    stage: str | None
+    owner_team: str | None
+    target_negative_rate: float | None
+
+
+_CATALOG = select(
+    Moment.id, Moment.key, Moment.name, Moment.stage, Moment.owner_team, Moment.target_negative_rate
+)
+
+
 @dataclass(frozen=True, slots=True)
 class Scope:
     """Which touchpoints count: filters on the touchpoint and on the moment."""
@@ -73,7 +90,7 @@ class Scope:
     stage: str | None = None
     moment_prefix: str | None = None
 
-    def admits(self, moment: Moment) -> bool:
+    def admits(self, moment: CatalogEntry) -> bool:
         if self.stage is not None and moment.stage != self.stage:
             return False
         return self.moment_prefix is None or moment.key.startswith(self.moment_prefix)
@@ -82,19 +99,22 @@ class Scope:
         return Slice(by=by, team=self.team, channel=self.channel)
 
 
-async def _admitted(session: AsyncSession, scope: Scope) -> dict[int, Moment]:
+async def _admitted(session: AsyncSession, scope: Scope) -> dict[int, CatalogEntry]:
     """The catalogued moments the scope's moment filters let in, by id."""
-    moments = await session.scalars(select(Moment))
-    return {moment.id: moment for moment in moments if scope.admits(moment)}
+    entries = map(CatalogEntry._make, (await session.execute(_CATALOG)).all())
+    return {entry.id: entry for entry in entries if scope.admits(entry)}
 
 
 async def _per_moment(
-    session: AsyncSession, span: Window, part: Slice, admitted: Mapping[int, Moment]
+    session: AsyncSession, span: Window, part: Slice, admitted: Mapping[int, CatalogEntry]
 ) -> dict[int, Tally]:
     found = await counts.tallies(session, start=span.start, end=span.end, part=part)
     per_moment: dict[int, Tally] = {}
     for (moment_id, _, _), tally in found.items():
-        per_moment.setdefault(moment_id, Tally()).merge(tally)
+        if moment_id in per_moment:
+            per_moment[moment_id].merge(tally)
+        else:
+            per_moment[moment_id] = tally  # the found tallies are this function's own
     return {
         moment_id: tally
         for moment_id, tally in per_moment.items()
@@ -103,7 +123,7 @@ async def _per_moment(
 
 
 async def _team_counts(
-    session: AsyncSession, span: Window, scope: Scope, admitted: Mapping[int, Moment]
+    session: AsyncSession, span: Window, scope: Scope, admitted: Mapping[int, CatalogEntry]
 ) -> dict[int, list[stats.TeamCounts]]:
     """Responses and negatives per team of each admitted moment, for the teams with enough
     responses to be compared (the others would be left out of the test anyway)."""
@@ -221,9 +241,9 @@ async def weak_spots(
     ]
     priors, previous_priors = stats.family_priors(inputs), stats.family_priors(previous_inputs)
     ranked = stats.rank(inputs, priors)
-    previous_ranked = stats.rank(previous_inputs, previous_priors)
-    trends = {t.key: t for t in stats.trends(stats.trend_inputs(ranked, previous_ranked))}
-    previous_by_key = {item.key: item for item in previous_ranked}
+    previous = stats.adjust(previous_inputs, previous_priors)
+    trends = {t.key: t for t in stats.trends(stats.trend_inputs(ranked, previous))}
+    previous_by_key = {item.key: item for item in previous}
     consistency = [stats.team_consistency(teams.get(by_key[item.key], [])) for item in ranked]
     consistency_q = stats.consistency_q_values(consistency)
     shares = stats.window_shares(
@@ -300,7 +320,7 @@ async def weak_spots(
     )
 
 
-def _trend_read(trend: stats.Trend, previous: stats.RankedMoment | None) -> TrendRead:
+def _trend_read(trend: stats.Trend, previous: stats.AdjustedMoment | None) -> TrendRead:
     return TrendRead(
         previous_responses=0 if previous is None else previous.responses,
         previous_negatives=0 if previous is None else previous.negatives,

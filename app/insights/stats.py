@@ -483,6 +483,31 @@ def rank(
     return [ranked[i] for i in order.tolist()]
 
 
+@dataclass(frozen=True, slots=True)
+class AdjustedMoment:
+    """A moment's counts and adjusted (posterior mean) negative rate in one window."""
+
+    key: str
+    responses: int
+    negatives: int
+    rate: float
+
+
+def adjust(
+    moments: Sequence[MomentInput], priors: Mapping[ScaleFamily, FamilyPrior]
+) -> list[AdjustedMoment]:
+    """The adjusted rate of each moment, as `rank` computes it, without intervals,
+    confidence or priority: what an earlier window is compared with."""
+    columns = _RankColumns(moments, priors)
+    return _assemble(
+        AdjustedMoment,
+        key=[moment.key for moment in moments],
+        responses=columns.responses,
+        negatives=columns.negatives,
+        rate=columns.rates(),
+    )
+
+
 class _RankColumns:
     """The moments of a window as columns: counts, volume, prior and reference of each."""
 
@@ -513,8 +538,8 @@ class _RankColumns:
         self.kappas: list[float] = [row[4] for row in rows]
         self.references: list[float] = [row[5] for row in rows]
 
-    def posteriors(self) -> "_Posteriors":
-        """`posterior`, `prob_worse` and `priority` of every moment, as arrays."""
+    def shapes(self) -> tuple[Floats, Floats]:
+        """The posterior Beta(a, b) of every moment, as arrays."""
         baseline = np.array(self.baselines, dtype=np.float64)
         kappa = np.array(self.kappas, dtype=np.float64)
         valid = (baseline >= 0.0) & (baseline <= 1.0) & (kappa > 0)
@@ -524,9 +549,23 @@ class _RankColumns:
             raise ValueError(f"need 0 <= baseline <= 1 and kappa > 0, got {prior}")
         responses = np.array(self.responses, dtype=np.float64)
         negatives = np.array(self.negatives, dtype=np.float64)
-        reference = np.array(self.references, dtype=np.float64)
         a = baseline * kappa + negatives
         b = (1.0 - baseline) * kappa + responses - negatives
+        return a, b
+
+    def rates(self) -> list[float]:
+        """Every moment's posterior mean: `posterior(...).rate` without the rest."""
+        a, b = self.shapes()
+        rate = np.where(a < b, 0.0, 1.0)  # point masses, see `_is_point_mass`
+        regular = np.minimum(a, b) >= sys.float_info.min
+        rate[regular] = a[regular] / (a[regular] + b[regular])
+        rates: list[float] = rate.tolist()
+        return rates
+
+    def posteriors(self) -> "_Posteriors":
+        """`posterior`, `prob_worse` and `priority` of every moment, as arrays."""
+        a, b = self.shapes()
+        reference = np.array(self.references, dtype=np.float64)
         regular = np.minimum(a, b) >= sys.float_info.min
         if regular.all():
             rate = a / (a + b)
@@ -641,7 +680,7 @@ class Trend:
 
 
 def trend_inputs(
-    current: Sequence[RankedMoment], previous: Sequence[RankedMoment]
+    current: Sequence[RankedMoment], previous: Sequence[RankedMoment | AdjustedMoment]
 ) -> list[TrendInput]:
     """Pairs each current moment with the same key in the previous window (empty if absent)."""
     before = {item.key: item for item in previous}

@@ -12,18 +12,18 @@ from datetime import date, timedelta
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Date, Integer, String, TextClause, TextualSelect, bindparam, column, text
+from sqlalchemy import Date, Integer, String, TextualSelect, bindparam, column, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.rollups.service import (
+    DELTA_COUNTER_SQL,
     DELTA_MEMBER_SQL,
-    NEGATIVE_RATING_SQL,
     RATE_COLUMNS,
     Dimension,
     Grain,
     grains,
 )
-from app.rollups.tally import COUNT_COLUMNS, Tally, tally_at
+from app.rollups.tally import COUNT_COLUMNS, Tally
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,11 +141,9 @@ def _params(dimension: Dimension, part: Slice, **bounds: Any) -> dict[str, Any]:
     return params
 
 
-def _rollup_sql(
-    shape: _Shape, measures: Iterable[str], *, sign: int, rated_only: bool, suffix: str = ""
-) -> str:
-    """`suffix` names this statement's period parameters, where several share one text."""
-    day = "period" if shape.daily else "NULL"
+def _rollup_sql(shape: _Shape, measures: Iterable[str], *, sign: int, suffix: str) -> str:
+    """Rollup rows of one run of periods, their counters signed; `suffix` names the run's
+    parameters (several runs share one statement)."""
     conditions = [
         "dimension = :dimension",
         f"grain = :grain{suffix}",
@@ -153,86 +151,89 @@ def _rollup_sql(
         f"period < :high{suffix}",
         *(["member = :member"] if shape.member else []),
         *(["moment_id = :moment_id"] if shape.moment else []),
-        *(["responses > 0"] if rated_only else []),
+        # Only rows with answers hold rates: an index keeps just those.
+        *(["responses > 0"] if tuple(measures) == RATE_COLUMNS else []),
     ]
-    grouping = "moment_id, member" + (", period" if shape.daily else "")
-    factor = "" if sign == 1 else f"{sign} * "
-    signed = ", ".join(f"{factor}sum({name}) AS {name}" for name in measures)
+    factor = "" if sign == 1 else "-"
+    signed = ", ".join(f"{factor}{name} AS {name}" for name in measures)
+    day = ", period AS day" if shape.daily else ""
     return (
-        f"SELECT moment_id, member, {day} AS day, {signed} FROM moment_rollup "
-        f"WHERE {' AND '.join(conditions)} GROUP BY {grouping}"
+        f"SELECT moment_id, member{day}, {signed} FROM moment_rollup "
+        f"WHERE {' AND '.join(conditions)}"
     )
 
 
-def _delta_sql(shape: _Shape, measures: str, grouping: str) -> str:
+def _delta_sql(shape: _Shape, measures: Iterable[str]) -> str:
+    """The pending deltas of the window, as rollup counters."""
     member = DELTA_MEMBER_SQL[shape.dimension]
-    day = "day" if shape.daily else "NULL"
     conditions = [
         "day >= :first",
         "day < :last",
         *([f"{member} = :member"] if shape.member else []),
         *(["moment_id = :moment_id"] if shape.moment else []),
     ]
-    group = ["moment_id", *([] if shape.dimension is Dimension.all else [member])]
-    group += [*([grouping] if grouping else []), *(["day"] if shape.daily else [])]
+    counters = ", ".join(f"{DELTA_COUNTER_SQL[name]} AS {name}" for name in measures)
+    day = ", day" if shape.daily else ""
     return (
-        f"SELECT moment_id, {member} AS member, {day} AS day, {measures} FROM rollup_delta "
-        f"WHERE {' AND '.join(conditions)} GROUP BY {', '.join(group)}"
+        f"SELECT moment_id, {member} AS member{day}, {counters} FROM rollup_delta "
+        f"WHERE {' AND '.join(conditions)}"
     )
 
 
-_DATES = ("low", "high", "first", "last")
+def _summed_sql(shape: _Shape, measures: tuple[str, ...], signs: tuple[int, ...]) -> str:
+    """Every run of rollup periods and the pending deltas, summed by the database per
+    (moment, member, day if daily) in one statement.
+
+    The pieces are not summed on their own: their integer counters then sum to a bigint
+    once, where sums of sums would be PostgreSQL's slower numeric.
+    """
+    pieces = [
+        _rollup_sql(shape, measures, sign=sign, suffix=f"_{i}") for i, sign in enumerate(signs)
+    ]
+    pieces.append(_delta_sql(shape, measures))
+    day = "day" if shape.daily else "NULL AS day"
+    grouping = "moment_id, member" + (", day" if shape.daily else "")
+    sums = ", ".join(f"sum({name}) AS {name}" for name in measures)
+    return (
+        f"SELECT moment_id, member, {day}, {sums} "
+        f"FROM ({' UNION ALL '.join(pieces)}) AS pieces GROUP BY {grouping}"
+    )
 
 
-def _keyed_by_day(sql: str) -> TextualSelect:
+def _typed(sql: str, runs: int) -> TextualSelect:
     """The statement with its date parameters typed, and its key columns typed: the day is
     a key the caller merges on, so SQLite's text must come back as a date too."""
-    present = [bindparam(name, type_=Date) for name in _DATES if f":{name}" in sql]
+    dates = [
+        bindparam(f"{bound}_{i}", type_=Date) for i in range(runs) for bound in ("low", "high")
+    ]
     return (
         text(sql)
-        .bindparams(*present)
+        .bindparams(*dates, bindparam("first", type_=Date), bindparam("last", type_=Date))
         .columns(column("moment_id", Integer), column("member", String), column("day", Date))
     )
 
 
 @cache
-def _rollup_tallies(shape: _Shape) -> TextualSelect:
-    return _keyed_by_day(_rollup_sql(shape, COUNT_COLUMNS, sign=1, rated_only=False))
+def _tallies(shape: _Shape, signs: tuple[int, ...]) -> TextualSelect:
+    return _typed(_summed_sql(shape, COUNT_COLUMNS, signs), len(signs))
 
 
 @cache
-def _delta_tallies(shape: _Shape) -> TextualSelect:
-    measures = "rating_scale, rating_value, sum(touchpoints), sum(complaints), sum(ratings)"
-    return _keyed_by_day(_delta_sql(shape, measures, "rating_scale, rating_value"))
+def _response_counts(shape: _Shape, signs: tuple[int, ...]) -> TextualSelect:
+    """Members under `:minimum` responses are left out."""
+    sql = _summed_sql(shape, RATE_COLUMNS, signs) + " HAVING sum(responses) >= :minimum"
+    return _typed(sql, len(signs))
 
 
-@cache
-def _response_counts(shape: _Shape, signs: tuple[int, ...]) -> TextClause:
-    """Rollup rows with responses over spans of these signs, and the pending deltas, summed per
-    (moment, member) in one statement; members under `:minimum` responses left out."""
-    pieces = [
-        _rollup_sql(shape, RATE_COLUMNS, sign=sign, rated_only=True, suffix=f"_{i}")
-        for i, sign in enumerate(signs)
-    ]
-    measures = (
-        "sum(CASE WHEN rating_scale IS NOT NULL THEN ratings ELSE 0 END) AS responses, "
-        f"sum(CASE WHEN {NEGATIVE_RATING_SQL} THEN ratings ELSE 0 END) AS negatives"
-    )
-    pieces.append(_delta_sql(shape, measures, ""))
-    union = " UNION ALL ".join(pieces)
-    sql = (
-        "SELECT moment_id, member, sum(responses) AS responses, sum(negatives) AS negatives "
-        f"FROM ({union}) AS pieces "
-        "GROUP BY moment_id, member HAVING sum(responses) >= :minimum"
-    )
-    dates = [
-        bindparam(f"{bound}_{i}", type_=Date)
-        for i in range(len(signs))
-        for bound in ("low", "high")
-    ]
-    return text(sql).bindparams(
-        *dates, bindparam("first", type_=Date), bindparam("last", type_=Date)
-    )
+def _run_params(
+    dimension: Dimension, part: Slice, runs: DayRanges, *, first: date, last: date, **more: Any
+) -> tuple[tuple[int, ...], dict[str, Any]]:
+    """The signs of the runs of periods, and every parameter of the statement."""
+    spans = list(runs.spans())
+    params = _params(dimension, part, first=first, last=last, **more)
+    for i, (_, grain, low, high) in enumerate(spans):
+        params |= {f"grain_{i}": grain.value, f"low_{i}": low, f"high_{i}": high}
+    return tuple(sign for sign, *_ in spans), params
 
 
 # --- reading ---
@@ -246,23 +247,15 @@ async def tallies(
     `rollup_dimension`."""
     dimension = part.rollup_dimension()
     assert dimension is not None, "only touchpoints can answer this slice"
-    shape = _shape(dimension, part)
-    # One statement per run of periods: PostgreSQL plans a UNION of them worse.
     months = not part.daily and Grain.month in grains(dimension)
-    for sign, grain, low, high in split_days(first, last, months=months).spans():
-        params = _params(dimension, part, grain=grain.value, low=low, high=high)
-        for row in (await session.execute(_rollup_tallies(shape), params)).all():
-            tally_at(into, (row[0], row[1], row[2])).merge_counts(row[3:], sign=sign)
-    params = _params(dimension, part, first=first, last=last)
-    for row in (await session.execute(_delta_tallies(shape), params)).all():
-        scale, value, touchpoints, complaints, ratings = row[3:]
-        tally_at(into, (row[0], row[1], row[2])).add_counts(
-            touchpoints=int(touchpoints),
-            complaints=int(complaints),
-            scale=scale,
-            value=value,
-            ratings=int(ratings),
-        )
+    runs = split_days(first, last, months=months)
+    signs, params = _run_params(dimension, part, runs, first=first, last=last)
+    for row in (await session.execute(_tallies(_shape(dimension, part), signs), params)).all():
+        key = (row[0], row[1], row[2])
+        if key in into:
+            into[key].merge_counts(row[3:])
+        else:
+            into[key] = Tally(row[3:])
 
 
 async def response_counts(
@@ -273,10 +266,10 @@ async def response_counts(
     that holds just those) and pending deltas, summed by the database."""
     dimension = part.rollup_dimension()
     assert dimension is not None, "only touchpoints can answer this slice"
-    spans = list(split_days(first, last, months=Grain.month in grains(dimension)).spans())
-    statement = _response_counts(_shape(dimension, part), tuple(sign for sign, *_ in spans))
-    params = _params(dimension, part, first=first, last=last, minimum=min_responses)
-    for i, (_, grain, low, high) in enumerate(spans):
-        params |= {f"grain_{i}": grain.value, f"low_{i}": low, f"high_{i}": high}
+    runs = split_days(first, last, months=Grain.month in grains(dimension))
+    signs, params = _run_params(
+        dimension, part, runs, first=first, last=last, minimum=min_responses
+    )
+    statement = _response_counts(_shape(dimension, part), signs)
     rows = (await session.execute(statement, params)).all()
-    return {(row[0], row[1]): (int(row[2]), int(row[3])) for row in rows}
+    return {(row[0], row[1]): (int(row[3]), int(row[4])) for row in rows}

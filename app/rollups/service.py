@@ -168,14 +168,23 @@ DELTA_MEMBER_SQL = {
 """SQL: the member of each dimension a delta row counts for."""
 
 
-def _pivoted(month_of_day: str) -> str:
-    """Each delta of `moved` as rollup counters (`STORED_COLUMNS`), and its month: the
-    rating is spread over its column once, not once per dimension and grain."""
-    ratings = [
-        f"CASE WHEN rating_scale = '{key.scale.value}' AND rating_value = {key.value} "
-        f"THEN ratings ELSE 0 END AS {key.column}"
+DELTA_COUNTER_SQL = {
+    "touchpoints": "touchpoints",
+    "complaints": "complaints",
+    **{
+        key.column: f"CASE WHEN rating_scale = '{key.scale.value}' AND rating_value = {key.value} "
+        "THEN ratings ELSE 0 END"
         for key in RATING_KEYS
-    ]
+    },
+    "responses": "CASE WHEN rating_scale IS NOT NULL THEN ratings ELSE 0 END",
+    "negatives": f"CASE WHEN {NEGATIVE_RATING_SQL} THEN ratings ELSE 0 END",
+}
+"""SQL: each rollup counter (`STORED_COLUMNS`) of one delta row: its rating is spread over
+its column once."""
+
+
+def _pivoted(month_of_day: str) -> str:
+    """Each delta of `moved` as rollup counters (`STORED_COLUMNS`), and its month."""
     columns = [
         "moment_id",
         "day",
@@ -183,11 +192,7 @@ def _pivoted(month_of_day: str) -> str:
         "team",
         "channel",
         "agent",
-        "touchpoints",
-        "complaints",
-        *ratings,
-        "CASE WHEN rating_scale IS NOT NULL THEN ratings ELSE 0 END AS responses",
-        f"CASE WHEN {NEGATIVE_RATING_SQL} THEN ratings ELSE 0 END AS negatives",
+        *(f"{sql} AS {name}" for name, sql in DELTA_COUNTER_SQL.items()),
     ]
     return f"SELECT {', '.join(columns)} FROM moved"
 

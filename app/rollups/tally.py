@@ -36,6 +36,21 @@ _SENTIMENT = [SCALES[key.scale].sentiment(key.value) for key in RATING_KEYS]
 _SCORE = [SCALES[key.scale].score(key.value) for key in RATING_KEYS]
 
 
+# Per scale family: the positions of its ratings, and of its negative ones.
+_FAMILY_POSITIONS = tuple(
+    (
+        family,
+        [2 + i for i, of in enumerate(_FAMILY) if of is family],
+        [
+            2 + i
+            for i, of in enumerate(_FAMILY)
+            if of is family and _SENTIMENT[i] is Sentiment.negative
+        ],
+    )
+    for family in dict.fromkeys(_FAMILY)
+)
+
+
 class Tally:
     """Counts in `COUNT_COLUMNS` order; add touchpoints or other tallies to it."""
 
@@ -113,13 +128,13 @@ class Tally:
 
     def families(self) -> dict[ScaleFamily, tuple[int, int]]:
         """(rated, negative) responses per scale family, families with ratings only."""
-        rated: dict[ScaleFamily, list[int]] = {}
-        for i, count in self._ratings():
-            cell = rated.setdefault(_FAMILY[i], [0, 0])
-            cell[0] += count
-            if _SENTIMENT[i] is Sentiment.negative:
-                cell[1] += count
-        return {family: (n, k) for family, (n, k) in rated.items()}
+        counts = self.counts
+        found: dict[ScaleFamily, tuple[int, int]] = {}
+        for family, rated_at, negative_at in _FAMILY_POSITIONS:
+            rated = sum([counts[i] for i in rated_at])
+            if rated:
+                found[family] = (rated, sum([counts[i] for i in negative_at]))
+        return found
 
     def value_counts(self, scale: ScaleName) -> dict[int, int]:
         """Answers per value of one scale, every value of the scale listed."""

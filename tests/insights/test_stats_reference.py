@@ -324,6 +324,11 @@ def assert_same_window(moments: Sequence[MomentInput]) -> list[RankedMoment]:
     ranked = stats.rank(moments)
     assert_same_ranking(ranked, ref_rank(moments))
     assert_same_ranking(stats.rank(moments, stats.family_priors(moments)), ref_rank(moments))
+    # An earlier window is only adjusted, not ranked: the same counts and rates, bit for bit.
+    adjusted = stats.adjust(moments, stats.family_priors(moments))
+    assert sorted((a.key, a.responses, a.negatives, a.rate) for a in adjusted) == sorted(
+        (r.key, r.responses, r.negatives, r.rate) for r in ranked
+    )
     return ranked
 
 
