@@ -24,7 +24,9 @@ async def create_webhook(data: WebhookCreate, session: SessionDep) -> WebhookCre
     """Receive `follow_up.opened`, `follow_up.status_changed` and `rating.negative` events
     as signed POSTs: header `X-Mot-Signature: t=<unix time>,v1=<hex HMAC-SHA256 of
     "<t>.<body>" under the secret returned here, once>`. Failed deliveries are retried with
-    backoff (2 s, 4 s, 8 s... up to 8 attempts)."""
+    backoff (2 s, 4 s, 8 s... up to 8 attempts). Delivery is at least once: header
+    `X-Mot-Delivery` is the same on every attempt of a notification, for the receiver to
+    drop repeats."""
     return await service.register(session, data=data)
 
 
