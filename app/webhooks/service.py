@@ -30,7 +30,8 @@ from uuid_utils import uuid7
 
 from app import metrics
 from app.db import Database, utcnow
-from app.errors import NotFound
+from app.errors import ErrorDetail, NotFound, ValidationFailed
+from app.webhooks.addresses import AddressRefused, AllowList, checked_addresses
 from app.webhooks.models import Webhook, WebhookDelivery
 from app.webhooks.schemas import (
     DeliveryRead,
@@ -71,7 +72,18 @@ def backoff(attempts: int) -> timedelta:
     return min(timedelta(seconds=2**attempts), MAX_BACKOFF)
 
 
-async def register(session: AsyncSession, *, data: WebhookCreate) -> WebhookCreated:
+async def register(
+    session: AsyncSession, *, data: WebhookCreate, allowed: AllowList
+) -> WebhookCreated:
+    """Register a webhook whose URL reaches a public address (or one `allowed` lists)."""
+    url = httpx.URL(str(data.url))
+    try:
+        await checked_addresses(_host(url), _port(url), allowed=allowed)
+    except AddressRefused as refused:
+        detail = ErrorDetail(field="url", message=str(refused), type=refused.code)
+        raise ValidationFailed(
+            "Webhooks are sent to public addresses only.", details=[detail]
+        ) from None
     webhook = Webhook(
         url=str(data.url),
         events=[event.value for event in data.events],
@@ -150,6 +162,7 @@ class _Claimed:
 class _Outcome:
     status: int | None
     error: str | None
+    """A short reason, never the receiver's answer nor the details of a network error."""
 
 
 async def _claim(database: Database, *, now: datetime) -> _Claimed | None:
@@ -194,7 +207,30 @@ async def _claim(database: Database, *, now: datetime) -> _Claimed | None:
         )
 
 
-async def _send(client: httpx.AsyncClient, claimed: _Claimed) -> _Outcome:
+def _host(url: httpx.URL) -> str:
+    # The encoded form (IDNA) is what the resolver and the certificate know.
+    return url.raw_host.decode("ascii")
+
+
+def _port(url: httpx.URL) -> int:
+    return url.port or (443 if url.scheme == "https" else 80)
+
+
+def _reason(error: Exception) -> str:
+    """What a failed attempt stores: the kind of failure only. The exception's text may
+    name addresses and system errors of the network the service runs in."""
+    if isinstance(error, TimeoutError | httpx.TimeoutException):
+        return "timed out"
+    if isinstance(error, httpx.ConnectError):
+        return "connection failed"
+    if isinstance(error, httpx.RemoteProtocolError):
+        return "invalid response"
+    return "request failed"
+
+
+async def _send(client: httpx.AsyncClient, claimed: _Claimed, *, allowed: AllowList) -> _Outcome:
+    url = httpx.URL(claimed.url)
+    host = _host(url)
     headers = {
         "content-type": "application/json",
         "x-mot-event": claimed.event,
@@ -202,17 +238,31 @@ async def _send(client: httpx.AsyncClient, claimed: _Claimed) -> _Outcome:
         SIGNATURE_HEADER: signature(
             claimed.secret, timestamp=int(utcnow().timestamp()), body=claimed.body
         ),
+        # The request goes to the address checked below, under the name of the URL.
+        "host": url.netloc.decode("ascii"),
+        # A connection is never reused: it was opened to an address checked for one name,
+        # and its TLS session was verified for that name only.
+        "connection": "close",
     }
     try:
         async with asyncio.timeout(SEND_DEADLINE):
-            response = await client.post(
-                claimed.url, content=claimed.body, headers=headers, timeout=SEND_TIMEOUT
-            )
-    except TimeoutError:
-        return _Outcome(None, "timed out")
-    except httpx.HTTPError as error:
-        return _Outcome(None, f"{type(error).__name__}: {error}"[:500])
-    status = response.status_code
+            address, *_others = await checked_addresses(host, _port(url), allowed=allowed)
+            extensions = {"sni_hostname": host} if url.scheme == "https" else {}
+            # Streamed, and closed unread: only the status is kept, never the answer.
+            async with client.stream(
+                "POST",
+                url.copy_with(host=str(address)),
+                content=claimed.body,
+                headers=headers,
+                timeout=SEND_TIMEOUT,
+                extensions=extensions,
+                follow_redirects=False,
+            ) as response:
+                status = response.status_code
+    except AddressRefused as refused:
+        return _Outcome(None, refused.reason)
+    except (TimeoutError, httpx.HTTPError) as error:
+        return _Outcome(None, _reason(error))
     return _Outcome(status, None if 200 <= status < 300 else f"HTTP {status}")
 
 
@@ -247,7 +297,7 @@ async def _record(database: Database, claimed: _Claimed, outcome: _Outcome) -> N
         metrics.count_on_commit(session, metrics.WEBHOOK_DELIVERIES.labels(result))
 
 
-async def deliver_due(database: Database, client: httpx.AsyncClient) -> int:
+async def deliver_due(database: Database, client: httpx.AsyncClient, *, allowed: AllowList) -> int:
     """Send the deliveries that are due, each under a lease of its own taken just before it
     is sent; returns how many were attempted."""
     attempted = 0
@@ -255,7 +305,7 @@ async def deliver_due(database: Database, client: httpx.AsyncClient) -> int:
         claimed = await _claim(database, now=utcnow())
         if claimed is None:
             break
-        await _record(database, claimed, await _send(client, claimed))
+        await _record(database, claimed, await _send(client, claimed, allowed=allowed))
         attempted += 1
     return attempted
 
@@ -263,12 +313,12 @@ async def deliver_due(database: Database, client: httpx.AsyncClient) -> int:
 DISPATCH_INTERVAL = 1.0
 
 
-async def run_dispatcher(database: Database) -> None:
+async def run_dispatcher(database: Database, *, allowed: AllowList) -> None:
     """Send due deliveries until cancelled (the service's lifespan runs one per worker)."""
     async with httpx.AsyncClient(follow_redirects=False) as client:
         while True:
             try:
-                sent = await deliver_due(database, client)
+                sent = await deliver_due(database, client, allowed=allowed)
             except Exception:  # a database hiccup must not stop the loop
                 logger.exception("webhook dispatch failed; retrying")
                 sent = 0

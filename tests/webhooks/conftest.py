@@ -1,11 +1,15 @@
 """A real HTTP receiver of webhooks, on 127.0.0.1."""
 
+import shutil
+import ssl
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,7 +26,7 @@ class Receiver:
 
 
 @contextmanager
-def _serving() -> Iterator[Receiver]:
+def _serving(tls: ssl.SSLContext | None = None) -> Iterator[Receiver]:
     state = Receiver(url="")
 
     class Handler(BaseHTTPRequestHandler):
@@ -47,8 +51,10 @@ def _serving() -> Iterator[Receiver]:
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    if tls is not None:
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
     state.port = server.server_address[1]
-    state.url = f"http://127.0.0.1:{state.port}/hook"
+    state.url = f"{'https' if tls else 'http'}://127.0.0.1:{state.port}/hook"
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield state
@@ -59,4 +65,41 @@ def _serving() -> Iterator[Receiver]:
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
     with _serving() as state:
+        yield state
+
+
+@dataclass
+class Certificate:
+    """A self-signed certificate: the receiver's, and the only one its senders trust."""
+
+    name: str
+    path: Path
+
+    def trusted(self) -> ssl.SSLContext:
+        return ssl.create_default_context(cafile=self.path)
+
+
+@pytest.fixture
+def certificate(tmp_path: Path) -> Certificate:
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.skip("openssl is needed to make a certificate")
+    name = "localhost"
+    path = tmp_path / "receiver.pem"
+    subprocess.run(
+        [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"]
+        + ["-keyout", str(path), "-out", str(path), "-subj", f"/CN={name}"]
+        + ["-addext", f"subjectAltName=DNS:{name}"],
+        check=True,
+        capture_output=True,
+    )
+    return Certificate(name, path)
+
+
+@pytest.fixture
+def tls_receiver(certificate: Certificate) -> Iterator[Receiver]:
+    """A receiver on 127.0.0.1 answering HTTPS as `localhost` only."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(certificate.path)
+    with _serving(context) as state:
         yield state

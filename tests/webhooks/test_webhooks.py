@@ -6,7 +6,9 @@ import hmac
 import json
 import time
 from collections import Counter
+from collections.abc import AsyncIterator
 from datetime import timedelta
+from ipaddress import ip_network
 from typing import Any
 
 import httpx
@@ -16,11 +18,23 @@ from sqlalchemy import func, select, update
 
 from app.db import Database, utcnow
 from app.webhooks import service
+from app.webhooks.addresses import AllowList
 from app.webhooks.models import WebhookDelivery
+from tests.conftest import ClientFactory
 from tests.payloads import touchpoint
 from tests.webhooks.conftest import Receiver
 
 pytestmark = pytest.mark.anyio
+
+# The receivers of these tests listen on 127.0.0.1, which webhooks may not reach by default.
+ALLOW_RECEIVERS = {"webhook_allow_hosts": "127.0.0.1"}
+ALLOWED = AllowList(networks=[ip_network("127.0.0.1")])
+
+
+@pytest.fixture
+async def client(make_client: ClientFactory) -> AsyncIterator[httpx.AsyncClient]:
+    async with make_client(**ALLOW_RECEIVERS) as opened:
+        yield opened
 
 
 async def _register(client: httpx.AsyncClient, url: str) -> dict[str, Any]:
@@ -37,7 +51,7 @@ async def _deliver(database_url: str) -> int:
     database = Database(database_url)
     try:
         async with httpx.AsyncClient() as http:
-            return await service.deliver_due(database, http)
+            return await service.deliver_due(database, http, allowed=ALLOWED)
     finally:
         await database.dispose()
 
@@ -176,7 +190,7 @@ async def test_two_senders_deliver_each_notification_once_to_a_slow_receiver(
         try:
             async with httpx.AsyncClient() as http:
                 while await pending(database) and time.monotonic() < deadline:
-                    if not await service.deliver_due(database, http):
+                    if not await service.deliver_due(database, http, allowed=ALLOWED):
                         await asyncio.sleep(0.05)
         finally:
             await database.dispose()
