@@ -1,5 +1,7 @@
 """Service configuration: one Settings object read from `MOT_*` environment variables."""
 
+import ipaddress
+import re
 from datetime import time
 from functools import lru_cache
 from typing import Annotated, Literal
@@ -12,6 +14,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 DEVELOPMENT_SECRET = "development-only-secret-do-not-use-in-production"
 MIN_SECRET_LENGTH = 32
+_HOST_NAME = re.compile(r"(?!-)[a-z0-9_-]{1,63}(?<!-)(\.(?!-)[a-z0-9_-]{1,63}(?<!-))*")
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 class Settings(BaseSettings):
@@ -81,6 +86,13 @@ class Settings(BaseSettings):
         description="Seconds between two folds of the pending count deltas into the rollups; "
         "0: this process does not fold (another one, or `mot rollups fold`, must).",
     )
+    webhook_allow_hosts: str = Field(
+        default="",
+        description="Comma-separated host names and CIDR networks (`hooks.internal, "
+        "10.20.0.0/16, 127.0.0.1`) webhooks may be sent to although they are not public: "
+        "by default a webhook URL toward a loopback, private, link-local, shared (100.64/10) "
+        "or other special-purpose address is refused, at registration and at every send.",
+    )
 
     acknowledge_within_hours: float = Field(
         default=4, gt=0, le=1000, description="Target: working hours to acknowledge a follow-up."
@@ -109,6 +121,18 @@ class Settings(BaseSettings):
         if unknown or not days:
             raise ValueError(f"working days must be among {', '.join(WEEKDAYS)}; got {value!r}")
         return ",".join(days)
+
+    @field_validator("webhook_allow_hosts")
+    @classmethod
+    def _hosts_and_networks(cls, value: str) -> str:
+        entries = [entry.strip().lower().rstrip(".") for entry in value.split(",")]
+        for entry in filter(None, entries):
+            if _network(entry) is None and not _HOST_NAME.fullmatch(entry):
+                raise ValueError(
+                    f"MOT_WEBHOOK_ALLOW_HOSTS entries are host names or CIDR networks; "
+                    f"got {entry!r}"
+                )
+        return ",".join(filter(None, entries))
 
     @field_validator("time_zone")
     @classmethod
@@ -141,6 +165,25 @@ class Settings(BaseSettings):
     def working_weekdays(self) -> frozenset[int]:
         """The working days as weekday numbers, Monday = 0."""
         return frozenset(WEEKDAYS.index(day) for day in self.working_days.split(","))
+
+    @property
+    def webhook_allowed_networks(self) -> tuple[IPNetwork, ...]:
+        """The networks of `webhook_allow_hosts` (a bare address is a network of one)."""
+        networks = (_network(entry) for entry in self.webhook_allow_hosts.split(","))
+        return tuple(network for network in networks if network is not None)
+
+    @property
+    def webhook_allowed_names(self) -> frozenset[str]:
+        """The host names of `webhook_allow_hosts`, lower case."""
+        entries = filter(None, self.webhook_allow_hosts.split(","))
+        return frozenset(entry for entry in entries if _network(entry) is None)
+
+
+def _network(entry: str) -> IPNetwork | None:
+    try:
+        return ipaddress.ip_network(entry, strict=False)
+    except ValueError:
+        return None
 
 
 @lru_cache

@@ -30,6 +30,7 @@ from app.surveys.router import router as surveys_router
 from app.touchpoints.router import clients_router
 from app.touchpoints.router import router as touchpoints_router
 from app.webhooks import service as webhooks_service
+from app.webhooks.addresses import AllowList
 from app.webhooks.router import router as webhooks_router
 
 DESCRIPTION = """
@@ -74,7 +75,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        tasks = [asyncio.create_task(webhooks_service.run_dispatcher(database))]
+        dispatcher = webhooks_service.run_dispatcher(database, allowed=AllowList.of(settings))
+        tasks = [asyncio.create_task(dispatcher)]
         if settings.fold_interval_seconds > 0:
             folder = rollups_service.run_folder(database, interval=settings.fold_interval_seconds)
             tasks.append(asyncio.create_task(folder))

@@ -114,3 +114,38 @@ def test_rollups_migration_counts_touchpoints_stored_before_it(empty_database_ur
         ("team", "month", "", 1, 0, 0, 1, 1, 0),
         ("team", "month", "red", 2, 1, 1, 0, 1, 1),
     ]
+
+
+def test_delivery_ids_migration_gives_each_stored_delivery_an_id_of_its_own(
+    empty_database_url: str,
+) -> None:
+    migrate.upgrade(empty_database_url, "0008")
+    now = datetime(2026, 12, 1, tzinfo=UTC)
+    engine = create_engine(sync_url(empty_database_url))
+    try:
+        with engine.begin() as connection:
+            connection.execute(
+                text(
+                    "INSERT INTO webhook (id, url, events, secret, active, created_at) "
+                    "VALUES (1, 'https://hooks.example.com/', '[]', 's', true, :now)"
+                ),
+                {"now": now},
+            )
+            for _ in range(3):
+                connection.execute(
+                    text(
+                        "INSERT INTO webhook_delivery (webhook_id, event, payload, state, "
+                        "attempts, next_attempt_at, created_at) VALUES (1, 'rating.negative', "
+                        "'{}', 'pending', 0, :now, :now)"
+                    ),
+                    {"now": now},
+                )
+        migrate.upgrade(empty_database_url)
+        with engine.connect() as connection:
+            ids = connection.execute(text("SELECT delivery_id FROM webhook_delivery")).scalars()
+            delivery_ids = list(ids)
+    finally:
+        engine.dispose()
+    assert len(set(delivery_ids)) == 3
+    assert all(len(delivery_id) == 36 for delivery_id in delivery_ids)
+    migrate.downgrade(empty_database_url, "0008")

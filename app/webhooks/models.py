@@ -29,6 +29,9 @@ class WebhookDelivery(Base):
     __table_args__ = (Index("ix_webhook_delivery_state_due", "state", "next_attempt_at"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    # Sent with every attempt for receivers to drop repeats: unlike `id`, which SQLite may
+    # hand out again once the last row is deleted, it never names another delivery.
+    delivery_id: Mapped[str] = mapped_column(String(36), unique=True)
     webhook_id: Mapped[int] = mapped_column(
         ForeignKey("webhook.id", ondelete="CASCADE"), index=True
     )

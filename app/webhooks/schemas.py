@@ -21,6 +21,10 @@ class WebhookCreate(InputModel):
 
 class DeliveryRead(BaseModel):
     id: int = Field(description="Delivery number.")
+    delivery_id: str = Field(
+        description="Sent as the `X-Mot-Delivery` header, the same on every attempt: "
+        "delivery is at least once, and receivers drop repeats on this id."
+    )
     event: EventType = Field(description="Event type.")
     state: str = Field(description="`pending`, `delivered` or `failed` (gave up).")
     attempts: int = Field(description="Attempts made.")

@@ -1,57 +1,40 @@
 """Webhooks against a real HTTP receiver on 127.0.0.1."""
 
+import asyncio
 import hashlib
 import hmac
 import json
-import threading
-from collections.abc import Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+import time
+from collections import Counter
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from ipaddress import ip_network
 from typing import Any
 
 import httpx
 import pytest
 from prometheus_client import REGISTRY
-from sqlalchemy import update
+from sqlalchemy import func, select, update
 
 from app.db import Database, utcnow
 from app.webhooks import service
+from app.webhooks.addresses import AllowList
 from app.webhooks.models import WebhookDelivery
+from tests.conftest import ClientFactory
 from tests.payloads import touchpoint
+from tests.webhooks.conftest import Receiver
 
 pytestmark = pytest.mark.anyio
 
-
-@dataclass
-class Receiver:
-    url: str
-    failures_left: int = 0
-    received: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
+# The receivers of these tests listen on 127.0.0.1, which webhooks may not reach by default.
+ALLOW_RECEIVERS = {"webhook_allow_hosts": "127.0.0.1"}
+ALLOWED = AllowList(networks=[ip_network("127.0.0.1")])
 
 
 @pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    state = Receiver(url="")
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802  (the name http.server calls)
-            body = self.rfile.read(int(self.headers["content-length"]))
-            state.received.append(({k.lower(): v for k, v in self.headers.items()}, body))
-            failing = state.failures_left > 0
-            state.failures_left -= 1
-            self.send_response(500 if failing else 204)
-            self.end_headers()
-
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    state.url = f"http://127.0.0.1:{server.server_address[1]}/hook"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield state
-    server.shutdown()
-    server.server_close()
+async def client(make_client: ClientFactory) -> AsyncIterator[httpx.AsyncClient]:
+    async with make_client(**ALLOW_RECEIVERS) as opened:
+        yield opened
 
 
 async def _register(client: httpx.AsyncClient, url: str) -> dict[str, Any]:
@@ -68,7 +51,7 @@ async def _deliver(database_url: str) -> int:
     database = Database(database_url)
     try:
         async with httpx.AsyncClient() as http:
-            return await service.deliver_due(database, http)
+            return await service.deliver_due(database, http, allowed=ALLOWED)
     finally:
         await database.dispose()
 
@@ -179,3 +162,92 @@ async def test_delivery_outcomes_are_counted(
 def test_backoff_doubles_and_is_capped() -> None:
     assert [service.backoff(n).total_seconds() for n in (1, 2, 3)] == [2, 4, 8]
     assert service.backoff(30).total_seconds() == 3600
+
+
+async def test_two_senders_deliver_each_notification_once_to_a_slow_receiver(
+    client: httpx.AsyncClient,
+    database_url: str,
+    receiver: Receiver,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The lease is shortened so that a test can outlast it: one slow answer fits in a lease,
+    # the whole queue does not.
+    monkeypatch.setattr(service, "LEASE", timedelta(seconds=2))
+    receiver.delay = 0.6
+    notifications = 8
+    await _register(client, receiver.url)
+    for number in range(notifications):
+        await client.post("/v1/touchpoints", json=touchpoint(id=f"s{number}", complaint=True))
+
+    async def pending(database: Database) -> int:
+        async with database.read_sessions() as session:
+            query = select(func.count()).where(WebhookDelivery.state == "pending")
+            return int(await session.scalar(query) or 0)
+
+    async def sender() -> None:
+        database = Database(database_url)
+        deadline = time.monotonic() + 60
+        try:
+            async with httpx.AsyncClient() as http:
+                while await pending(database) and time.monotonic() < deadline:
+                    if not await service.deliver_due(database, http, allowed=ALLOWED):
+                        await asyncio.sleep(0.05)
+        finally:
+            await database.dispose()
+
+    await asyncio.gather(sender(), sender())
+    received = Counter(headers["x-mot-delivery"] for headers, _body in receiver.received)
+    assert len(received) == notifications
+    assert set(received.values()) == {1}, "some notifications arrived more than once"
+
+
+async def test_a_retry_carries_the_same_delivery_id(
+    client: httpx.AsyncClient, database_url: str, receiver: Receiver
+) -> None:
+    receiver.failures_left = 1
+    hook = await _register(client, receiver.url)
+    await client.post("/v1/touchpoints", json=touchpoint(id="r1", complaint=True))
+    assert await _deliver(database_url) == 1
+    database = Database(database_url)
+    try:
+        async with database.write_sessions() as session, session.begin():
+            await session.execute(update(WebhookDelivery).values(next_attempt_at=utcnow()))
+    finally:
+        await database.dispose()
+    assert await _deliver(database_url) == 1
+    (delivery,) = (await client.get(f"/v1/webhooks/{hook['id']}")).json()["deliveries"]
+
+    first, retry = (headers["x-mot-delivery"] for headers, _body in receiver.received)
+    assert first == retry == delivery["delivery_id"]
+    # Unique beyond this database's row numbers, which SQLite may hand out again.
+    assert len(delivery["delivery_id"]) == 36
+
+
+async def test_a_sender_whose_lease_ran_out_keeps_the_outcome_of_the_one_that_took_over(
+    client: httpx.AsyncClient, database_url: str, receiver: Receiver
+) -> None:
+    hook = await _register(client, receiver.url)
+    await client.post("/v1/touchpoints", json=touchpoint(id="l1", complaint=True))
+    database = Database(database_url)
+    try:
+        stalled = await service._claim(database, now=utcnow())
+        assert stalled is not None
+        # The stalled sender's lease runs out: another one claims the delivery.
+        later = utcnow() + service.LEASE + timedelta(seconds=1)
+        taken_over = await service._claim(database, now=later)
+        assert taken_over is not None
+        assert taken_over.delivery_id == stalled.delivery_id
+        # The stalled sender wakes up with a failure: it must neither cut short the lease
+        # of the one now sending (a third sender would send again) nor undo its outcome.
+        await service._record(database, stalled, service._Outcome(None, "timed out"))
+        assert await service._claim(database, now=later + timedelta(seconds=10)) is None
+        await service._record(database, taken_over, service._Outcome(204, None))
+        await service._record(database, stalled, service._Outcome(None, "timed out"))
+    finally:
+        await database.dispose()
+    (delivery,) = (await client.get(f"/v1/webhooks/{hook['id']}")).json()["deliveries"]
+    assert (delivery["state"], delivery["attempts"], delivery["last_error"]) == (
+        "delivered",
+        2,
+        None,
+    )
