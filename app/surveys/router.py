@@ -34,29 +34,38 @@ router = APIRouter(
 page_router = APIRouter(include_in_schema=False)
 insights_router = figures_router(guard=requires(Scope.read))
 
-# Mail security scanners fetch every link of a message before the client sees it; their
-# fetches must not answer a survey. They announce themselves in the User-Agent.
-SCANNER_AGENTS = (
-    "barracuda",
-    "mimecast",
-    "proofpoint",
-    "safelinks",
-    "microsoft office",
-    "ms-office",
-    "urldefense",
-    "symantec",
-    "trendmicro",
-    "bot",
-    "spider",
-    "crawler",
-    "preview",
+# Mail security scanners and link previewers fetch every link of a message before the
+# client sees it (or instead of the client); their fetches must not answer a survey. They
+# are named, never guessed from a fragment: "bot" alone is in phone names (CUBOT X30), and
+# a click that is not recorded is lost without a trace.
+_LINK_SCANNER = re.compile(
+    r"""
+    # Mail security gateways and link protection.
+    \b(?:barracuda|mimecast|proofpoint|urldefense|safelinks|symantec|trend\ ?micro)\b
+    # Microsoft Office checking a link before the browser opens it, and Outlook previews.
+    | \bmicrosoft\ office\b | \bms-office\b
+    # Crawlers, chat and social link previewers that announce themselves: "Googlebot/2.1",
+    # "Slackbot-LinkExpanding", "facebookexternalhit", "Baiduspider".
+    | \b[a-z]*bot/[0-9] | \b(?:adsbot-google|slackbot|telegrambot|applebot)\b
+    | \bfacebookexternalhit\b | \bwhatsapp/ | \b(?:bing|skypeuri)preview\b
+    | \b[a-z]*(?:spider|crawler)\b
+    # Browsers driven by programs, which scanners use to open links in a sandbox.
+    | \bheadlesschrome\b
+    # The convention of crawlers: a URL about themselves in the user agent.
+    | \(\+https?:// | ;\ \+https?://
+    """,
+    re.IGNORECASE | re.VERBOSE,
 )
+
+
+def is_link_scanner(user_agent: str) -> bool:
+    """Whether the user agent is a known mail scanner, crawler or link previewer."""
+    return _LINK_SCANNER.search(user_agent) is not None
 
 
 def _is_prefetch(request: Request) -> bool:
     """A HEAD request, or a GET from a known mail scanner or link previewer."""
-    agent = request.headers.get("user-agent", "").lower()
-    return request.method == "HEAD" or any(marker in agent for marker in SCANNER_AGENTS)
+    return request.method == "HEAD" or is_link_scanner(request.headers.get("user-agent", ""))
 
 
 # A one-click answer exactly as the links write it: no sign, no leading zero, no decimals.

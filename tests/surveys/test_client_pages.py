@@ -1,5 +1,5 @@
 """The client pages take only the links the service issued, in the exact form it issued
-them, answer HEAD where they answer GET, and answer any signed
+them, answer HEAD where they answer GET, tell scanners from phones, and answer any signed
 but impossible token with a clear page instead of an error."""
 
 import base64
@@ -17,6 +17,7 @@ from app.config import DEVELOPMENT_SECRET
 from app.pages import Language
 from app.scales import ScaleName
 from app.surveys import tokens
+from app.surveys.router import is_link_scanner
 from tests.payloads import touchpoint
 
 pytestmark = pytest.mark.anyio
@@ -165,6 +166,77 @@ async def test_head_answers_wherever_get_does(client: httpx.AsyncClient) -> None
     # The HEAD of a one-click link (a scanner's probe) answers and changes nothing.
     assert (await client.head(_path(links["links"][4]["url"]))).status_code == 200
     assert (await _rating(client, "head"))["value"] == 1
+
+
+MAIL_SCANNERS_AND_PREVIEWERS = [
+    "Mozilla/5.0 (compatible; Barracuda Sentinel link protection)",
+    "Mimecast URL Protect",
+    "Proofpoint URL Defense",
+    "Mozilla/5.0 (Windows NT 10.0) urldefense.proofpoint.com",
+    "Microsoft Office Existence Discovery",
+    "Microsoft Office/16.0 (Windows NT 10.0; Microsoft Outlook 16.0.17126; Pro)",
+    "Mozilla/4.0 (compatible; ms-office; MSOffice 16)",
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) SafeLinks/1.0",
+    "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
+    "Mozilla/5.0 (compatible; bingbot/2.0; +http://www.bing.com/bingbot.htm)",
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "BingPreview/1.0b",
+    "Slackbot-LinkExpanding 1.0 (+https://api.slack.com/robots)",
+    "facebookexternalhit/1.1 (+http://www.facebook.com/externalhit_uatext.php)",
+    "Twitterbot/1.0",
+    "TelegramBot (like TwitterBot)",
+    "Mozilla/5.0 (compatible; Discordbot/2.0; +https://discordapp.com)",
+    "LinkedInBot/1.0 (compatible; Mozilla/5.0; Apache-HttpClient +http://www.linkedin.com)",
+    "WhatsApp/2.23.20.0 A",
+    "Mozilla/5.0 (Windows NT 6.1; WOW64) SkypeUriPreview Preview/0.5",
+    "Mozilla/5.0 (compatible; YandexBot/3.0; +http://yandex.com/bots)",
+    "Mozilla/5.0 (compatible; Baiduspider/2.0; +http://www.baidu.com/search/spider.html)",
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "HeadlessChrome/120.0.0.0 Safari/537.36",
+    "Symantec Email Security.cloud link scanner",
+    "Mozilla/5.0 TrendMicro Cloud App Security",
+]
+PEOPLE = [
+    "Mozilla/5.0 (Linux; Android 12; CUBOT X30) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/120.0.6099.144 Mobile Safari/537.36",
+    "Mozilla/5.0 (Linux; Android 11; CUBOT NOTE 20 Build/RP1A.200720.011) "
+    "AppleWebKit/537.36 (KHTML, like Gecko) Chrome/114.0.5735.196 Mobile Safari/537.36",
+    "Mozilla/5.0 (Linux; Android 10; Cubot_KingKong_Mini2) AppleWebKit/537.36 (KHTML, like "
+    "Gecko) Chrome/110.0 Mobile Safari/537.36",
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_2 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like "
+    "Gecko) Version/17.2 Mobile/15E148 Safari/604.1",
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/120.0.0.0 Safari/537.36 Edg/120.0.0.0",
+    "Mozilla/5.0 (X11; Linux x86_64; rv:121.0) Gecko/20100101 Firefox/121.0",
+    "Mozilla/5.0 (Linux; Android 13; SM-S911B) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "SamsungBrowser/23.0 Chrome/115.0.0.0 Mobile Safari/537.36",
+    "Mozilla/5.0 (Linux; Android 12; RoboPhone R1) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/119.0 Mobile Safari/537.36",
+    "",
+]
+
+
+@pytest.mark.parametrize("agent", MAIL_SCANNERS_AND_PREVIEWERS)
+def test_known_scanners_and_link_previewers_are_recognised(agent: str) -> None:
+    assert is_link_scanner(agent)
+
+
+@pytest.mark.parametrize("agent", PEOPLE)
+def test_phones_and_browsers_are_not_taken_for_scanners(agent: str) -> None:
+    assert not is_link_scanner(agent)
+
+
+async def test_a_click_from_a_cubot_phone_is_recorded(client: httpx.AsyncClient) -> None:
+    links = await _survey(client, "cubot")
+    scanned = await client.get(
+        _path(links["links"][0]["url"]),
+        headers={"user-agent": MAIL_SCANNERS_AND_PREVIEWERS[8]},
+    )
+    assert scanned.status_code == 200
+    assert await _rating(client, "cubot") is None
+    clicked = await client.get(_path(links["links"][3]["url"]), headers={"user-agent": PEOPLE[0]})
+    assert clicked.status_code == 200
+    assert (await _rating(client, "cubot"))["value"] == 4
 
 
 TOO_BIG = "9" * 30
