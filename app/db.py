@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from psycopg.types.json import Jsonb
 from sqlalchemy import (
+    BigInteger,
     ColumnElement,
     DateTime,
     Dialect,
@@ -26,8 +27,11 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import DeclarativeBase, InstrumentedAttribute
 from sqlalchemy.pool import ConnectionPoolEntry
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import TypeDecorator
 
 NAMING_CONVENTION = {
@@ -43,9 +47,36 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
+# The table option of every table whose numbers leave the service (in links, in the API, in
+# webhook deliveries, in the audit log): a number is never given out twice. PostgreSQL's
+# sequences never go back; SQLite, without AUTOINCREMENT, gives the number of the newest
+# deleted row to the next one, and an erased client's links would open the next client's.
+NEVER_REUSED_IDS: dict[str, Any] = {"sqlite_autoincrement": True}
+
 # Integer keys are 32-bit on both backends; a larger number in a path can name no row and
 # must be refused before it reaches the driver.
 MAX_INTEGER_ID = 2**31 - 1
+
+
+class RandomNonce(FunctionElement[int]):
+    """A random number from 0 to 2**52 - 1, drawn by the database for each row it inserts.
+
+    A server default, so that every way rows are written (COPY, INSERT ... SELECT) draws
+    one. It need not be secret, only different from row to row: it is signed into links.
+    """
+
+    type = BigInteger()
+    inherit_cache = True
+
+
+@compiles(RandomNonce, "postgresql")
+def _random_nonce_postgresql(element: RandomNonce, compiler: SQLCompiler, **kw: Any) -> str:
+    return "(floor(random() * 4503599627370496)::bigint)"
+
+
+@compiles(RandomNonce, "sqlite")
+def _random_nonce_sqlite(element: RandomNonce, compiler: SQLCompiler, **kw: Any) -> str:
+    return "(random() & 4503599627370495)"
 
 
 def utcnow() -> datetime:

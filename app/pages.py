@@ -42,6 +42,8 @@ TEXTS: dict[Language, dict[str, str]] = {
         "malformed": "The link is incomplete or was changed. Please use the link exactly as "
         "you received it.",
         "expired": "The link has expired. Thank you all the same.",
+        "gone": "What this link was about is no longer kept here, so there is nothing more to "
+        "see or answer. Thank you all the same.",
         "bad_value": "That answer is not one of the choices.",
         "low": "Very bad",
         "high": "Very good",
@@ -73,6 +75,8 @@ TEXTS: dict[Language, dict[str, str]] = {
         "invalid_title": "Ссылка не работает",
         "malformed": "Ссылка неполная или изменена. Откройте её в точности как получили.",
         "expired": "Срок действия ссылки истёк. Всё равно спасибо.",
+        "gone": "То, о чём была эта ссылка, здесь больше не хранится: смотреть и отвечать "
+        "больше не на что. Всё равно спасибо.",
         "bad_value": "Такого варианта ответа нет.",
         "low": "Очень плохо",
         "high": "Очень хорошо",

@@ -1,8 +1,9 @@
 from datetime import UTC, datetime
+from typing import Any
 
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import create_engine, inspect, text
+from sqlalchemy import Connection, create_engine, inspect, text
 
 import app.main  # noqa: F401  (importing the app registers every model)
 from app import migrate
@@ -20,6 +21,8 @@ TABLES = {
     "api_key",
     "audit_entry",
 }
+
+LINKED = ("touchpoint", "follow_up")
 
 
 def _tables(url: str) -> set[str]:
@@ -149,3 +152,113 @@ def test_delivery_ids_migration_gives_each_stored_delivery_an_id_of_its_own(
     assert len(set(delivery_ids)) == 3
     assert all(len(delivery_id) == 36 for delivery_id in delivery_ids)
     migrate.downgrade(empty_database_url, "0008")
+
+
+def _insert_touchpoint(connection: Connection, external_id: str) -> int:
+    row = connection.execute(
+        text(
+            "INSERT INTO touchpoint (external_id, content_hash, moment_id, channel, occurred_at, "
+            "received_at, client_ref, complaint, comment) VALUES (:id, 'h', 1, 'call', :at, :at, "
+            ":id, false, :comment) RETURNING id"
+        ),
+        {"id": external_id, "at": datetime(2026, 11, 2, 9, tzinfo=UTC), "comment": external_id},
+    ).one()
+    return int(row[0])
+
+
+def _insert_follow_up(connection: Connection, touchpoint_id: int) -> int:
+    at = datetime(2026, 11, 2, 10, tzinfo=UTC)
+    row = connection.execute(
+        text(
+            "INSERT INTO follow_up (touchpoint_id, moment_id, reason, status, opened_at, "
+            "acknowledge_due_at, resolve_due_at, updated_at) VALUES (:tp, 1, 'complaint', "
+            "'open', :at, :at, :at, :at) RETURNING id"
+        ),
+        {"tp": touchpoint_id, "at": at},
+    ).one()
+    connection.execute(
+        text(
+            "INSERT INTO follow_up_event (follow_up_id, status, actor, at, client_message) "
+            "VALUES (:id, 'open', 'ana', :at, 'We are on it.')"
+        ),
+        {"id": row[0], "at": at},
+    )
+    return int(row[0])
+
+
+def _delete_touchpoint(connection: Connection, touchpoint_id: int) -> None:
+    # In the order of the foreign keys: SQLite here does not cascade.
+    follow_ups = "SELECT id FROM follow_up WHERE touchpoint_id = :id"
+    connection.execute(
+        text(f"DELETE FROM follow_up_event WHERE follow_up_id IN ({follow_ups})"),
+        {"id": touchpoint_id},
+    )
+    connection.execute(
+        text("DELETE FROM follow_up WHERE touchpoint_id = :id"), {"id": touchpoint_id}
+    )
+    connection.execute(text("DELETE FROM touchpoint WHERE id = :id"), {"id": touchpoint_id})
+
+
+def _rows(connection: Connection, table: str) -> list[dict[str, Any]]:
+    rows = connection.execute(text(f"SELECT * FROM {table} ORDER BY id")).mappings().all()
+    return [dict(row) for row in rows]
+
+
+def test_never_reused_ids_migration_keeps_every_row_and_the_links_sent_for_them(
+    empty_database_url: str,
+) -> None:
+    migrate.upgrade(empty_database_url, "0008")
+    engine = create_engine(sync_url(empty_database_url))
+    try:
+        with engine.begin() as connection:
+            connection.execute(
+                text(
+                    "INSERT INTO moment (id, key, name, channel, auto_follow_up, archived, "
+                    "auto_registered, created_at, updated_at) VALUES (1, 'm.one', 'One', 'call', "
+                    "true, false, true, :now, :now)"
+                ),
+                {"now": datetime(2026, 10, 1, tzinfo=UTC)},
+            )
+            kept = _insert_touchpoint(connection, "kept")
+            _insert_follow_up(connection, kept)
+            _delete_touchpoint(connection, _insert_touchpoint(connection, "erased"))
+            before = {table: _rows(connection, table) for table in LINKED}
+
+        migrate.upgrade(empty_database_url)
+        with engine.begin() as connection:
+            for table in LINKED:
+                after = _rows(connection, table)
+                # Every row as it was; the rows stored before keep no nonce, so that the
+                # links sent for them stay valid.
+                assert [row.pop("link_nonce", None) for row in after] == [None] * len(after)
+                assert after == before[table]
+            assert len(_rows(connection, "follow_up_event")) == 1
+            # From now on a deleted number is never given out again, and new rows draw a
+            # nonce.
+            newest = _insert_touchpoint(connection, "newest")
+            newest_follow_up = _insert_follow_up(connection, newest)
+            _delete_touchpoint(connection, newest)
+            following = _insert_touchpoint(connection, "following")
+            assert following > newest
+            assert _insert_follow_up(connection, following) > newest_follow_up
+            nonces = connection.execute(
+                text(
+                    "SELECT touchpoint.link_nonce, follow_up.link_nonce FROM touchpoint JOIN "
+                    "follow_up ON follow_up.touchpoint_id = touchpoint.id "
+                    "WHERE touchpoint.id = :id"
+                ),
+                {"id": following},
+            ).one()
+            assert all(0 <= nonce < 2**52 for nonce in nonces)
+
+        migrate.downgrade(empty_database_url, "0008")
+        with engine.connect() as connection:
+            assert [row["external_id"] for row in _rows(connection, "touchpoint")] == [
+                "kept",
+                "following",
+            ]
+            for table in LINKED:
+                columns = {column["name"] for column in inspect(connection).get_columns(table)}
+                assert "link_nonce" not in columns
+    finally:
+        engine.dispose()

@@ -3,8 +3,8 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.db import Base, UtcDateTime
-from app.touchpoints.models import BigId
+from app.db import NEVER_REUSED_IDS, Base, UtcDateTime
+from app.touchpoints.models import BigId, link_nonce_column
 
 
 class FollowUp(Base):
@@ -15,7 +15,10 @@ class FollowUp(Base):
     """
 
     __tablename__ = "follow_up"
-    __table_args__ = (Index("ix_follow_up_status_opened_at", "status", "opened_at"),)
+    __table_args__ = (
+        Index("ix_follow_up_status_opened_at", "status", "opened_at"),
+        NEVER_REUSED_IDS,
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     touchpoint_id: Mapped[int] = mapped_column(
@@ -34,6 +37,7 @@ class FollowUp(Base):
     resolve_due_at: Mapped[datetime] = mapped_column(UtcDateTime)
     root_cause: Mapped[str | None] = mapped_column(Text)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    link_nonce: Mapped[int | None] = link_nonce_column()
 
     events: Mapped[list["FollowUpEvent"]] = relationship(
         lazy="raise", order_by="FollowUpEvent.id", passive_deletes=True

@@ -2,6 +2,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response, status
 from fastapi.responses import HTMLResponse
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import pages
 from app.config import Settings, SettingsDep
@@ -46,7 +47,7 @@ async def create_follow_up(
     """Negative ratings and complaints open follow-ups by themselves; this opens one for any
     other touchpoint (one per touchpoint)."""
     detail = await service.create(session, data=data, targets=targets.from_settings(settings))
-    return _with_status_url(detail, request, settings)
+    return await _with_status_url(detail, request, session, settings)
 
 
 @router.get(
@@ -92,7 +93,7 @@ async def get_follow_up(
     follow_up_id: IdPath, request: Request, session: SessionDep, settings: SettingsDep
 ) -> FollowUpDetail:
     detail = await service.get(session, follow_up_id=follow_up_id)
-    return _with_status_url(detail, request, settings)
+    return await _with_status_url(detail, request, session, settings)
 
 
 @router.post(
@@ -115,33 +116,36 @@ async def add_follow_up_event(
     detail = await service.add_event(
         session, follow_up_id=follow_up_id, event=event, targets=targets.from_settings(settings)
     )
-    return _with_status_url(detail, request, settings)
+    return await _with_status_url(detail, request, session, settings)
 
 
-def _with_status_url(
-    detail: FollowUpDetail, request: Request, settings: Settings
+async def _with_status_url(
+    detail: FollowUpDetail, request: Request, session: AsyncSession, settings: Settings
 ) -> FollowUpDetail:
-    token = tokens.issue_status(detail.id, pages.Language.en, key=pages.signing_key(settings))
+    nonce = await service.link_nonce(session, follow_up_id=detail.id)
+    claims = tokens.StatusClaims(detail.id, pages.Language.en, nonce)
+    token = tokens.issue_status(claims, key=pages.signing_key(settings))
     base = pages.public_base_url(request, settings)
     return detail.model_copy(update={"status_url": f"{base}/f/{token}"})
 
 
-@page_router.get("/f/{token}", response_class=HTMLResponse)
+@page_router.api_route("/f/{token}", methods=["GET", "HEAD"], response_class=HTMLResponse)
 async def status_page(
     token: str, request: Request, session: SessionDep, settings: SettingsDep
 ) -> Response:
     """The client's view: status, messages meant for them, the next update promised."""
     try:
-        follow_up_id, language = tokens.verify_status(token, key=pages.signing_key(settings))
+        claims = tokens.verify_status(token, key=pages.signing_key(settings))
     except tokens.InvalidToken:
         text = pages.TEXTS[pages.Language.en]
         return pages.render(
             request, "invalid.html", pages.Language.en, 404, message=text["malformed"]
         )
-    view = await service.client_view(session, follow_up_id=follow_up_id)
+    language = claims.language
+    view = await service.client_view(session, follow_up_id=claims.follow_up_id, nonce=claims.nonce)
     if view is None:
         text = pages.TEXTS[language]
-        return pages.render(request, "invalid.html", language, 410, message=text["expired"])
+        return pages.render(request, "invalid.html", language, 410, message=text["gone"])
     text = pages.TEXTS[language]
     return pages.render(
         request,

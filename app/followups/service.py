@@ -510,11 +510,20 @@ class ClientView:
     messages: list[ClientMessage]
 
 
-async def client_view(session: AsyncSession, *, follow_up_id: int) -> ClientView | None:
+async def link_nonce(session: AsyncSession, *, follow_up_id: int) -> int | None:
+    """The random number signed into the follow-up's status link beside its number."""
+    return await session.scalar(select(FollowUp.link_nonce).where(FollowUp.id == follow_up_id))
+
+
+async def client_view(
+    session: AsyncSession, *, follow_up_id: int, nonce: int | None
+) -> ClientView | None:
+    """What the client's status link shows; None when the follow-up it was issued for is
+    not stored any more (the number alone is not enough: the nonce must match too)."""
     follow_up = await session.scalar(
         select(FollowUp).where(FollowUp.id == follow_up_id).options(selectinload(FollowUp.events))
     )
-    if follow_up is None:
+    if follow_up is None or follow_up.link_nonce != nonce:
         return None
     return ClientView(
         status=Status(follow_up.status),

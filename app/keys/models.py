@@ -3,13 +3,14 @@ from datetime import datetime
 from sqlalchemy import JSON, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.db import Base, UtcDateTime
+from app.db import NEVER_REUSED_IDS, Base, UtcDateTime
 
 
 class ApiKey(Base):
     """A credential of a calling system or person: only its hash is stored."""
 
     __tablename__ = "api_key"
+    __table_args__ = NEVER_REUSED_IDS
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(100))

@@ -1,3 +1,4 @@
+import re
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Path, Request, Response, status
@@ -33,29 +34,42 @@ router = APIRouter(
 page_router = APIRouter(include_in_schema=False)
 insights_router = figures_router(guard=requires(Scope.read))
 
-# Mail security scanners fetch every link of a message before the client sees it; their
-# fetches must not answer a survey. They announce themselves in the User-Agent.
-SCANNER_AGENTS = (
-    "barracuda",
-    "mimecast",
-    "proofpoint",
-    "safelinks",
-    "microsoft office",
-    "ms-office",
-    "urldefense",
-    "symantec",
-    "trendmicro",
-    "bot",
-    "spider",
-    "crawler",
-    "preview",
+# Mail security scanners and link previewers fetch every link of a message before the
+# client sees it (or instead of the client); their fetches must not answer a survey. They
+# are named, never guessed from a fragment: "bot" alone is in phone names (CUBOT X30), and
+# a click that is not recorded is lost without a trace.
+_LINK_SCANNER = re.compile(
+    r"""
+    # Mail security gateways and link protection.
+    \b(?:barracuda|mimecast|proofpoint|urldefense|safelinks|symantec|trend\ ?micro)\b
+    # Microsoft Office checking a link before the browser opens it, and Outlook previews.
+    | \bmicrosoft\ office\b | \bms-office\b
+    # Crawlers, chat and social link previewers that announce themselves: "Googlebot/2.1",
+    # "Slackbot-LinkExpanding", "facebookexternalhit", "Baiduspider".
+    | \b[a-z]*bot/[0-9] | \b(?:adsbot-google|slackbot|telegrambot|applebot)\b
+    | \bfacebookexternalhit\b | \bwhatsapp/ | \b(?:bing|skypeuri)preview\b
+    | \b[a-z]*(?:spider|crawler)\b
+    # Browsers driven by programs, which scanners use to open links in a sandbox.
+    | \bheadlesschrome\b
+    # The convention of crawlers: a URL about themselves in the user agent.
+    | \(\+https?:// | ;\ \+https?://
+    """,
+    re.IGNORECASE | re.VERBOSE,
 )
+
+
+def is_link_scanner(user_agent: str) -> bool:
+    """Whether the user agent is a known mail scanner, crawler or link previewer."""
+    return _LINK_SCANNER.search(user_agent) is not None
 
 
 def _is_prefetch(request: Request) -> bool:
     """A HEAD request, or a GET from a known mail scanner or link previewer."""
-    agent = request.headers.get("user-agent", "").lower()
-    return request.method == "HEAD" or any(marker in agent for marker in SCANNER_AGENTS)
+    return request.method == "HEAD" or is_link_scanner(request.headers.get("user-agent", ""))
+
+
+# A one-click answer exactly as the links write it: no sign, no leading zero, no decimals.
+_ANSWER = re.compile(r"0|[1-9][0-9]?")
 
 
 _INVALID_STATUS = {
@@ -122,7 +136,7 @@ async def _issue(
 
 def _invalid(request: Request, reason: str) -> HTMLResponse:
     text = pages.TEXTS[Language.en]
-    message = text["expired"] if reason in ("expired", "gone") else text["malformed"]
+    message = {"expired": text["expired"], "gone": text["gone"]}.get(reason, text["malformed"])
     return pages.render(
         request, "invalid.html", Language.en, _INVALID_STATUS.get(reason, 404), message=message
     )
@@ -138,6 +152,7 @@ async def survey_page(
 ) -> Response:
     try:
         claims = _claims(token, settings)
+        await service.touchpoint_of(session, claims=claims)
     except tokens.InvalidToken as invalid:
         return _invalid(request, invalid.reason)
     if not _is_prefetch(request):
@@ -158,32 +173,30 @@ def _survey_context(token: str, claims: SurveyClaims) -> dict[str, Any]:
 
 @page_router.api_route("/s/{token}/{value}", methods=["GET", "HEAD"], response_class=HTMLResponse)
 async def one_click_answer(
-    token: str, value: int, request: Request, session: WriteSessionDep, settings: SettingsDep
+    token: str, value: str, request: Request, session: WriteSessionDep, settings: SettingsDep
 ) -> Response:
     try:
         claims = _claims(token, settings)
-        if _is_prefetch(request):
-            # Answer the probe, record nothing: the client's own click will.
-            return pages.render(
-                request,
-                "survey.html",
-                claims.language,
-                **_survey_context(token, claims),
-            )
+        await service.touchpoint_of(session, claims=claims)
+    except tokens.InvalidToken as invalid:
+        return _invalid(request, invalid.reason)
+    if not _ANSWER.fullmatch(value):
+        return _bad_value(request, claims)
+    if _is_prefetch(request):
+        # Answer the probe, record nothing: the client's own click will.
+        return pages.render(
+            request, "survey.html", claims.language, **_survey_context(token, claims)
+        )
+    try:
         sentiment = await service.answer(
             session,
             claims=claims,
-            value=value,
+            value=int(value),
             follow_up_targets=followups_targets.from_settings(settings),
         )
-        await service.record_open(session, claims=claims, answered=True)
-    except tokens.InvalidToken as invalid:
-        return _invalid(request, invalid.reason)
     except service.UnknownAnswer:
-        text = pages.TEXTS[claims.language]
-        return pages.render(
-            request, "invalid.html", claims.language, 422, message=text["bad_value"]
-        )
+        return _bad_value(request, claims)
+    await service.record_open(session, claims=claims, answered=True)
     return pages.render(
         request,
         "thanks.html",
@@ -192,6 +205,11 @@ async def one_click_answer(
         saved=False,
         page_url=f"/s/{token}",
     )
+
+
+def _bad_value(request: Request, claims: SurveyClaims) -> HTMLResponse:
+    text = pages.TEXTS[claims.language]
+    return pages.render(request, "invalid.html", claims.language, 422, message=text["bad_value"])
 
 
 @page_router.post("/s/{token}/comment", response_class=HTMLResponse)
@@ -204,6 +222,7 @@ async def comment_page(
 ) -> Response:
     try:
         claims = _claims(token, settings)
+        await service.touchpoint_of(session, claims=claims)
         # What the client typed is kept, less any NUL (which PostgreSQL text cannot hold):
         # a client's form is not refused over an invisible character.
         written = comment.replace("\x00", "").strip()

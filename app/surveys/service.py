@@ -43,17 +43,17 @@ async def issue_links(
 ) -> tuple[list[SurveyLinks], list[SurveyBatchError]]:
     """Signed links for each touchpoint; ids not stored are reported, not fatal."""
     rows = await session.execute(
-        select(Touchpoint.external_id, Touchpoint.id).where(
+        select(Touchpoint.external_id, Touchpoint.id, Touchpoint.link_nonce).where(
             one_of(session, Touchpoint.external_id, external_ids)
         )
     )
-    internal_ids: dict[str, int] = {external_id: internal for external_id, internal in rows.all()}
+    stored = {row.external_id: row for row in rows.all()}
     expires_at = now + timedelta(days=options.expires_in_days or default_days)
     scale = SCALES[options.scale]
     issued, errors = [], []
     for external_id in external_ids:
-        internal_id = internal_ids.get(external_id)
-        if internal_id is None:
+        row = stored.get(external_id)
+        if row is None:
             errors.append(
                 SurveyBatchError(
                     touchpoint=external_id,
@@ -62,7 +62,7 @@ async def issue_links(
                 )
             )
             continue
-        claims = SurveyClaims(internal_id, options.scale, expires_at, options.language)
+        claims = SurveyClaims(row.id, options.scale, expires_at, options.language, row.link_nonce)
         page_url = f"{base_url}/s/{tokens.issue(claims, key=key)}"
         issued.append(
             SurveyLinks(
@@ -79,7 +79,7 @@ async def issue_links(
         )
     await _record_issued(
         session,
-        touchpoint_ids=[internal_ids[i.touchpoint] for i in issued],
+        touchpoint_ids=[stored[i.touchpoint].id for i in issued],
         scale=options.scale.value,
         now=now,
     )
@@ -118,10 +118,16 @@ async def record_open(session: AsyncSession, *, claims: SurveyClaims, answered: 
     )
 
 
-async def _touchpoint(session: AsyncSession, claims: SurveyClaims) -> Touchpoint:
+async def touchpoint_of(session: AsyncSession, *, claims: SurveyClaims) -> Touchpoint:
+    """The touchpoint a genuine token was issued for; InvalidToken("gone") if it is not
+    stored any more.
+
+    Its number alone is not enough: the row there must also hold the nonce the token was
+    signed with, or it is another touchpoint than the one the client was asked about.
+    """
     touchpoint = await session.get(Touchpoint, claims.touchpoint_id)
-    if touchpoint is None:
-        # Signed by us, so it existed: it has been erased since.
+    if touchpoint is None or touchpoint.link_nonce != claims.nonce:
+        # Signed by us, so it existed: it has been erased or purged since.
         raise tokens.InvalidToken("gone")
     return touchpoint
 
@@ -134,7 +140,7 @@ async def answer(
         rating = normalise(claims.scale, value)
     except ValueError:
         raise UnknownAnswer(str(value)) from None
-    touchpoint = await _touchpoint(session, claims)
+    touchpoint = await touchpoint_of(session, claims=claims)
     await touchpoints_service.rate(
         session,
         external_id=touchpoint.external_id,
@@ -146,7 +152,7 @@ async def answer(
 
 async def save_comment(session: AsyncSession, *, claims: SurveyClaims, comment: str) -> None:
     """Keep what the client wrote with the touchpoint (the latest comment wins)."""
-    touchpoint = await _touchpoint(session, claims)
+    touchpoint = await touchpoint_of(session, claims=claims)
     touchpoint.comment = comment
     await session.flush()
 

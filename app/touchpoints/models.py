@@ -17,10 +17,22 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.db import Base, UtcDateTime
+from app.db import NEVER_REUSED_IDS, Base, RandomNonce, UtcDateTime
 
 # SQLite only auto-increments a column declared exactly INTEGER PRIMARY KEY.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+def link_nonce_column() -> Mapped[int | None]:
+    """The random number signed into a row's links beside its id.
+
+    A link then opens only the row it was issued for, even if the id were ever given to
+    another row (a database restored from a backup, a table recreated). Null for rows
+    stored before links carried it: their links carry none, and keep working.
+    """
+    return mapped_column(BigInteger, server_default=RandomNonce())
+
+
 Attributes = JSON().with_variant(JSONB(), "postgresql")
 
 
@@ -46,6 +58,7 @@ class Touchpoint(Base):
             postgresql_where=text("sentiment = 'negative' AND comment IS NOT NULL"),
             sqlite_where=text("sentiment = 'negative' AND comment IS NOT NULL"),
         ),
+        NEVER_REUSED_IDS,
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
@@ -67,6 +80,7 @@ class Touchpoint(Base):
     comment: Mapped[str | None] = mapped_column(Text)
     complaint: Mapped[bool] = mapped_column(Boolean, default=False)
     attributes: Mapped[dict[str, Any] | None] = mapped_column(Attributes)
+    link_nonce: Mapped[int | None] = link_nonce_column()
 
     rating_history: Mapped[list["RatingHistory"]] = relationship(
         lazy="raise", order_by="RatingHistory.id", passive_deletes=True

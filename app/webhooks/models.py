@@ -4,7 +4,7 @@ from typing import Any
 from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, SmallInteger, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.db import Base, UtcDateTime
+from app.db import NEVER_REUSED_IDS, Base, UtcDateTime
 from app.touchpoints.models import BigId
 
 
@@ -12,6 +12,7 @@ class Webhook(Base):
     """A URL that receives signed notifications of the chosen event types."""
 
     __tablename__ = "webhook"
+    __table_args__ = NEVER_REUSED_IDS
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     url: Mapped[str] = mapped_column(String(2000))
@@ -26,7 +27,10 @@ class WebhookDelivery(Base):
     never lost and never slows that request), sent and retried in the background."""
 
     __tablename__ = "webhook_delivery"
-    __table_args__ = (Index("ix_webhook_delivery_state_due", "state", "next_attempt_at"),)
+    __table_args__ = (
+        Index("ix_webhook_delivery_state_due", "state", "next_attempt_at"),
+        NEVER_REUSED_IDS,
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     # Sent with every attempt for receivers to drop repeats: unlike `id`, which SQLite may
