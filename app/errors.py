@@ -175,6 +175,10 @@ async def _handle_unexpected(_request: Request, exc: Exception) -> JSONResponse:
     # it may quote the request (a database error quotes the row it refused).
     logger.exception("unhandled error", exc_info=exc)
     response = _render(500, ErrorBody(code="internal_error", message="Internal server error."))
+    # The error goes on to the server once this is sent, and the server then drops the
+    # connection. Said here, the client knows not to send its next request down it (where
+    # it would be reset, or lost) and opens a new one; the server closes after the answer.
+    response.headers["Connection"] = "close"
     # Rendered outside the middleware that stamps the id on every other response.
     request_id = logs.request_id.get()
     if request_id is not None:
