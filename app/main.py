@@ -94,9 +94,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         description=DESCRIPTION,
         lifespan=lifespan,
-        # Any request can be refused before a route sees it: a body that is not text, or
-        # one over the size limit.
-        responses=error_responses(400, 413),
+        # Any request can be refused before a route sees it: a body that is not text, one
+        # over the size limit, or any while the database is unavailable.
+        responses=error_responses(400, 413, 503),
         dependencies=[Depends(refuse_nul_in_url)],
     )
     app.state.settings = settings

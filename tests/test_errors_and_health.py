@@ -47,18 +47,40 @@ async def test_readyz_is_not_ready_when_migrations_are_behind(
         assert response.json()["status"] == "not_ready"
 
 
+def _unreachable(backend: str) -> str:
+    if backend == "sqlite":
+        return "sqlite:////nonexistent-dir/mot.db"
+    return "postgresql://postgres@127.0.0.1:1/none"
+
+
 async def test_readyz_is_not_ready_when_the_database_is_unreachable(
     make_client: ClientFactory, backend: str
 ) -> None:
-    unreachable = (
-        "sqlite:////nonexistent-dir/mot.db"
-        if backend == "sqlite"
-        else "postgresql://postgres@127.0.0.1:1/none"
-    )
-    async with make_client(scopes=(), database_url=unreachable) as client:
+    async with make_client(scopes=(), database_url=_unreachable(backend)) as client:
         response = await client.get("/readyz")
         assert response.status_code == 503
         assert response.json()["database"] == "unreachable"
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("GET", "/v1/moments"), ("POST", "/v1/touchpoints"), ("GET", "/v1/insights/overview")],
+)
+async def test_an_unreachable_database_is_a_503_to_retry_not_a_500(
+    make_client: ClientFactory, backend: str, method: str, path: str
+) -> None:
+    async with make_client(scopes=(), database_url=_unreachable(backend)) as client:
+        # The key check is the first to need the database.
+        response = await client.request(
+            method, path, headers={"Authorization": "Bearer mot_some-key-of-forty-characters-0123"}
+        )
+    assert response.status_code == 503
+    assert response.json() == {
+        "code": "database_unavailable",
+        "message": "The database cannot be reached; try again shortly.",
+        "details": [],
+    }
+    assert int(response.headers["retry-after"]) > 0
 
 
 async def test_openapi_documents_every_response_field(client: httpx.AsyncClient) -> None:

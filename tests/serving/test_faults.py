@@ -1,15 +1,20 @@
-"""`mot serve` when things go wrong around it.
+"""`mot serve` when things go wrong around it: a failing route, a database outage.
 
 Each test runs real processes over real sockets, as an orchestrator and the clients of a
 production service would see them.
 """
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+import psycopg
 import pytest
 from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 
 from app.db import sync_url
+from tests.conftest import POSTGRES_URL
 from tests.servers import Served
 
 pytestmark = pytest.mark.slow
@@ -44,3 +49,41 @@ def test_a_500_closes_the_kept_alive_connection_cleanly(database_url: str, tmp_p
         finally:
             _execute(database_url, "ALTER TABLE moment_away RENAME TO moment")
         assert http.get("/v1/moments").status_code == 200
+
+
+# --- a database outage ---
+
+
+@contextmanager
+def _refusing_connections(database_url: str) -> Iterator[None]:
+    """The database refuses new sessions and its open ones are ended, as in an outage."""
+    name = make_url(database_url).database
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as admin:
+        admin.execute(f"ALTER DATABASE {name} WITH ALLOW_CONNECTIONS false")
+        try:
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
+                [name],
+            )
+            yield
+        finally:
+            admin.execute(f"ALTER DATABASE {name} WITH ALLOW_CONNECTIONS true")
+
+
+def test_a_database_outage_answers_503_with_retry_after_until_it_is_over(
+    backend: str, database_url: str, tmp_path: Path
+) -> None:
+    if backend != "postgresql":
+        pytest.skip("a SQLite file cannot refuse its own process (see test_errors_and_health)")
+    with Served(database_url, tmp_path / "serve.log") as server, server.client() as http:
+        assert http.get("/v1/moments").status_code == 200
+        with _refusing_connections(database_url):
+            for path in ("/v1/moments", "/v1/insights/overview"):
+                answer = http.get(path)
+                assert answer.status_code == 503, (path, answer.text)
+                assert answer.json()["code"] == "database_unavailable"
+                assert int(answer.headers["retry-after"]) > 0
+            assert http.get("/readyz").status_code == 503
+            assert http.get("/healthz").status_code == 200
+        assert http.get("/v1/moments").status_code == 200
+        assert "internal_error" not in server.log
