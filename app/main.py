@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
 
-from app import health, metrics
+from app import health, metrics, serving
 from app.access_log import AccessLogMiddleware
 from app.config import Settings, get_settings
 from app.db import Database
@@ -74,6 +74,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        serving.stop_with_supervisor()
         tasks = [asyncio.create_task(webhooks_service.run_dispatcher(database))]
         if settings.fold_interval_seconds > 0:
             folder = rollups_service.run_folder(database, interval=settings.fold_interval_seconds)

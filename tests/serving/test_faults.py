@@ -1,9 +1,13 @@
-"""`mot serve` when things go wrong around it: a failing route, a database outage.
+"""`mot serve` when things go wrong around it: a failing route, a database outage, a killed
+supervisor.
 
 Each test runs real processes over real sockets, as an orchestrator and the clients of a
 production service would see them.
 """
 
+import os
+import signal
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,6 +22,8 @@ from tests.conftest import POSTGRES_URL
 from tests.servers import Served
 
 pytestmark = pytest.mark.slow
+
+EXITED_WITHIN = 15.0
 
 
 def _execute(database_url: str, statement: str) -> None:
@@ -87,3 +93,64 @@ def test_a_database_outage_answers_503_with_retry_after_until_it_is_over(
             assert http.get("/healthz").status_code == 200
         assert http.get("/v1/moments").status_code == 200
         assert "internal_error" not in server.log
+
+
+# --- a supervisor killed ---
+
+
+def _process_exists(pid: int) -> bool:
+    """Whether the process is still there (a zombie waiting to be reaped has exited)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state not in ("Z", "X")
+
+
+def _workers_of(supervisor: int) -> list[int]:
+    """The worker processes the supervisor started (not its resource tracker)."""
+    workers = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            command = (entry / "cmdline").read_bytes()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        if parent == supervisor and b"spawn_main" in command:
+            workers.append(int(entry.name))
+    return workers
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads processes from /proc")
+def test_workers_exit_when_their_supervisor_is_killed(database_url: str, tmp_path: Path) -> None:
+    server = Served(database_url, tmp_path / "serve.log", workers=2)
+    server.start()
+    workers: list[int] = []
+    try:
+        deadline = time.monotonic() + 30
+        while len(workers := _workers_of(server.pid)) < 2:
+            assert time.monotonic() < deadline, f"workers never started\n{server.log}"
+            time.sleep(0.1)
+        # The supervisor alone, as the OOM killer or `kill -9` of its pid would.
+        assert server.process is not None
+        os.kill(server.pid, signal.SIGKILL)
+        server.process.wait()
+        server.process = None
+
+        deadline = time.monotonic() + EXITED_WITHIN
+        while any(_process_exists(worker) for worker in workers):
+            assert time.monotonic() < deadline, f"workers outlived the supervisor\n{server.log}"
+            time.sleep(0.1)
+        # Nothing holds the port any more: the service starts again on it at once.
+        server.start()
+        with server.client() as http:
+            assert http.get("/v1/moments").status_code == 200
+        assert server.terminate() == 0
+    finally:
+        for worker in workers:
+            if _process_exists(worker):
+                os.kill(worker, signal.SIGKILL)
+        if server.process is not None:
+            server.kill()
