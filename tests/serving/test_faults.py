@@ -1,5 +1,5 @@
 """`mot serve` when things go wrong around it: a failing route, a database outage, a killed
-supervisor.
+supervisor, instances started together on an empty database.
 
 Each test runs real processes over real sockets, as an orchestrator and the clients of a
 production service would see them.
@@ -154,3 +154,32 @@ def test_workers_exit_when_their_supervisor_is_killed(database_url: str, tmp_pat
                 os.kill(worker, signal.SIGKILL)
         if server.process is not None:
             server.kill()
+
+
+# --- instances started together ---
+
+
+def test_two_instances_started_together_on_an_empty_database_both_serve(
+    empty_database_url: str, tmp_path: Path
+) -> None:
+    # PostgreSQL's replicas are also run together in test_data_path; SQLite's, here.
+    servers = [Served(empty_database_url, tmp_path / f"serve{n}.log") for n in range(2)]
+    try:
+        for server in servers:
+            server.launch()
+        for server in servers:
+            server.wait_until_ready()
+        for server in servers:
+            with server.client() as http:
+                assert http.get("/v1/moments").status_code == 200
+        for server in servers:
+            assert server.terminate() == 0, server.log
+    finally:
+        for server in servers:
+            if server.process is not None:
+                server.kill()
+    logs = [server.log for server in servers]
+    # One migrated; the other waited for it, then found the schema current.
+    assert [("Running upgrade" in log) for log in logs].count(True) == 1, logs
+    for log in logs:
+        assert '"level": "ERROR"' not in log, log
