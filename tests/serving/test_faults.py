@@ -5,21 +5,28 @@ Each test runs real processes over real sockets, as an orchestrator and the clie
 production service would see them.
 """
 
+import asyncio
 import os
 import signal
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import httpx
 import psycopg
 import pytest
+import uvicorn
+from fastapi import FastAPI
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from app.config import Settings
 from app.db import sync_url
+from app.main import create_app
 from tests.conftest import POSTGRES_URL
-from tests.servers import Served
+from tests.servers import Served, free_port
 
 pytestmark = pytest.mark.slow
 
@@ -55,6 +62,46 @@ def test_a_500_closes_the_kept_alive_connection_cleanly(database_url: str, tmp_p
         finally:
             _execute(database_url, "ALTER TABLE moment_away RENAME TO moment")
         assert http.get("/v1/moments").status_code == 200
+
+
+@contextmanager
+def _served_in_this_process(app: FastAPI) -> Iterator[str]:
+    """The app under uvicorn on a real socket, in a thread of the test; its base URL."""
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=free_port(), lifespan="off", log_config=None)
+    )
+    thread = threading.Thread(target=asyncio.run, args=(server.serve(),), daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 30
+        while not server.started:
+            assert thread.is_alive(), "uvicorn could not start"
+            assert time.monotonic() < deadline, "uvicorn never started"
+            time.sleep(0.05)
+        yield f"http://127.0.0.1:{server.config.port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+
+
+def test_a_route_failing_on_a_bug_closes_the_kept_alive_connection_cleanly(
+    tmp_path: Path,
+) -> None:
+    # Not a database error (those are answered by a handler of their own) but any other:
+    # the server sees it after the 500 is sent.
+    app = create_app(Settings(_env_file=None, database_url=f"sqlite:///{tmp_path / 'mot.db'}"))
+
+    async def fail() -> None:
+        raise RuntimeError("a fault no route expects")
+
+    app.add_api_route("/failing", fail)
+    with _served_in_this_process(app) as base_url, httpx.Client(base_url=base_url) as http:
+        for _ in range(20):
+            failed = http.get("/failing")
+            assert failed.status_code == 500
+            assert failed.json()["code"] == "internal_error"
+            assert failed.headers["connection"] == "close"
+            assert http.get("/healthz").status_code == 200
 
 
 # --- a database outage ---
