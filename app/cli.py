@@ -4,14 +4,16 @@ import asyncio
 import logging
 import logging.config
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import typer
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession
+from uvicorn.config import STARTUP_FAILURE
 
 from app import demo, logs, metrics, migrate, serving
 from app.config import get_settings
@@ -42,6 +44,22 @@ def _migrate_to_head() -> None:
     settings = get_settings()
     _ensure_sqlite_directory(settings.database_url)
     migrate.upgrade(settings.database_url)
+
+
+@contextmanager
+def _starting(log_config: dict[str, Any]) -> Iterator[None]:
+    """Log as the service does, and report a failure to start as one JSON log line (then
+    exit 3, as uvicorn does for a worker that cannot start).
+
+    A traceback spread over many lines of stderr is split by log collectors into as many
+    unrelated records, none of them JSON; in one line it stays one event, with its frames.
+    """
+    logging.config.dictConfig(log_config)
+    try:
+        yield
+    except Exception:
+        logger.exception("mot could not start")
+        raise typer.Exit(code=STARTUP_FAILURE) from None
 
 
 def _with_database(work: Callable[[Database], Awaitable[T]]) -> T:
@@ -111,10 +129,10 @@ def serve(
     """
     log_level = get_settings().log_level
     log_config = logs.config(log_level)
-    logging.config.dictConfig(log_config)  # the migrations' lines are JSON too
-    if run_migrations:
-        _migrate_to_head()
-    _bootstrap_admin_key()
+    with _starting(log_config):  # the migrations' lines are JSON too
+        if run_migrations:
+            _migrate_to_head()
+        _bootstrap_admin_key()
     with metrics.shared_by_workers(workers):
         serving.run(
             host=host, port=port, workers=workers, log_level=log_level, log_config=log_config
@@ -124,7 +142,10 @@ def serve(
 @cli.command("migrate")
 def migrate_command() -> None:
     """Apply pending database migrations."""
-    _migrate_to_head()
+    # Often the step before the service starts (a release job, an init container): its
+    # lines are the service's.
+    with _starting(logs.config(get_settings().log_level)):
+        _migrate_to_head()
     typer.echo("database schema is at the latest migration")
 
 

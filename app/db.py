@@ -1,9 +1,11 @@
 """Database plumbing: declarative base, UTC timestamps, engines and the per-request session."""
 
+import sqlite3
 from collections.abc import AsyncIterator, Collection, Sequence
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
+import psycopg
 from fastapi import Depends, Request
 from psycopg.types.json import Jsonb
 from sqlalchemy import (
@@ -18,6 +20,7 @@ from sqlalchemy import (
     bindparam,
     event,
 )
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import (
@@ -143,6 +146,37 @@ def async_url(url: str) -> str:
     if parsed.get_backend_name() == "sqlite":
         return parsed.set(drivername="sqlite+aiosqlite").render_as_string(hide_password=False)
     return parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
+
+
+# SQLite's primary result codes for a file that cannot be used now, whatever the statement:
+# still locked by another writer once the busy timeout ran out, unreadable, full, or not
+# there to open.
+_SQLITE_UNAVAILABLE = frozenset(
+    {sqlite3.SQLITE_BUSY, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_FULL, sqlite3.SQLITE_CANTOPEN}
+)
+# PostgreSQL's SQLSTATEs for a server that lost, ended or refused the session: connection
+# exceptions (08), insufficient resources (53: too many connections, disk full) and the
+# operator's interventions (57P: shut down, crashed, starting up).
+_POSTGRES_UNAVAILABLE = ("08", "53", "57P")
+
+
+def is_unavailable(error: BaseException) -> bool:
+    """Whether `error` says the database cannot be reached or used for now, rather than
+    that a statement is wrong: the request may succeed if tried again later."""
+    if isinstance(error, sa_exc.TimeoutError):  # no pooled connection came free in time
+        return True
+    if not isinstance(error, sa_exc.DBAPIError):
+        return False
+    if error.connection_invalidated:
+        return True
+    cause = error.orig
+    if isinstance(cause, sqlite3.Error):
+        code = getattr(cause, "sqlite_errorcode", None)
+        return isinstance(code, int) and code & 0xFF in _SQLITE_UNAVAILABLE
+    if isinstance(cause, psycopg.OperationalError | psycopg.InterfaceError):
+        # No SQLSTATE: the driver itself failed to connect, or found the connection gone.
+        return cause.sqlstate is None or cause.sqlstate.startswith(_POSTGRES_UNAVAILABLE)
+    return False
 
 
 # Write requests on SQLite take the write lock when their transaction begins: a transaction

@@ -13,10 +13,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import iter_route_contexts
 from pydantic import BaseModel, Field, ValidationError
+from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Route
 
-from app import logs
+from app import db, logs
 
 logger = logging.getLogger(__name__)
 
@@ -66,6 +67,18 @@ class ValidationFailed(AppError):
 class LimitExceeded(AppError):
     status_code = 422
     code = "limit_exceeded"
+
+
+RETRY_AFTER_SECONDS = 5
+"""What a refusal for want of the database tells the client to wait before trying again."""
+
+
+class DatabaseUnavailable(AppError):
+    """The database cannot be reached or used for now: the request may be tried again."""
+
+    status_code = 503
+    code = "database_unavailable"
+    headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
 
 
 class BodyTooLarge(StarletteHTTPException):
@@ -175,6 +188,10 @@ async def _handle_unexpected(_request: Request, exc: Exception) -> JSONResponse:
     # it may quote the request (a database error quotes the row it refused).
     logger.exception("unhandled error", exc_info=exc)
     response = _render(500, ErrorBody(code="internal_error", message="Internal server error."))
+    # The error goes on to the server once this is sent, and the server then drops the
+    # connection. Said here, the client knows not to send its next request down it (where
+    # it would be reset, or lost) and opens a new one; the server closes after the answer.
+    response.headers["Connection"] = "close"
     # Rendered outside the middleware that stamps the id on every other response.
     request_id = logs.request_id.get()
     if request_id is not None:
@@ -182,8 +199,27 @@ async def _handle_unexpected(_request: Request, exc: Exception) -> JSONResponse:
     return response
 
 
+async def _handle_database_error(request: Request, exc: Exception) -> JSONResponse:
+    # An outage is no fault of the service: a 503 to retry after a while, as load balancers
+    # and clients understand, rather than a 500 on every route, the key check included.
+    if not db.is_unavailable(exc):
+        return await _handle_unexpected(request, exc)
+    cause = exc.orig if isinstance(exc, sa_exc.DBAPIError) else exc
+    kind = type(cause)
+    # One line a refused request, without a traceback: an outage refuses them all.
+    logger.warning(
+        "the database is unavailable: %s",
+        kind.__qualname__,
+        extra={"error": f"{kind.__module__}.{kind.__qualname__}"},
+    )
+    refusal = DatabaseUnavailable("The database cannot be reached; try again shortly.")
+    return await _handle_app_error(request, refusal)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(AppError, _handle_app_error)
     app.add_exception_handler(RequestValidationError, _handle_request_validation)
     app.add_exception_handler(StarletteHTTPException, _handle_http_exception)
+    app.add_exception_handler(sa_exc.DBAPIError, _handle_database_error)
+    app.add_exception_handler(sa_exc.TimeoutError, _handle_database_error)
     app.add_exception_handler(Exception, _handle_unexpected)

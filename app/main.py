@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
 
-from app import health, metrics
+from app import health, metrics, serving
 from app.access_log import AccessLogMiddleware
 from app.config import Settings, get_settings
 from app.db import Database
@@ -75,6 +75,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        serving.stop_with_supervisor()
         dispatcher = webhooks_service.run_dispatcher(database, allowed=AllowList.of(settings))
         tasks = [asyncio.create_task(dispatcher)]
         if settings.fold_interval_seconds > 0:
@@ -96,9 +97,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         description=DESCRIPTION,
         lifespan=lifespan,
-        # Any request can be refused before a route sees it: a body that is not text, or
-        # one over the size limit.
-        responses=error_responses(400, 413),
+        # Any request can be refused before a route sees it: a body that is not text, one
+        # over the size limit, or any while the database is unavailable.
+        responses=error_responses(400, 413, 503),
         dependencies=[Depends(refuse_nul_in_url)],
     )
     app.state.settings = settings

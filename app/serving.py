@@ -11,10 +11,19 @@ uvicorn does not do by itself are added here:
   until every worker has finished. Connections made in the meantime wait in a queue nobody
   serves and are reset when it exits, instead of being refused (and retried elsewhere) at
   once.
+- A worker outlives a supervisor that is killed (SIGKILL, the OOM killer): it goes on
+  serving, unwatched, and holds the port, so the service cannot start again. Workers here
+  stop gracefully as soon as their supervisor is gone.
 """
 
+import logging
+import multiprocessing
+import os
 import signal
 import sys
+import threading
+from multiprocessing.connection import wait
+from multiprocessing.process import BaseProcess
 from types import FrameType
 from typing import Any
 
@@ -32,6 +41,33 @@ can take to import the service on a busy or CPU-limited host: the supervisor the
 as hung and starts another, just as slow, and the service never comes up. A started worker
 answers from a thread of its own, so a long wait only delays noticing a truly stuck one.
 """
+
+
+logger = logging.getLogger(__name__)
+
+
+def stop_with_supervisor() -> None:
+    """In a worker started by the supervisor, stop gracefully once the supervisor is gone.
+
+    A worker is a spawned `multiprocessing` child, which holds a pipe from its parent that
+    only the parent writes to: it reads as closed the moment the parent dies, however it
+    died. (Polling `os.getppid()` would miss a parent that died before the poll began, and
+    Linux's parent-death signal follows the thread that spawned, not the process.) Outside
+    a worker (one process serving, tests) there is no supervisor to follow.
+    """
+    parent = multiprocessing.parent_process()
+    if parent is None:
+        return
+    threading.Thread(
+        target=_stop_when_gone, args=(parent,), name="supervisor-watch", daemon=True
+    ).start()
+
+
+def _stop_when_gone(parent: BaseProcess) -> None:
+    wait([parent.sentinel])
+    logger.warning("the supervising process [%s] is gone: stopping", parent.pid)
+    # The signal the supervisor itself would have sent: requests in flight finish first.
+    os.kill(os.getpid(), signal.SIGTERM)
 
 
 class _Supervisor(Multiprocess):

@@ -1,10 +1,12 @@
 """Alembic environment: the URL comes from the service settings unless the caller set one."""
 
-from typing import Literal
+from typing import Any, Literal
 
 from alembic import context
 from alembic.autogenerate.api import AutogenContext
-from sqlalchemy import engine_from_config, pool, text
+from sqlalchemy import Engine, engine_from_config, event, pool, text
+from sqlalchemy.engine import Connection
+from sqlalchemy.pool import ConnectionPoolEntry
 
 from app.config import get_settings
 from app.db import Base, UtcDateTime, sync_url
@@ -26,6 +28,9 @@ if not config.get_main_option("sqlalchemy.url"):
 target_metadata = Base.metadata
 MIGRATION_LOCK = 0x6D6F74_00
 """PostgreSQL advisory lock held while migrating."""
+SQLITE_MIGRATION_WAIT_MS = 3_600_000
+"""How long a migration on SQLite waits for another one to finish (PostgreSQL's waits for
+as long as it takes): longer than any migration of ours takes, short of forever."""
 
 
 def render_item(type_: str, obj: object, autogen_context: AutogenContext) -> str | Literal[False]:
@@ -49,12 +54,36 @@ def run_migrations_offline() -> None:
         context.run_migrations()
 
 
+def _migrate_sqlite_exclusively(engine: Engine) -> None:
+    """Run the migration on SQLite as one transaction that holds the file to itself.
+
+    By default Alembic runs each SQLite statement in a transaction of its own, so two
+    instances started together on a new file both found it empty and the second failed
+    on a table the first had just created. In one exclusive transaction the second waits
+    for the first to commit, then finds the schema current; a failed migration leaves the
+    file as it was.
+    """
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
+        # The driver's own transaction handling is turned off so that BEGIN is ours (below).
+        dbapi_connection.isolation_level = None
+        dbapi_connection.execute(f"PRAGMA busy_timeout={SQLITE_MIGRATION_WAIT_MS}")
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Connection) -> None:
+        connection.exec_driver_sql("BEGIN EXCLUSIVE")
+
+
 def run_migrations_online() -> None:
     connectable = engine_from_config(
         config.get_section(config.config_ini_section, {}),
         prefix="sqlalchemy.",
         poolclass=pool.NullPool,
     )
+    sqlite = connectable.dialect.name == "sqlite"
+    if sqlite:
+        _migrate_sqlite_exclusively(connectable)
     with connectable.connect() as connection:
         if connection.dialect.name == "postgresql":
             # Replicas that start together migrate one at a time: the others wait here, then
@@ -66,7 +95,10 @@ def run_migrations_online() -> None:
             target_metadata=target_metadata,
             compare_type=True,
             render_item=render_item,
-            render_as_batch=connection.dialect.name == "sqlite",
+            render_as_batch=sqlite,
+            # SQLite's DDL is transactional; only the driver's old habits made Alembic
+            # commit each statement on its own.
+            transactional_ddl=True if sqlite else None,
         )
         with context.begin_transaction():
             context.run_migrations()

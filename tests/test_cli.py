@@ -1,5 +1,6 @@
 """The `mot` command as users run it: real processes, real HTTP over a socket."""
 
+import json
 import os
 import re
 import subprocess
@@ -155,3 +156,24 @@ def test_serving_a_database_not_yet_migrated_creates_no_key(
     text = log.read_text()
     assert "not at the latest migration: no key created" in text
     assert "mot_" not in text
+
+
+@pytest.mark.parametrize("command", ["serve", "migrate"])
+def test_a_start_up_failure_is_logged_as_one_json_line(
+    command: str, backend: str, tmp_path: Path
+) -> None:
+    (tmp_path / "a-file").touch()
+    unreachable = (
+        f"sqlite:///{tmp_path}/a-file/mot.db"
+        if backend == "sqlite"
+        else "postgresql://postgres@127.0.0.1:1/none"
+    )
+    arguments = ["--port", str(free_port())] if command == "serve" else []
+    result = _run(command, *arguments, database_url=unreachable)
+    assert result.returncode != 0
+    lines = [json.loads(line) for line in result.stderr.splitlines()]
+    failures = [line for line in lines if line["level"] == "ERROR"]
+    assert len(failures) == 1, result.stderr
+    assert "could not start" in failures[0]["message"]
+    # The traceback is kept, inside the line, without the messages that may quote data.
+    assert "Traceback" in failures[0]["exc_info"]

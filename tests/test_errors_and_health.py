@@ -1,7 +1,13 @@
+import sqlite3
+from pathlib import Path
+
 import httpx
+import psycopg
 import pytest
+from sqlalchemy import exc as sa_exc
 
 from app import migrate
+from app.db import is_unavailable
 from tests.conftest import ClientFactory
 
 pytestmark = pytest.mark.anyio
@@ -47,18 +53,72 @@ async def test_readyz_is_not_ready_when_migrations_are_behind(
         assert response.json()["status"] == "not_ready"
 
 
+def _unreachable(backend: str) -> str:
+    if backend == "sqlite":
+        return "sqlite:////nonexistent-dir/mot.db"
+    return "postgresql://postgres@127.0.0.1:1/none"
+
+
 async def test_readyz_is_not_ready_when_the_database_is_unreachable(
     make_client: ClientFactory, backend: str
 ) -> None:
-    unreachable = (
-        "sqlite:////nonexistent-dir/mot.db"
-        if backend == "sqlite"
-        else "postgresql://postgres@127.0.0.1:1/none"
-    )
-    async with make_client(scopes=(), database_url=unreachable) as client:
+    async with make_client(scopes=(), database_url=_unreachable(backend)) as client:
         response = await client.get("/readyz")
         assert response.status_code == 503
         assert response.json()["database"] == "unreachable"
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("GET", "/v1/moments"), ("POST", "/v1/touchpoints"), ("GET", "/v1/insights/overview")],
+)
+async def test_an_unreachable_database_is_a_503_to_retry_not_a_500(
+    make_client: ClientFactory, backend: str, method: str, path: str
+) -> None:
+    async with make_client(scopes=(), database_url=_unreachable(backend)) as client:
+        # The key check is the first to need the database.
+        response = await client.request(
+            method, path, headers={"Authorization": "Bearer mot_some-key-of-forty-characters-0123"}
+        )
+    assert response.status_code == 503
+    assert response.json() == {
+        "code": "database_unavailable",
+        "message": "The database cannot be reached; try again shortly.",
+        "details": [],
+    }
+    assert int(response.headers["retry-after"]) > 0
+
+
+def _sqlite_locked(path: Path) -> sqlite3.Error:
+    """The error SQLite raises for a write once its wait for another writer is over."""
+    holder = sqlite3.connect(path, isolation_level=None)
+    try:
+        holder.execute("CREATE TABLE held (id INTEGER)")
+        holder.execute("BEGIN EXCLUSIVE")
+        with sqlite3.connect(path, timeout=0) as waiting, pytest.raises(sqlite3.Error) as raised:
+            waiting.execute("INSERT INTO held VALUES (1)")
+        return raised.value
+    finally:
+        holder.close()
+
+
+async def test_only_errors_of_reaching_the_database_count_as_it_being_unavailable(
+    tmp_path: Path,
+) -> None:
+    def wrapped(cause: Exception) -> sa_exc.DBAPIError:
+        return sa_exc.DBAPIError("SELECT 1", None, cause)
+
+    assert is_unavailable(wrapped(_sqlite_locked(tmp_path / "mot.db")))
+    with sqlite3.connect(tmp_path / "mot.db") as connection, pytest.raises(sqlite3.Error) as wrong:
+        connection.execute("SELECT * FROM no_such_table")
+    assert not is_unavailable(wrapped(wrong.value))
+    assert is_unavailable(sa_exc.TimeoutError("the pool has no connection free"))
+    assert is_unavailable(wrapped(psycopg.OperationalError("connection failed")))
+    assert is_unavailable(wrapped(psycopg.errors.AdminShutdown()))
+    assert is_unavailable(wrapped(psycopg.errors.TooManyConnections()))
+    assert not is_unavailable(wrapped(psycopg.errors.QueryCanceled()))
+    assert not is_unavailable(wrapped(psycopg.errors.UniqueViolation()))
+    assert not is_unavailable(RuntimeError("not the database"))
 
 
 async def test_openapi_documents_every_response_field(client: httpx.AsyncClient) -> None:

@@ -1,3 +1,5 @@
+import subprocess
+import sys
 from datetime import UTC, datetime
 from typing import Any
 
@@ -8,6 +10,7 @@ from sqlalchemy import Connection, create_engine, inspect, text
 import app.main  # noqa: F401  (importing the app registers every model)
 from app import migrate
 from app.db import Base, sync_url
+from tests.servers import command_environment
 
 TABLES = {
     "moment",
@@ -262,3 +265,49 @@ def test_never_reused_ids_migration_keeps_every_row_and_the_links_sent_for_them(
                 assert "link_nonce" not in columns
     finally:
         engine.dispose()
+
+
+# Imports the command and everything a migration needs, then waits for a line on stdin:
+# several processes told to go at once migrate at the same instant, not one import apart.
+_MIGRATE_ON_CUE = """
+import sys
+import alembic.command
+import app.cli
+import app.main
+sys.stdin.readline()
+sys.argv = ["mot", "migrate"]
+app.cli.main()
+"""
+
+
+def test_instances_migrating_an_empty_database_at_once_all_succeed(
+    empty_database_url: str,
+) -> None:
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", _MIGRATE_ON_CUE],
+            env=command_environment(empty_database_url),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(4)
+    ]
+    try:
+        for process in processes:
+            assert process.stdin is not None
+            process.stdin.write("go\n")
+            process.stdin.flush()
+        outcomes = [process.communicate(timeout=120) for process in processes]
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.kill()
+    for process, (out, err) in zip(processes, outcomes, strict=True):
+        assert process.returncode == 0, err
+        assert "latest migration" in out
+    assert migrate.current_revisions_sync(empty_database_url) == migrate.head_revisions(
+        empty_database_url
+    )
+    assert TABLES <= _tables(empty_database_url)
