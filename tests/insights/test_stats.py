@@ -7,6 +7,7 @@ scipy appears only where a closed form is stated next to it.
 import math
 from fractions import Fraction
 
+import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -408,7 +409,8 @@ def test_chi_square_distribution_only_when_every_expected_count_is_at_least_five
     result = team_consistency(teams)
     assert result is not None
     # X2 = 25/8 + 25/8 + 0 = 6.25, df 2: P(chi2_2 > 6.25) = exp(-3.125)
-    assert (result.test, result.min_expected) == ("chi-square", pytest.approx(5.0))
+    assert result.test == "chi-square"
+    assert result.min_expected == pytest.approx(5.0)
     assert result.p_value == pytest.approx(math.exp(-3.125))
 
 
@@ -691,3 +693,56 @@ def test_fractions_confirm_the_unclamped_kappa() -> None:
     mu = Fraction(1, 10)
     tau2 = Fraction(35, 1000) ** 2 - 8 * mu * (1 - mu) / 1600
     assert mu * (1 - mu) / tau2 - 1 == Fraction(3569, 31)
+
+
+# --- calibration: seeded simulations of moments whose true rate did not change ---
+
+
+def test_the_trend_test_raises_false_alarms_at_no_more_than_the_nominal_rate() -> None:
+    # 4,000 moments, both windows drawn from one true rate (1% to 20%, 20 to 300 responses
+    # a window, so many with a handful of negatives): the exact p-value is at most 0.10
+    # for no more than 10% of them, and BH over batches of 20 such moments flags a
+    # worsening in no more than 10% of the batches (all null, FDR = family-wise error).
+    rng = np.random.default_rng(2026)
+    moments, batch = 4000, 20
+    rates = rng.uniform(0.01, 0.20, moments)
+    now_n, before_n = rng.integers(20, 301, moments), rng.integers(20, 301, moments)
+    now_k, before_k = rng.binomial(now_n, rates), rng.binomial(before_n, rates)
+    items = [
+        TrendInput(
+            f"m{i}",
+            Counts(int(now_n[i]), int(now_k[i])),
+            Counts(int(before_n[i]), int(before_k[i])),
+            current_rate=0.0,
+            previous_rate=0.0,
+        )
+        for i in range(moments)
+    ]
+    p_values = np.array([t.p_value for t in trends(items)])
+    assert np.mean(p_values <= 0.10) <= 0.10
+    alarms = [
+        any(t.worsening for t in trends(items[start : start + batch]))
+        for start in range(0, moments, batch)
+    ]
+    assert np.mean(alarms) <= 0.10
+    # Calibrated, not merely conservative: it still rejects a fair share under the null.
+    assert np.mean(p_values <= 0.10) >= 0.04
+
+
+def test_five_alike_teams_are_rarely_named_or_flagged() -> None:
+    # 300 moments of five teams of 100 sharing one rate: Holm keeps naming any team to
+    # 5% of the moments, the chi-square (or Monte Carlo) p-value under 0.05 to about 5%.
+    rng = np.random.default_rng(13)
+    named = flagged = 0
+    for _ in range(300):
+        rate = rng.uniform(0.02, 0.3)
+        negatives = rng.binomial(100, rate, 5)
+        result = team_consistency(
+            [TeamCounts(f"t{j}", 100, int(k)) for j, k in enumerate(negatives)]
+        )
+        if result is None:
+            continue
+        named += bool(result.outliers)
+        flagged += result.p_value <= 0.05
+    assert named / 300 <= 0.05 + 0.03
+    assert flagged / 300 <= 0.05 + 0.03

@@ -587,3 +587,90 @@ EDGE_TEAMS = {
 
 def test_edge_team_lists_match_the_reference() -> None:
     assert_same_consistency(list(EDGE_TEAMS.values()))
+
+
+# --- Monte Carlo against exact enumeration; named teams against best and worst ---
+
+
+def _exact_conditional_p(teams: Sequence[TeamCounts]) -> float:
+    """P(X2 >= observed) over every table with the teams' sizes and the total of negatives,
+    each weighted by its multivariate hypergeometric probability prod C(n_j, k_j) / C(N, K)."""
+    sizes = [t.responses for t in teams]
+    total, negatives = sum(sizes), sum(t.negatives for t in teams)
+    rate = negatives / total
+
+    def x2(counts: Sequence[int]) -> float:
+        return sum(
+            (k - n * rate) ** 2 / (n * rate * (1 - rate))
+            for n, k in zip(sizes, counts, strict=True)
+        )
+
+    observed = x2([t.negatives for t in teams])
+    extreme = Fraction(0)
+
+    def walk(prefix: list[int], left: int) -> None:
+        nonlocal extreme
+        if len(prefix) == len(sizes) - 1:
+            if left <= sizes[-1]:
+                counts = [*prefix, left]
+                if x2(counts) >= observed * (1 - 1e-9):
+                    ways = math.prod(math.comb(n, k) for n, k in zip(sizes, counts, strict=True))
+                    extreme += Fraction(ways, math.comb(total, negatives))
+            return
+        for k in range(min(left, sizes[len(prefix)]) + 1):
+            walk([*prefix, k], left - k)
+
+    walk([], negatives)
+    return float(extreme)
+
+
+@st.composite
+def small_tables(draw: st.DrawFn) -> list[TeamCounts]:
+    size = draw(st.integers(2, 4))
+    teams = []
+    for index in range(size):
+        n = draw(st.integers(10, 25))
+        teams.append(TeamCounts(f"t{index}", n, draw(st.integers(0, min(n, 4)))))
+    return teams
+
+
+@settings(max_examples=40, deadline=None)
+@given(small_tables())
+def test_monte_carlo_p_value_is_close_to_the_exact_conditional_p(
+    teams: list[TeamCounts],
+) -> None:
+    if sum(t.negatives for t in teams) == 0:
+        return
+    exact = _exact_conditional_p(teams)
+    draws = stats.MONTE_CARLO_DRAWS
+    estimate = stats.monte_carlo_p_value(teams)
+    # (1 + hits) / (draws + 1) with hits ~ Binomial(draws, exact): within 4.5 standard errors.
+    error = 4.5 * math.sqrt(exact * (1 - exact) / draws) + 2 / (draws + 1)
+    assert abs(estimate - exact) <= error
+
+
+@settings(max_examples=100, deadline=None)
+@given(team_lists())
+def test_a_team_named_worse_is_never_the_best_team_nor_one_named_better_the_worst(
+    teams: list[TeamCounts],
+) -> None:
+    result = stats.team_consistency(teams)
+    if result is None:
+        return
+    eligible = [t for t in teams if t.responses >= 10]
+    by_rate = sorted(eligible, key=lambda t: (t.negatives / t.responses, t.team))
+    best, worst = by_rate[0].team, by_rate[-1].team
+    for outlier in result.outliers:
+        assert (outlier.direction == "worse") == (outlier.rate > outlier.others_rate)
+        assert not (outlier.direction == "worse" and outlier.team == best)
+        assert not (outlier.direction == "better" and outlier.team == worst)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.floats(0.0, 1.0), max_size=30))
+def test_benjamini_hochberg_matches_scipy(p_values: list[float]) -> None:
+    if not p_values:
+        return
+    expected = distributions.false_discovery_control(p_values, method="bh")
+    for actual, reference in zip(stats.benjamini_hochberg(p_values), expected, strict=True):
+        assert math.isclose(actual, float(reference), rel_tol=1e-12, abs_tol=1e-15)
