@@ -141,8 +141,9 @@ async def consistency(
     session: SessionDep, span: WindowDep, scope: MomentScopeDep
 ) -> ConsistencyList:
     """Moments ranked by how differently their teams perform: Pearson chi-square test of
-    one negative rate across teams with 10+ responses, q-values corrected across moments,
-    with the best and the worst team and the teams outside the funnel limits."""
+    one negative rate across teams with 10+ responses (Monte Carlo given the margins where
+    an expected count is under 5), q-values corrected across moments, with the best and the
+    worst team and the teams that differ from the others pooled (exact test, Holm)."""
     return await service.consistency(session, span=span, scope=scope)
 
 

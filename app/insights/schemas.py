@@ -67,6 +67,37 @@ class FamilyBaseline(Schema):
     moments: int = Field(description="J: moments with responses on the family.")
 
 
+class TestsRead(Schema):
+    trend: str = Field(
+        description="Test of a rise against the previous window: `fisher-exact-one-sided`, "
+        "the conditional exact test of two binomials (given both windows' negatives, the "
+        "current window's are hypergeometric), Benjamini-Hochberg across moments."
+    )
+    consistency: str = Field(
+        description="Test that a moment's teams share one negative rate: "
+        "`pearson-chi-square` with its p-value from the chi-square distribution where every "
+        "expected count is at least `chi_square_min_expected`, else from a Monte Carlo test "
+        "conditional on the margins; Benjamini-Hochberg across moments."
+    )
+    chi_square_min_expected: float = Field(
+        description="Smallest expected count (negative or not, any team) for the chi-square "
+        "distribution to be used."
+    )
+    monte_carlo_draws: int = Field(
+        description="Random tables with the observed margins drawn for the Monte Carlo test."
+    )
+    monte_carlo_seed: int = Field(
+        description="Seed of those draws: the same counts always give the same p-value."
+    )
+    teams: str = Field(
+        description="How teams are named: `fisher-exact-two-sided-vs-others-holm`, each team "
+        "against the other teams pooled, Holm-adjusted across the moment's teams."
+    )
+    team_alpha: float = Field(
+        description="Holm-adjusted p-value at or under which a team is named worse or better."
+    )
+
+
 class MethodRead(Schema):
     name: str = Field(description="The ranking method.")
     description: str = Field(description="How the figures are computed, in one paragraph.")
@@ -82,6 +113,7 @@ class MethodRead(Schema):
     team_min_responses: int = Field(
         description="Responses a team needs to enter the consistency test."
     )
+    tests: TestsRead = Field(description="The tests of trend and of consistency across teams.")
     baselines: list[FamilyBaseline] = Field(
         description="Baseline and prior strength per scale family in the window."
     )
@@ -99,31 +131,59 @@ class TrendRead(Schema):
     change: float | None = Field(
         description="Adjusted rate now minus adjusted rate in the previous window."
     )
-    tested: bool = Field(description="Both windows had enough responses for the z-test.")
-    z: float | None = Field(description="One-sided two-proportion z statistic of the raw rates.")
-    p_value: float | None = Field(description="One-sided p-value of the rise.")
+    tested: bool = Field(description="Both windows had enough responses to be tested.")
+    z: float | None = Field(
+        description="Pooled two-proportion z of the raw rates: descriptive only, the test is "
+        "the exact one of `p_value`."
+    )
+    p_value: float | None = Field(
+        description="One-sided p-value of the rise by the conditional exact test (one-sided "
+        "Fisher): the chance that the current window holds at least this many of both "
+        "windows' negatives if the two windows shared one rate."
+    )
     q_value: float | None = Field(description="Benjamini-Hochberg q-value across moments tested.")
     worsening: bool = Field(description="The raw negative rate rose significantly (q <= 0.10).")
 
 
 class TeamOutlierRead(Schema):
-    team: str = Field(description="Team outside the funnel limits.")
-    z: float = Field(description="The team's z-score against the moment's pooled rate.")
-    direction: str = Field(description="`worse` or `better` than the other teams.")
+    team: str = Field(description="Team whose rate differs from the other teams'.")
+    direction: str = Field(description="`worse` or `better` than the other teams pooled.")
+    responses: int = Field(description="Rated responses of the team.")
+    negatives: int = Field(description="Negative responses of the team.")
+    negative_rate: float = Field(description="The team's raw negative rate.")
+    others_responses: int = Field(description="Rated responses of the other tested teams.")
+    others_negatives: int = Field(description="Negative responses of the other tested teams.")
+    others_negative_rate: float = Field(description="The other tested teams' pooled rate.")
+    p_value: float = Field(
+        description="Two-sided exact (Fisher) p-value of the team against the others pooled."
+    )
+    adjusted_p_value: float = Field(
+        description="Holm-adjusted across the moment's tested teams; named when <= 0.05."
+    )
 
 
 class ConsistencyRead(Schema):
     teams: int = Field(description="Teams with at least 10 responses, the ones tested.")
     chi_square: float = Field(description="Pearson chi-square statistic of homogeneity.")
     df: int = Field(description="Degrees of freedom (teams - 1).")
-    phi: float = Field(description="Dispersion chi_square / df; about 1 when teams are alike.")
-    p_value: float = Field(description="p-value of the chi-square test.")
+    phi: float = Field(
+        description="Dispersion chi_square / df; about 1 when teams are alike. Descriptive."
+    )
+    min_expected: float = Field(
+        description="Smallest expected count (negative or not) of any team under one shared "
+        "rate; under 5, the p-value comes from Monte Carlo."
+    )
+    test: str = Field(
+        description="Where `p_value` comes from: `chi-square` (the distribution) or "
+        "`monte-carlo` (random tables with the observed margins, seeded)."
+    )
+    p_value: float = Field(description="p-value of the test that the teams share one rate.")
     q_value: float | None = Field(description="Benjamini-Hochberg q-value across moments tested.")
     inconsistent_teams: bool = Field(description="Teams differ significantly (q <= 0.10).")
-    funnel_limit: float = Field(
-        description="|z| beyond which a team is named: 3 * sqrt(max(phi, 1))."
+    outliers: list[TeamOutlierRead] = Field(
+        description="Teams that differ from the other teams pooled (Holm-adjusted exact "
+        "test, p <= 0.05), most significant first."
     )
-    outliers: list[TeamOutlierRead] = Field(description="Teams outside the funnel limits.")
 
 
 class WeakSpot(Schema):
@@ -244,6 +304,11 @@ class MomentReport(Schema):
     distribution: list[Distribution] = Field(description="Answers per value, per scale used.")
     series: list[SeriesPoint] = Field(description="Time series, oldest bucket first.")
     by_team: list[BreakdownRow] = Field(description="Per team, highest adjusted rate first.")
+    team_consistency: ConsistencyRead | None = Field(
+        description="The consistency test of the teams, as `/v1/insights/consistency` gives it "
+        "(q-value across the window's moments); null when fewer than two teams have 10 "
+        "responses or all answers agree."
+    )
     by_agent: list[BreakdownRow] = Field(description="Per agent, highest adjusted rate first.")
     by_channel: list[BreakdownRow] = Field(description="Per channel, highest adjusted rate first.")
     negative_comments: list[NegativeComment] = Field(
@@ -262,12 +327,17 @@ class ConsistencyItem(Schema):
     moment: str = Field(description="Moment key.")
     name: str = Field(description="Moment name.")
     consistency: ConsistencyRead = Field(description="Test of homogeneity across teams.")
-    best_team: TeamRate = Field(description="Tested team with the lowest negative rate.")
-    worst_team: TeamRate = Field(description="Tested team with the highest negative rate.")
+    best_team: TeamRate = Field(
+        description="Tested team with the lowest raw negative rate (never a team named worse)."
+    )
+    worst_team: TeamRate = Field(
+        description="Tested team with the highest raw negative rate (never a team named better)."
+    )
 
 
 class ConsistencyList(Schema):
     window: WindowRead = Field(description="The window.")
+    tests: TestsRead = Field(description="The tests used.")
     data: list[ConsistencyItem] = Field(
         description="Moments whose teams could be compared, most inconsistent first "
         "(lowest q-value, then highest phi)."

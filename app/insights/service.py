@@ -40,6 +40,7 @@ from app.insights.schemas import (
     SilenceSignal,
     TeamOutlierRead,
     TeamRate,
+    TestsRead,
     TrendRead,
     WeakSpot,
     WeakSpotsRead,
@@ -56,9 +57,21 @@ METHOD_DESCRIPTION = (
     "Empirical-Bayes beta-binomial shrinkage of each moment's negative rate towards its scale "
     "families' baseline, prior strength by the method of moments; priority = touchpoints x "
     "(adjusted rate - reference), reference = target if set else baseline; Bayesian q-values "
-    "of prob_worse; trend by a one-sided two-proportion z-test with Benjamini-Hochberg "
-    "across moments; team consistency by Pearson chi-square with Benjamini-Hochberg across "
-    "moments and funnel limits."
+    "of prob_worse; trend by the one-sided conditional exact test of two binomials "
+    "(one-sided Fisher) with Benjamini-Hochberg across moments; team consistency by Pearson "
+    "chi-square, its p-value from the chi-square distribution where every expected count is "
+    "at least 5 and else from a seeded Monte Carlo test conditional on the margins, with "
+    "Benjamini-Hochberg across moments; teams named by a two-sided Fisher exact test of each "
+    "team against the other teams pooled, Holm-adjusted within the moment."
+)
+TESTS = TestsRead(
+    trend="fisher-exact-one-sided",
+    consistency="pearson-chi-square",
+    chi_square_min_expected=stats.CHI2_MIN_EXPECTED,
+    monte_carlo_draws=stats.MONTE_CARLO_DRAWS,
+    monte_carlo_seed=stats.MONTE_CARLO_SEED,
+    teams="fisher-exact-two-sided-vs-others-holm",
+    team_alpha=stats.TEAM_ALPHA,
 )
 
 
@@ -205,12 +218,25 @@ def _consistency_read(
         chi_square=result.statistic,
         df=result.df,
         phi=result.dispersion,
+        min_expected=result.min_expected,
+        test=result.test,
         p_value=result.p_value,
         q_value=q_value,
         inconsistent_teams=q_value is not None and q_value <= stats.Q_THRESHOLD,
-        funnel_limit=result.funnel_limit,
         outliers=[
-            TeamOutlierRead(team=o.team, z=o.z, direction=o.direction) for o in result.outliers
+            TeamOutlierRead(
+                team=o.team,
+                direction=o.direction,
+                responses=o.responses,
+                negatives=o.negatives,
+                negative_rate=o.rate,
+                others_responses=o.others_responses,
+                others_negatives=o.others_negatives,
+                others_negative_rate=o.others_rate,
+                p_value=o.p_value,
+                adjusted_p_value=o.adjusted_p_value,
+            )
+            for o in result.outliers
         ],
     )
 
@@ -244,7 +270,7 @@ async def weak_spots(
     previous = stats.adjust(previous_inputs, previous_priors)
     trends = {t.key: t for t in stats.trends(stats.trend_inputs(ranked, previous))}
     previous_by_key = {item.key: item for item in previous}
-    consistency = [stats.team_consistency(teams.get(by_key[item.key], [])) for item in ranked]
+    consistency = stats.team_consistencies([teams.get(by_key[item.key], []) for item in ranked])
     consistency_q = stats.consistency_q_values(consistency)
     shares = stats.window_shares(
         touchpoints=[item.touchpoints for item in ranked],
@@ -311,6 +337,7 @@ async def weak_spots(
             low_data_responses=stats.LOW_DATA_RESPONSES,
             trend_min_responses=stats.TREND_MIN_RESPONSES,
             team_min_responses=stats.TEAM_MIN_RESPONSES,
+            tests=TESTS,
             baselines=_baselines(priors),
             previous_baselines=_baselines(previous_priors),
         ),
@@ -367,10 +394,21 @@ async def moment_report(
         distribution=_distribution(totals),
         series=_series(days, span, granularity),
         by_team=await _breakdown(session, moment, span, Dimension.team),
+        team_consistency=await _team_consistency(session, moment, span),
         by_agent=await _breakdown(session, moment, span, Dimension.agent),
         by_channel=await _breakdown(session, moment, span, Dimension.channel),
         negative_comments=await _negative_comments(session, moment, span),
     )
+
+
+async def _team_consistency(
+    session: AsyncSession, moment: Moment, span: Window
+) -> ConsistencyRead | None:
+    """The moment's team test as the consistency endpoint gives it: its q-value is corrected
+    across all the window's moments, so the two answers agree."""
+    admitted = await _admitted(session, Scope())
+    found = (await _consistencies(session, span, Scope(), admitted)).get(moment.id)
+    return None if found is None else _consistency_read(found[0], found[1])
 
 
 def _distribution(tally: Tally) -> list[Distribution]:
@@ -486,16 +524,10 @@ async def _negative_comments(
 async def consistency(session: AsyncSession, *, span: Window, scope: Scope) -> ConsistencyList:
     """Moments whose teams differ most, by the chi-square test corrected across moments."""
     admitted = await _admitted(session, scope)
-    teams = await _team_counts(session, span, scope, admitted)
-    tested = []
-    for moment_id, team_counts in teams.items():
-        result = stats.team_consistency(team_counts)
-        if result is not None:
-            eligible = [c for c in team_counts if c.responses >= stats.TEAM_MIN_RESPONSES]
-            tested.append((admitted[moment_id], result, eligible))
-    q_values = stats.consistency_q_values([result for _, result, _ in tested])
+    tested = await _consistencies(session, span, scope, admitted)
     items = []
-    for (moment, result, eligible), q_value in zip(tested, q_values, strict=True):
+    for moment_id, (result, q_value, eligible) in tested.items():
+        moment = admitted[moment_id]
         by_rate = sorted(eligible, key=lambda c: (c.negatives / c.responses, c.team))
         read = _consistency_read(result, q_value)
         assert read is not None
@@ -509,7 +541,27 @@ async def consistency(session: AsyncSession, *, span: Window, scope: Scope) -> C
             )
         )
     items.sort(key=lambda i: (i.consistency.q_value or 1.0, -i.consistency.phi, i.moment))
-    return ConsistencyList(window=span.read(), data=items)
+    return ConsistencyList(window=span.read(), tests=TESTS, data=items)
+
+
+async def _consistencies(
+    session: AsyncSession, span: Window, scope: Scope, admitted: Mapping[int, CatalogEntry]
+) -> dict[int, tuple[stats.TeamConsistency, float | None, list[stats.TeamCounts]]]:
+    """The team test of every admitted moment with teams to compare, by moment id: its
+    result, its q-value across those moments, and the teams tested."""
+    teams = await _team_counts(session, span, scope, admitted)
+    ids = list(teams)
+    results = stats.team_consistencies([teams[moment_id] for moment_id in ids])
+    q_values = stats.consistency_q_values(results)
+    return {
+        moment_id: (
+            result,
+            q_value,
+            [c for c in teams[moment_id] if c.responses >= stats.TEAM_MIN_RESPONSES],
+        )
+        for moment_id, result, q_value in zip(ids, results, q_values, strict=True)
+        if result is not None
+    }
 
 
 def _team_rate(counts: stats.TeamCounts) -> TeamRate:

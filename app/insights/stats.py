@@ -5,6 +5,7 @@ Pure functions and frozen dataclasses over counts; no database, HTTP or other I/
 A "rate" is always a share of negative ratings, between 0 and 1.
 """
 
+import functools
 import math
 import sys
 from collections import deque
@@ -18,7 +19,6 @@ from typing import Any, Literal, TypeVar
 import numpy as np
 import numpy.typing as npt
 from scipy import special
-from scipy.special import cython_special
 
 from app.scales import ScaleFamily
 
@@ -33,7 +33,12 @@ Q_THRESHOLD = 0.10
 LOW_DATA_RESPONSES = 30
 TREND_MIN_RESPONSES = 20
 TEAM_MIN_RESPONSES = 10
-FUNNEL_LIMIT_SD = 3.0
+TEAM_ALPHA = 0.05
+"""Holm-adjusted p-value at or under which a team is named as worse or better."""
+CHI2_MIN_EXPECTED = 5.0
+"""Below this expected count anywhere, X2's p-value comes from Monte Carlo, not chi-square."""
+MONTE_CARLO_DRAWS = 2000
+MONTE_CARLO_SEED = 13
 Z95 = 1.96
 COMPLAINTS_MIN = 3
 
@@ -43,6 +48,7 @@ COMPLAINTS_MIN = 3
 # a few us a call on a scalar); scipy is untyped, so every result is narrowed here ---
 
 Floats = npt.NDArray[np.float64]
+Ints = npt.NDArray[np.int64]
 
 
 def _beta_quantiles(probability: float, a: Floats, b: Floats) -> Floats:
@@ -71,15 +77,6 @@ def _beta_quantile(probability: float, a: float, b: float) -> float:
 
 def _beta_survival(x: float, a: float, b: float) -> float:
     return float(_beta_survivals(np.array([x]), np.array([a]), np.array([b]))[0])
-
-
-def _normal_survival(z: float) -> float:
-    return float(special.ndtr(-z))
-
-
-def _chi2_survival(statistic: float, df: int) -> float:
-    # The Cython entry point of the same function: a fifth of a ufunc's cost on one scalar.
-    return float(cython_special.chdtrc(df, statistic))
 
 
 # --- rows of results: frozen dataclasses built a column at a time ---
@@ -623,11 +620,6 @@ def two_proportion_z(current: Counts, previous: Counts) -> float:
     return difference / math.sqrt(variance)
 
 
-def upper_tail_p(z: float) -> float:
-    """One-sided p-value p = 1 - Phi(z) of a standard normal statistic."""
-    return _normal_survival(z)
-
-
 def benjamini_hochberg(p_values: Sequence[float]) -> list[float]:
     """Benjamini-Hochberg (1995) q-values: q_(i) = min over j >= i of m*p_(j)/j, capped at 1."""
     q_values: list[float] = _benjamini_hochberg(np.asarray(p_values, dtype=np.float64)).tolist()
@@ -674,7 +666,9 @@ class Trend:
     change: float | None
     tested: bool
     z: float | None
+    """Descriptive only: the pooled two-proportion z of the raw rates."""
     p_value: float | None
+    """One-sided p-value of the conditional exact test (`rise_p_value`)."""
     q_value: float | None
     worsening: bool
 
@@ -704,16 +698,36 @@ def trend_inputs(
     )
 
 
+def rise_p_value(current: Counts, previous: Counts) -> float:
+    """One-sided conditional exact test that the current rate exceeds the previous one.
+
+    Given the K = k1 + k0 negatives of both windows, the current window's negatives are
+    Hypergeometric(n1 + n0, K, n1) when both share one rate; p = P(X >= k1), i.e. one-sided
+    Fisher (Agresti 2013, 3.5). Exact, so calibrated at small counts, and conservative.
+    """
+    if current.responses == 0 or previous.responses == 0:
+        raise ValueError("both windows need rated responses")
+    return float(
+        _rise_p_values(
+            np.array([current.negatives]),
+            np.array([current.responses]),
+            np.array([previous.negatives]),
+            np.array([previous.responses]),
+        )[0]
+    )
+
+
 def trends(items: Sequence[TrendInput]) -> list[Trend]:
-    """One-sided pooled z-test per moment with n >= 20 in both windows, BH across (1995) at 0.10."""
+    """One-sided exact test per moment with n >= 20 in both windows, BH across (1995) at 0.10."""
     windows = [(item.current, item.previous) for item in items]
     counts = np.array(
         [(now.negatives, now.responses, then.negatives, then.responses) for now, then in windows],
-        dtype=np.float64,
+        dtype=np.int64,
     ).reshape(-1, 4)
     tested = np.minimum(counts[:, 1], counts[:, 3]) >= TREND_MIN_RESPONSES
-    z_tested = _two_proportion_z(*counts[tested].T)
-    p_tested = np.asarray(special.ndtr(-z_tested), dtype=np.float64)
+    chosen = counts[tested]
+    z_tested = _two_proportion_z(*chosen.astype(np.float64).T)
+    p_tested = _rise_p_values(*chosen.T)
     q_tested = _benjamini_hochberg(p_tested)
     z_values: list[float | None] = [None] * len(items)
     p_values: list[float | None] = [None] * len(items)
@@ -753,80 +767,254 @@ def _two_proportion_z(
     return z
 
 
+def _rise_p_values(
+    negatives: Ints, responses: Ints, negatives_before: Ints, responses_before: Ints
+) -> Floats:
+    # `rise_p_value` over arrays: P(X >= k1), X ~ Hypergeom(n1 + n0, k1 + k0, n1).
+    support = _HypergeometricSupports(
+        population=responses + responses_before,
+        good=negatives + negatives_before,
+        draws=responses,
+    )
+    return support.upper_tail(negatives)
+
+
+# --- exact tests: hypergeometric distributions, every support at once ---
+
+
+class _HypergeometricSupports:
+    """The whole support of Hypergeometric(population, good, draws) for many parameter sets,
+    flattened into one array, with each point's probability.
+
+    scipy.stats.hypergeom costs ~12 us a point of its tails (2.4 ms for the trends of 200
+    moments); here four gammaln calls cover every support. Probabilities are normalised by
+    their own sum, so the constant log C(population, draws) and its rounding drop out.
+    """
+
+    def __init__(self, *, population: Ints, good: Ints, draws: Ints) -> None:
+        population, good, draws = (np.asarray(v, dtype=np.int64) for v in (population, good, draws))
+        self.low = np.maximum(0, draws - (population - good))
+        high = np.minimum(draws, good)
+        widths = high - self.low + 1
+        self.starts = np.cumsum(widths) - widths
+        self.owner = np.repeat(np.arange(widths.size), widths)
+        x = np.arange(int(widths.sum()), dtype=np.int64) - self.starts[self.owner]
+        x += self.low[self.owner]
+        self.x = x
+        # log C(good, x) + log C(population - good, draws - x), without its constant terms
+        log = -(
+            special.gammaln(x + 1.0)
+            + special.gammaln((good[self.owner] - x) + 1.0)
+            + special.gammaln((draws[self.owner] - x) + 1.0)
+            + special.gammaln((population - good - draws)[self.owner] + x + 1.0)
+        )
+        if x.size:
+            log -= np.maximum.reduceat(log, self.starts)[self.owner]
+        pmf = np.exp(log)
+        if x.size:
+            pmf /= np.add.reduceat(pmf, self.starts)[self.owner]
+        self.pmf: Floats = pmf
+
+    def _sums(self, chosen: npt.NDArray[np.bool_]) -> Floats:
+        if not self.x.size:
+            return np.zeros(0, dtype=np.float64)
+        sums = np.add.reduceat(np.where(chosen, self.pmf, 0.0), self.starts)
+        return np.asarray(np.clip(sums, 0.0, 1.0), dtype=np.float64)
+
+    def upper_tail(self, observed: Ints) -> Floats:
+        """P(X >= observed) of each distribution."""
+        return self._sums(self.x >= np.asarray(observed)[self.owner])
+
+    def two_sided(self, observed: Ints) -> Floats:
+        """P(pmf(X) <= pmf(observed)): the two-sided exact p-value of Fisher's test as scipy
+        and R define it, with a relative tolerance of 1e-7 for ties of equal probability."""
+        at_observed = self.pmf[self.starts + (np.asarray(observed) - self.low)]
+        return self._sums(self.pmf <= (at_observed * (1.0 + 1e-7))[self.owner])
+
+
 # --- step 8: consistency across teams ---
 
 
 @dataclass(frozen=True, slots=True)
 class TeamOutlier:
-    """A team outside the funnel limits, with its z-score and which side it falls on."""
+    """A team whose rate differs from the other teams' pooled rate (exact test, Holm)."""
 
     team: str
-    z: float
     direction: Literal["worse", "better"]
+    responses: int
+    negatives: int
+    rate: float
+    others_responses: int
+    others_negatives: int
+    others_rate: float
+    p_value: float
+    """Two-sided exact (Fisher) p-value of the team against the other teams pooled."""
+    adjusted_p_value: float
+    """Holm-adjusted across the moment's tested teams."""
+
+
+ConsistencyTest = Literal["chi-square", "monte-carlo"]
 
 
 @dataclass(frozen=True, slots=True)
 class TeamConsistency:
-    """Pearson chi-square test that teams share one negative rate, and funnel-plot outliers."""
+    """Test that teams share one negative rate, and the teams that stand out."""
 
     teams: int
     """J: teams with at least 10 rated responses, the only ones tested."""
     pooled_rate: float
     statistic: float
+    """Pearson X2."""
     df: int
     dispersion: float
     """phi = X2 / (J - 1); above 1 the teams vary more than chance alone explains."""
+    min_expected: float
+    """Smallest expected count, negative or not, of any team under one shared rate."""
+    test: ConsistencyTest
+    """How `p_value` was found: chi-square distribution, or Monte Carlo given the margins."""
     p_value: float
-    funnel_limit: float
-    """|z| above which a team is an outlier: 3 * sqrt(max(phi, 1))."""
     outliers: tuple[TeamOutlier, ...]
+    """Teams with a Holm-adjusted p <= 0.05, most significant first."""
 
 
 def team_consistency(teams: Sequence[TeamCounts]) -> TeamConsistency | None:
-    """Pearson X2 = sum (k_j - n_j p)^2 / (n_j p(1-p)), J-1 df; funnel limits (Spiegelhalter 2005).
+    """`team_consistencies` of one moment."""
+    return team_consistencies([teams])[0]
 
-    None when fewer than two teams have 10+ responses or the pooled rate is 0 or 1:
-    then the teams cannot differ and there is nothing to test.
+
+def team_consistencies(per_moment: Sequence[Sequence[TeamCounts]]) -> list[TeamConsistency | None]:
+    """Per moment: Pearson X2 = sum (k_j - n_j p)^2 / (n_j p(1-p)) over the teams with 10+
+    responses, and each of them against the others pooled.
+
+    The p-value of X2 comes from the chi-square distribution with J-1 df when every expected
+    count (n_j p and n_j (1-p)) is at least 5, else from `monte_carlo_p_value` (conditional on
+    the margins). Each team is compared with the other teams pooled by the two-sided exact
+    (Fisher) test, Holm (1979) across the moment's teams; leave-one-out, so that a bad team
+    does not dilute the rate it is judged against, and no widening by phi, which a bad team
+    inflates. None when fewer than two teams have 10+ responses or the pooled rate is 0 or 1.
     """
-    eligible = [team for team in teams if team.responses >= TEAM_MIN_RESPONSES]
-    if len(eligible) < 2:
-        return None
-    responses = sum([team.responses for team in eligible])
-    negatives = sum([team.negatives for team in eligible])
-    if negatives in (0, responses):
-        return None
-    pooled = negatives / responses
-    spread = pooled * (1 - pooled)
-    statistic = sum(
-        [
-            (team.negatives - team.responses * pooled) ** 2 / (team.responses * spread)
-            for team in eligible
-        ]
-    )
-    df = len(eligible) - 1
-    dispersion = statistic / df
-    # Funnel limits widen with over-dispersion so that ordinary team-to-team variation
-    # does not flag half the teams; they never narrow below the binomial limits.
-    limit = FUNNEL_LIMIT_SD * math.sqrt(max(dispersion, 1.0))
-    # z = (k/n - p) / sqrt(p(1-p)/n), the funnel plot's standardised rate.
-    z_scores = {
-        team.team: (team.negatives / team.responses - pooled) / math.sqrt(spread / team.responses)
-        for team in eligible
-    }
-    outliers = [
-        TeamOutlier(team, z, "worse" if z > 0 else "better")
-        for team, z in z_scores.items()
-        if abs(z) > limit
-    ]
-    return TeamConsistency(
-        teams=len(eligible),
-        pooled_rate=pooled,
-        statistic=statistic,
-        df=df,
-        dispersion=dispersion,
-        p_value=_chi2_survival(statistic, df),
-        funnel_limit=limit,
-        outliers=tuple(sorted(outliers, key=lambda outlier: -abs(outlier.z))) if outliers else (),
+    tested: list[tuple[int, list[TeamCounts]]] = []
+    for index, teams in enumerate(per_moment):
+        eligible = [team for team in teams if team.responses >= TEAM_MIN_RESPONSES]
+        if len(eligible) < 2:
+            continue
+        responses = sum([team.responses for team in eligible])
+        negatives = sum([team.negatives for team in eligible])
+        if negatives in (0, responses):
+            continue
+        tested.append((index, eligible))
+    results: list[TeamConsistency | None] = [None] * len(per_moment)
+    if not tested:
+        return results
+    sizes = np.array([len(eligible) for _, eligible in tested], dtype=np.int64)
+    starts = np.cumsum(sizes) - sizes
+    owner = np.repeat(np.arange(sizes.size), sizes)
+    n = np.array([t.responses for _, eligible in tested for t in eligible], dtype=np.int64)
+    k = np.array([t.negatives for _, eligible in tested for t in eligible], dtype=np.int64)
+    total_n = np.add.reduceat(n, starts)
+    total_k = np.add.reduceat(k, starts)
+    pooled = total_k / total_n
+    expected = n * pooled[owner]
+    spread = pooled * (1.0 - pooled)
+    statistic = np.add.reduceat((k - expected) ** 2 / (n * spread[owner]), starts)
+    min_expected = np.minimum.reduceat(np.minimum(expected, n - expected), starts)
+    df = sizes - 1
+    chi2_p = np.asarray(special.chdtrc(df, statistic), dtype=np.float64)
+    # Each team against the others pooled: its negatives are Hypergeom(N, K, n_j) given the
+    # margins of the 2 x 2 table (team or not, negative or not).
+    team_p = _HypergeometricSupports(
+        population=total_n[owner], good=total_k[owner], draws=n
+    ).two_sided(k)
+    worse = k * (total_n[owner] - n) > (total_k[owner] - k) * n
+    for position, (index, eligible) in enumerate(tested):
+        start, size = int(starts[position]), int(sizes[position])
+        small = bool(min_expected[position] < CHI2_MIN_EXPECTED)
+        p_value = monte_carlo_p_value(eligible) if small else float(chi2_p[position])
+        total_r, total_neg = int(total_n[position]), int(total_k[position])
+        p_teams = team_p[start : start + size].tolist()
+        adjusted = holm(p_teams)
+        outliers = []
+        for team, p, p_adjusted, is_worse in zip(
+            eligible, p_teams, adjusted, worse[start : start + size].tolist(), strict=True
+        ):
+            if p_adjusted > TEAM_ALPHA:
+                continue
+            others_n, others_k = total_r - team.responses, total_neg - team.negatives
+            outliers.append(
+                TeamOutlier(
+                    team=team.team,
+                    direction="worse" if is_worse else "better",
+                    responses=team.responses,
+                    negatives=team.negatives,
+                    rate=team.negatives / team.responses,
+                    others_responses=others_n,
+                    others_negatives=others_k,
+                    others_rate=others_k / others_n,
+                    p_value=p,
+                    adjusted_p_value=p_adjusted,
+                )
+            )
+        outliers.sort(key=lambda outlier: (outlier.adjusted_p_value, outlier.p_value, outlier.team))
+        results[index] = TeamConsistency(
+            teams=size,
+            pooled_rate=float(pooled[position]),
+            statistic=float(statistic[position]),
+            df=size - 1,
+            dispersion=float(statistic[position]) / (size - 1),
+            min_expected=float(min_expected[position]),
+            test="monte-carlo" if small else "chi-square",
+            p_value=p_value,
+            outliers=tuple(outliers),
+        )
+    return results
+
+
+def holm(p_values: Sequence[float]) -> list[float]:
+    """Holm (1979) step-down adjusted p-values: max over j <= i of min(1, (m-j+1) p_(j))."""
+    m = len(p_values)
+    adjusted = [0.0] * m
+    running = 0.0
+    for position, index in enumerate(sorted(range(m), key=p_values.__getitem__)):
+        running = max(running, min(1.0, (m - position) * p_values[index]))
+        adjusted[index] = running
+    return adjusted
+
+
+def monte_carlo_p_value(teams: Sequence[TeamCounts]) -> float:
+    """Monte Carlo p-value of Pearson's X2 given the margins (Hope 1968; R's chisq.test).
+
+    MONTE_CARLO_DRAWS tables with the teams' response counts and the total of negatives,
+    drawn by multivariate hypergeometric sampling from a generator seeded with
+    MONTE_CARLO_SEED, so that the same counts always give the same answer;
+    p = (1 + #{X2_sim >= X2_obs}) / (draws + 1), never 0.
+    """
+    responses = tuple(team.responses for team in teams)
+    negatives = np.array([team.negatives for team in teams], dtype=np.int64)
+    simulated = _simulated_statistics(responses, int(negatives.sum()))
+    observed = float(_pearson_statistics(negatives[np.newaxis, :], np.array(responses))[0])
+    # Equal tables give equal statistics up to rounding: R's tolerance, 64 ulps.
+    threshold = observed * (1.0 - 64 * sys.float_info.epsilon)
+    exceeding = simulated.size - int(np.searchsorted(simulated, threshold, side="left"))
+    return (1 + exceeding) / (MONTE_CARLO_DRAWS + 1)
+
+
+@functools.lru_cache(maxsize=256)
+def _simulated_statistics(responses: tuple[int, ...], negatives: int) -> Floats:
+    # Sorted, read-only; cached since a dashboard asks the same window again and again.
+    generator = np.random.default_rng(MONTE_CARLO_SEED)
+    sizes = np.array(responses, dtype=np.int64)
+    tables = generator.multivariate_hypergeometric(sizes, negatives, size=MONTE_CARLO_DRAWS)
+    statistics = np.sort(_pearson_statistics(tables, sizes))
+    statistics.setflags(write=False)
+    return statistics
+
+
+def _pearson_statistics(negatives: Ints, responses: Ints) -> Floats:
+    # X2 of each row of tables: negatives[i, j] of responses[j] per team.
+    pooled = negatives.sum(axis=1, keepdims=True) / responses.sum()
+    expected = responses * pooled
+    return np.asarray(
+        ((negatives - expected) ** 2 / (expected * (1.0 - pooled))).sum(axis=1), dtype=np.float64
     )
 
 

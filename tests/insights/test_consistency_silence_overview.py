@@ -69,9 +69,12 @@ async def test_consistency_chi_square_across_teams_with_ten_responses(
         "phi": pytest.approx(TEAMS_X2 / 2),
         "p_value": pytest.approx(TEAMS_P),
         "q_value": pytest.approx(TEAMS_Q),
+        "min_expected": pytest.approx(6.0),  # 20 * 0.3 negatives expected of each team
+        "test": "chi-square",
         "inconsistent_teams": True,
-        "funnel_limit": pytest.approx(3 * math.sqrt(TEAMS_X2 / 2)),
-        # z of blue = (0.5 - 0.3)/sqrt(0.21/20) = 1.95, inside the widened limit 5.86
+        # Each team against the other two pooled (Fisher): red 2/20 against 16/40, p = 0.0189;
+        # blue 10/20 against 8/40, p = 0.0343; amber p = 1. Holm: 0.0568, 0.0686, 1: no
+        # single team stands out, though the three differ.
         "outliers": [],
     }
     assert teams["best_team"] == {
@@ -89,7 +92,10 @@ async def test_consistency_chi_square_across_teams_with_ten_responses(
     assert alike["consistency"]["p_value"] == pytest.approx(1.0)
     assert alike["consistency"]["q_value"] == pytest.approx(1.0)
     assert alike["consistency"]["inconsistent_teams"] is False
-    assert alike["consistency"]["funnel_limit"] == pytest.approx(3.0)
+    # 2 negatives expected of each team: the p-value comes from Monte Carlo; X2 = 0 is
+    # reached or exceeded by every random table, so p = (1 + draws) / (draws + 1) = 1.
+    assert alike["consistency"]["test"] == "monte-carlo"
+    assert result["tests"]["monte_carlo_draws"] == 2000
 
 
 async def test_consistency_q_values_are_corrected_over_the_moments_in_scope(

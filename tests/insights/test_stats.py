@@ -7,10 +7,12 @@ scipy appears only where a closed form is stated next to it.
 import math
 from fractions import Fraction
 
+import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from app.insights import stats
 from app.insights.stats import (
     Counts,
     FamilyCounts,
@@ -30,7 +32,9 @@ from app.insights.stats import (
     csat_top_two_box,
     effective_volume,
     family_priors,
+    holm,
     moment_prior,
+    monte_carlo_p_value,
     net_promoter_score,
     nps_adjusted_wald,
     pooled_rate,
@@ -41,12 +45,12 @@ from app.insights.stats import (
     rank,
     reasons,
     reference_rate,
+    rise_p_value,
     team_consistency,
     trend_inputs,
     trends,
     two_proportion_z,
     upper_quartile,
-    upper_tail_p,
     wilson_interval,
     window_shares,
 )
@@ -283,11 +287,31 @@ def test_rank_refuses_duplicate_keys() -> None:
 
 def test_two_proportion_z_with_pooled_proportion() -> None:
     # p1 = 0.3, p0 = 0.2, pooled 50/200 = 0.25; se = sqrt(0.25 * 0.75 * (1/100 + 1/100))
-    # = sqrt(0.00375) = 0.0612372; z = 0.1 / 0.0612372 = 1.632993; p = 1 - Phi(z) = 0.051235
+    # = sqrt(0.00375) = 0.0612372; z = 0.1 / 0.0612372 = 1.632993
     z = two_proportion_z(Counts(100, 30), Counts(100, 20))
     assert z == pytest.approx(1.632993, abs=1e-6)
-    assert upper_tail_p(z) == pytest.approx(_normal_sf(1.632993), abs=1e-6)
-    assert upper_tail_p(z) == pytest.approx(0.051235, abs=1e-6)
+
+
+def _rise_by_hand(current: Counts, previous: Counts) -> float:
+    """P(X >= k1), X ~ Hypergeom(n1 + n0, k1 + k0, n1), summed in exact integers."""
+    n1, k1, n0, k0 = current.responses, current.negatives, previous.responses, previous.negatives
+    total = k1 + k0
+    ways = sum(
+        math.comb(total, x) * math.comb(n1 + n0 - total, n1 - x) for x in range(k1, total + 1)
+    )
+    return float(Fraction(ways, math.comb(n1 + n0, n1)))
+
+
+def test_rise_p_value_is_the_one_sided_fisher_tail() -> None:
+    # 3 of 4 negative now, 0 of 4 before: K = 3 of 8, X ~ Hypergeom(8, 3, 4);
+    # P(X >= 3) = C(3,3) C(5,1) / C(8,4) = 5/70.
+    assert rise_p_value(Counts(4, 3), Counts(4, 0)) == pytest.approx(1 / 14, rel=1e-12)
+    # Nothing can rise when every negative is already in the earlier window: P(X >= 0) = 1.
+    assert rise_p_value(Counts(4, 0), Counts(4, 3)) == pytest.approx(1.0)
+    # The z-test's case of few negatives (3 of 279 before, 13 of 330 now): exact p is larger.
+    now, before = Counts(330, 13), Counts(279, 3)
+    assert rise_p_value(now, before) == pytest.approx(_rise_by_hand(now, before), rel=1e-10)
+    assert rise_p_value(now, before) > _normal_sf(two_proportion_z(now, before))
 
 
 def test_two_proportion_z_is_zero_when_nothing_or_everything_was_negative() -> None:
@@ -330,12 +354,16 @@ def test_trends_test_only_moments_with_20_responses_in_both_windows() -> None:
         TrendInput("z", Counts(19, 19), Counts(100, 0), current_rate=0.5, previous_rate=None),
     ]
     x, y, z = trends(items)
-    # y: z = 0.3 / 0.0612372 = 4.898979; BH over two tests: q_y = 2 p_y, q_x = 2 p_x / 2.
-    p_x, p_y = _normal_sf(1.6329932), _normal_sf(4.8989795)
+    # BH over two tests: q_y = 2 p_y, q_x = 2 p_x / 2 (p_x > p_y).
+    p_x = _rise_by_hand(Counts(100, 30), Counts(100, 20))
+    p_y = _rise_by_hand(Counts(100, 40), Counts(100, 10))
     assert (x.tested, y.tested, z.tested) == (True, True, False)
-    assert y.z == pytest.approx(4.8989795)
-    assert x.q_value == pytest.approx(p_x, rel=1e-6)
-    assert y.q_value == pytest.approx(2 * p_y, rel=1e-6)
+    assert y.z == pytest.approx(4.8989795)  # 0.3 / 0.0612372, descriptive
+    assert x.p_value == pytest.approx(p_x, rel=1e-10)
+    assert x.q_value == pytest.approx(p_x, rel=1e-10)
+    assert y.q_value == pytest.approx(2 * p_y, rel=1e-10)
+    # x (30% against 20%): exact p = 0.0706, over the z-test's 0.0512 but under 0.10.
+    assert p_x == pytest.approx(0.07060, abs=1e-4)
     assert (x.worsening, y.worsening, z.worsening) == (True, True, False)
     assert x.change == pytest.approx(0.08)
     assert (z.z, z.p_value, z.q_value, z.change) == (None, None, None, None)
@@ -370,38 +398,85 @@ def test_team_consistency_chi_square_by_hand() -> None:
     assert result.statistic == pytest.approx(5.0)
     assert result.df == 2
     assert result.dispersion == pytest.approx(2.5)
-    assert result.p_value == pytest.approx(math.exp(-2.5))
-    assert result.funnel_limit == pytest.approx(3 * math.sqrt(2.5))
+    assert result.min_expected == pytest.approx(4.0)  # team c: 20 * 0.2 negatives expected
+    assert result.test == "monte-carlo"
     assert result.outliers == ()
 
 
-def test_funnel_flags_a_worse_team_with_limits_widened_by_overdispersion() -> None:
-    # 19 teams 10/100 and one 30/100: p = 220/2000 = 0.11, n p(1-p) = 9.79
-    # X2 = (19 * 1 + 19^2) / 9.79 = 38.8151; phi = X2 / 19 = 2.04290; limit = 3 sqrt(phi) = 4.2879
-    # z = (0.30 - 0.11) / sqrt(0.11 * 0.89 / 100) = 6.0724; the others: -0.3196
+def test_chi_square_distribution_only_when_every_expected_count_is_at_least_five() -> None:
+    # p = 0.2: expected negatives 10, 10, 5 and non-negatives 40, 40, 20.
+    teams = [TeamCounts("a", 50, 5), TeamCounts("b", 50, 15), TeamCounts("c", 25, 5)]
+    result = team_consistency(teams)
+    assert result is not None
+    # X2 = 25/8 + 25/8 + 0 = 6.25, df 2: P(chi2_2 > 6.25) = exp(-3.125)
+    assert result.test == "chi-square"
+    assert result.min_expected == pytest.approx(5.0)
+    assert result.p_value == pytest.approx(math.exp(-3.125))
+
+
+def test_monte_carlo_p_value_is_seeded_and_never_zero() -> None:
+    teams = [TeamCounts("a", 10, 0), TeamCounts("b", 10, 0), TeamCounts("c", 12, 6)]
+    first = monte_carlo_p_value(teams)
+    assert monte_carlo_p_value(list(teams)) == first
+    draws = stats.MONTE_CARLO_DRAWS
+    # (1 + exceedances) / (draws + 1): a multiple of 1 / (draws + 1), at least that much.
+    assert round(first * (draws + 1), 6) == round(first * (draws + 1))
+    assert 1 / (draws + 1) <= first < 0.01
+    # Every table but the observed one's mirror images is less extreme when all agree.
+    alike = [TeamCounts("a", 10, 2), TeamCounts("b", 10, 2), TeamCounts("c", 10, 2)]
+    assert monte_carlo_p_value(alike) == 1.0
+
+
+def test_holm_small_example() -> None:
+    # Sorted 0.01, 0.03, 0.04, 0.20 (m = 4): 4 x 0.01, 3 x 0.03, 2 x 0.04, 1 x 0.20 = 0.04,
+    # 0.09, 0.08, 0.20; made non-decreasing: 0.04, 0.09, 0.09, 0.20.
+    assert holm([0.01, 0.04, 0.03, 0.20]) == pytest.approx([0.04, 0.09, 0.09, 0.2])
+    assert holm([0.5, 0.6]) == pytest.approx([1.0, 1.0])
+    assert holm([]) == []
+
+
+def test_a_team_is_compared_with_the_other_teams_pooled_by_an_exact_test() -> None:
+    # Team a: 6 of 10 negative; the others 0 of 10. X ~ Hypergeom(20, 6, 10) is symmetric
+    # about 3, so p = P(X = 6) + P(X = 0) = 2 C(14, 4) / C(20, 10) = 2002 / 184756.
+    result = team_consistency([TeamCounts("a", 10, 6), TeamCounts("b", 10, 0)])
+    assert result is not None
+    p = 2002 / 184756
+    # Holm over two teams, whose tables are the same one seen from either side: 2p each.
+    named = {(o.team, o.direction): o for o in result.outliers}
+    assert set(named) == {("a", "worse"), ("b", "better")}
+    assert named["a", "worse"].p_value == pytest.approx(p, rel=1e-10)
+    assert named["a", "worse"].adjusted_p_value == pytest.approx(2 * p, rel=1e-10)
+    assert (named["a", "worse"].rate, named["a", "worse"].others_rate) == (0.6, 0.0)
+    assert named["b", "better"].others_responses == 10
+
+
+def test_one_worse_team_of_twenty_is_named_and_the_others_are_not() -> None:
+    # 19 teams 10/100 and one 30/100. phi = 2.04 would have widened funnel limits; the
+    # leave-one-out test compares the bad team with 190/1900 = 10%, undiluted by itself.
     teams = [TeamCounts(f"t{i}", 100, 10) for i in range(19)] + [TeamCounts("bad", 100, 30)]
     result = team_consistency(teams)
     assert result is not None
     assert result.statistic == pytest.approx(38.8151, abs=1e-4)
     assert result.dispersion == pytest.approx(2.04290, abs=1e-5)
-    assert result.funnel_limit == pytest.approx(4.2879, abs=1e-4)
     (outlier,) = result.outliers
     assert (outlier.team, outlier.direction) == ("bad", "worse")
-    assert outlier.z == pytest.approx(6.0724, abs=1e-4)
+    assert (outlier.rate, outlier.others_rate) == (0.3, 0.1)
+    assert outlier.adjusted_p_value <= 0.05
 
 
-def test_funnel_flags_a_better_team_with_binomial_limits_when_phi_is_below_one() -> None:
-    # 19 teams 30/100 and one 10/100: p = 0.29, n p(1-p) = 20.59
-    # X2 = 380 / 20.59 = 18.4556; phi = 0.97135 < 1, so the limit stays 3
-    # z = (0.10 - 0.29) / sqrt(0.29 * 0.71 / 100) = -4.1872
+def test_one_better_team_of_twenty_is_named_better() -> None:
     teams = [TeamCounts(f"t{i}", 100, 30) for i in range(19)] + [TeamCounts("good", 100, 10)]
     result = team_consistency(teams)
     assert result is not None
-    assert result.dispersion == pytest.approx(0.97135, abs=1e-5)
-    assert result.funnel_limit == 3
     (outlier,) = result.outliers
     assert (outlier.team, outlier.direction) == ("good", "better")
-    assert outlier.z == pytest.approx(-4.1872, abs=1e-4)
+
+
+def test_the_product_example_of_one_team_of_five_at_25_percent_is_named() -> None:
+    teams = [TeamCounts(f"t{i}", 100, 10) for i in range(4)] + [TeamCounts("bad", 100, 25)]
+    result = team_consistency(teams)
+    assert result is not None
+    assert [(o.team, o.direction) for o in result.outliers] == [("bad", "worse")]
 
 
 def test_team_consistency_is_none_when_there_is_nothing_to_test() -> None:
@@ -618,3 +693,56 @@ def test_fractions_confirm_the_unclamped_kappa() -> None:
     mu = Fraction(1, 10)
     tau2 = Fraction(35, 1000) ** 2 - 8 * mu * (1 - mu) / 1600
     assert mu * (1 - mu) / tau2 - 1 == Fraction(3569, 31)
+
+
+# --- calibration: seeded simulations of moments whose true rate did not change ---
+
+
+def test_the_trend_test_raises_false_alarms_at_no_more_than_the_nominal_rate() -> None:
+    # 4,000 moments, both windows drawn from one true rate (1% to 20%, 20 to 300 responses
+    # a window, so many with a handful of negatives): the exact p-value is at most 0.10
+    # for no more than 10% of them, and BH over batches of 20 such moments flags a
+    # worsening in no more than 10% of the batches (all null, FDR = family-wise error).
+    rng = np.random.default_rng(2026)
+    moments, batch = 4000, 20
+    rates = rng.uniform(0.01, 0.20, moments)
+    now_n, before_n = rng.integers(20, 301, moments), rng.integers(20, 301, moments)
+    now_k, before_k = rng.binomial(now_n, rates), rng.binomial(before_n, rates)
+    items = [
+        TrendInput(
+            f"m{i}",
+            Counts(int(now_n[i]), int(now_k[i])),
+            Counts(int(before_n[i]), int(before_k[i])),
+            current_rate=0.0,
+            previous_rate=0.0,
+        )
+        for i in range(moments)
+    ]
+    p_values = np.array([t.p_value for t in trends(items)])
+    assert np.mean(p_values <= 0.10) <= 0.10
+    alarms = [
+        any(t.worsening for t in trends(items[start : start + batch]))
+        for start in range(0, moments, batch)
+    ]
+    assert np.mean(alarms) <= 0.10
+    # Calibrated, not merely conservative: it still rejects a fair share under the null.
+    assert np.mean(p_values <= 0.10) >= 0.04
+
+
+def test_five_alike_teams_are_rarely_named_or_flagged() -> None:
+    # 300 moments of five teams of 100 sharing one rate: Holm keeps naming any team to
+    # 5% of the moments, the chi-square (or Monte Carlo) p-value under 0.05 to about 5%.
+    rng = np.random.default_rng(13)
+    named = flagged = 0
+    for _ in range(300):
+        rate = rng.uniform(0.02, 0.3)
+        negatives = rng.binomial(100, rate, 5)
+        result = team_consistency(
+            [TeamCounts(f"t{j}", 100, int(k)) for j, k in enumerate(negatives)]
+        )
+        if result is None:
+            continue
+        named += bool(result.outliers)
+        flagged += result.p_value <= 0.05
+    assert named / 300 <= 0.05 + 0.03
+    assert flagged / 300 <= 0.05 + 0.03

@@ -2,7 +2,9 @@
 
 The reference below computes each figure one moment at a time, straight from the formulas of
 the ranking method (PRODUCT.md, "Ranking"): exact fractions for the prior strength, scipy's
-distribution objects for the Beta, normal and chi-square tails, q-values by their definition.
+distribution objects for the Beta and chi-square tails, scipy's Fisher exact tests for the
+trend and for each team against the others, q-values and Holm's adjustment by their
+definition.
 `app.insights.stats` computes whole windows at once; both must give the same figures to
 floating-point tolerance, and the same booleans and orderings exactly.
 """
@@ -34,12 +36,16 @@ REL = 1e-12
 # Probabilities are also compared absolutely: q-values are built from 1 - p, which keeps only
 # p's absolute precision, and a tail of 1e-30 has no relative precision left to keep.
 ABS = 1e-13
+EXACT_REL = 1e-9
+"""Exact tests: scipy sums its hypergeometric tails one way, `stats` another (7e-13 apart)."""
 
 
-def _close(actual: float | None, expected: float | None, *, abs_tol: float = 0.0) -> bool:
+def _close(
+    actual: float | None, expected: float | None, *, abs_tol: float = 0.0, rel_tol: float = REL
+) -> bool:
     if actual is None or expected is None:
         return actual is expected
-    return math.isclose(actual, expected, rel_tol=REL, abs_tol=abs_tol)
+    return math.isclose(actual, expected, rel_tol=rel_tol, abs_tol=abs_tol)
 
 
 # --- the reference ---
@@ -213,7 +219,20 @@ def ref_trends(
         variance = pooled * (1 - pooled) * (1 / now.responses + 1 / before.responses)
         difference = now.negatives / now.responses - before.negatives / before.responses
         z_values.append(0.0 if variance == 0 else difference / math.sqrt(variance))
-    p_values = [None if z is None else float(distributions.norm.sf(z)) for z in z_values]
+    p_values = [
+        None
+        if z is None
+        else float(
+            distributions.fisher_exact(
+                [
+                    [now.negatives, now.responses - now.negatives],
+                    [before.negatives, before.responses - before.negatives],
+                ],
+                alternative="greater",
+            ).pvalue
+        )
+        for (_, now, before, _, _), z in zip(pairs, z_values, strict=True)
+    ]
     q_values = ref_where_tested(p_values)
     return [
         (
@@ -237,9 +256,21 @@ class RefConsistency:
     statistic: float
     df: int
     dispersion: float
-    p_value: float
-    funnel_limit: float
-    outliers: list[tuple[str, float, str]]
+    min_expected: float
+    chi_square_p: float | None
+    """None where an expected count is under 5: then the p-value comes from Monte Carlo."""
+    outliers: list[tuple[str, str, float, float]]
+    """(team, direction, p, Holm-adjusted p) of the teams named, most significant first."""
+
+
+def ref_holm(p: Sequence[float]) -> list[float]:
+    """Holm (1979) by its definition: the i-th smallest times (m - i + 1), made monotone."""
+    m = len(p)
+    order = sorted(range(m), key=lambda i: p[i])
+    adjusted = [0.0] * m
+    for rank, i in enumerate(order):
+        adjusted[i] = min(1.0, max((m - r) * p[order[r]] for r in range(rank + 1)))
+    return adjusted
 
 
 def ref_team_consistency(teams: Sequence[TeamCounts]) -> RefConsistency | None:
@@ -248,26 +279,38 @@ def ref_team_consistency(teams: Sequence[TeamCounts]) -> RefConsistency | None:
     k = sum(t.negatives for t in eligible)
     if len(eligible) < 2 or k in (0, n):
         return None
-    p = k / n
-    statistic = sum(
-        (t.negatives - t.responses * p) ** 2 / (t.responses * p * (1 - p)) for t in eligible
-    )
+    table = [[t.negatives, t.responses - t.negatives] for t in eligible]
+    chi2 = distributions.chi2_contingency(table, correction=False)
+    expected = min(min(row) for row in chi2.expected_freq)
     df = len(eligible) - 1
-    limit = 3.0 * math.sqrt(max(statistic / df, 1.0))
-    outliers = []
+    p_values = []
     for t in eligible:
-        z = (t.negatives / t.responses - p) / math.sqrt(p * (1 - p) / t.responses)
-        if abs(z) > limit:
-            outliers.append((t.team, z, "worse" if z > 0 else "better"))
+        others = [k - t.negatives, n - t.responses - (k - t.negatives)]
+        p_values.append(
+            float(distributions.fisher_exact([table[eligible.index(t)], others]).pvalue)
+        )
+    adjusted = ref_holm(p_values)
+    outliers = [
+        (
+            t.team,
+            "worse"
+            if t.negatives / t.responses > (k - t.negatives) / (n - t.responses)
+            else "better",
+            p_value,
+            p_adjusted,
+        )
+        for t, p_value, p_adjusted in zip(eligible, p_values, adjusted, strict=True)
+        if p_adjusted <= 0.05
+    ]
     return RefConsistency(
         teams=len(eligible),
-        pooled_rate=p,
-        statistic=statistic,
+        pooled_rate=k / n,
+        statistic=float(chi2.statistic),
         df=df,
-        dispersion=statistic / df,
-        p_value=float(distributions.chi2.sf(statistic, df)),
-        funnel_limit=limit,
-        outliers=sorted(outliers, key=lambda o: -abs(o[1])),
+        dispersion=float(chi2.statistic) / df,
+        min_expected=float(expected),
+        chi_square_p=float(chi2.pvalue) if expected >= 5 else None,
+        outliers=sorted(outliers, key=lambda o: (o[3], o[2], o[0])),
     )
 
 
@@ -355,31 +398,44 @@ def assert_same_trends(current: Sequence[RankedMoment], previous: Sequence[Ranke
         assert (trend.key, trend.tested, trend.worsening) == (key, z is not None, worsening)
         assert _close(trend.change, change, abs_tol=ABS)
         assert _close(trend.z, z)
-        assert _close(trend.p_value, p, abs_tol=ABS)
-        assert _close(trend.q_value, q, abs_tol=ABS)
+        assert _close(trend.p_value, p, abs_tol=ABS, rel_tol=EXACT_REL)
+        assert _close(trend.q_value, q, abs_tol=ABS, rel_tol=EXACT_REL)
 
 
 def assert_same_consistency(per_moment: Sequence[Sequence[TeamCounts]]) -> None:
     actual: list[TeamConsistency | None] = [stats.team_consistency(t) for t in per_moment]
     expected = [ref_team_consistency(t) for t in per_moment]
-    for result, ref in zip(actual, expected, strict=True):
+    for teams, result, ref in zip(per_moment, actual, expected, strict=True):
         if ref is None:
             assert result is None
             continue
         assert result is not None
         assert (result.teams, result.df) == (ref.teams, ref.df)
         assert result.pooled_rate == ref.pooled_rate
-        assert _close(result.statistic, ref.statistic)
-        assert _close(result.dispersion, ref.dispersion)
-        assert _close(result.funnel_limit, ref.funnel_limit)
-        assert _close(result.p_value, ref.p_value, abs_tol=ABS)
-        assert [(o.team, o.direction) for o in result.outliers] == [
-            (team, direction) for team, _, direction in ref.outliers
+        assert _close(result.statistic, ref.statistic, rel_tol=1e-9)
+        assert _close(result.dispersion, ref.dispersion, rel_tol=1e-9)
+        assert _close(result.min_expected, ref.min_expected)
+        if ref.chi_square_p is None:
+            assert result.test == "monte-carlo"
+            assert result.p_value == stats.monte_carlo_p_value(
+                [t for t in teams if t.responses >= 10]
+            )
+        else:
+            assert result.test == "chi-square"
+            assert _close(result.p_value, ref.chi_square_p, abs_tol=ABS, rel_tol=1e-9)
+        # Compared by team: p-values under 1e-308 are 0 here and not in scipy, which can
+        # reorder the most significant teams; the order itself is checked on its own.
+        named = sorted(result.outliers, key=lambda o: o.team)
+        assert [(o.team, o.direction) for o in named] == [
+            (team, direction) for team, direction, _, _ in sorted(ref.outliers)
         ]
-        for outlier, (_, z, _) in zip(result.outliers, ref.outliers, strict=True):
-            assert _close(outlier.z, z)
+        for outlier, (_, _, p, p_adjusted) in zip(named, sorted(ref.outliers), strict=True):
+            assert _close(outlier.p_value, p, abs_tol=ABS, rel_tol=EXACT_REL)
+            assert _close(outlier.adjusted_p_value, p_adjusted, abs_tol=ABS, rel_tol=EXACT_REL)
+        ordered = [(o.adjusted_p_value, o.p_value, o.team) for o in result.outliers]
+        assert ordered == sorted(ordered)
     q_values = stats.consistency_q_values(actual)
-    expected_q = ref_where_tested([None if ref is None else ref.p_value for ref in expected])
+    expected_q = ref_where_tested([None if r is None else r.p_value for r in actual])
     assert len(q_values) == len(expected_q)
     for value, ref_value in zip(q_values, expected_q, strict=True):
         assert _close(value, ref_value, abs_tol=ABS)
@@ -531,3 +587,90 @@ EDGE_TEAMS = {
 
 def test_edge_team_lists_match_the_reference() -> None:
     assert_same_consistency(list(EDGE_TEAMS.values()))
+
+
+# --- Monte Carlo against exact enumeration; named teams against best and worst ---
+
+
+def _exact_conditional_p(teams: Sequence[TeamCounts]) -> float:
+    """P(X2 >= observed) over every table with the teams' sizes and the total of negatives,
+    each weighted by its multivariate hypergeometric probability prod C(n_j, k_j) / C(N, K)."""
+    sizes = [t.responses for t in teams]
+    total, negatives = sum(sizes), sum(t.negatives for t in teams)
+    rate = negatives / total
+
+    def x2(counts: Sequence[int]) -> float:
+        return sum(
+            (k - n * rate) ** 2 / (n * rate * (1 - rate))
+            for n, k in zip(sizes, counts, strict=True)
+        )
+
+    observed = x2([t.negatives for t in teams])
+    extreme = Fraction(0)
+
+    def walk(prefix: list[int], left: int) -> None:
+        nonlocal extreme
+        if len(prefix) == len(sizes) - 1:
+            if left <= sizes[-1]:
+                counts = [*prefix, left]
+                if x2(counts) >= observed * (1 - 1e-9):
+                    ways = math.prod(math.comb(n, k) for n, k in zip(sizes, counts, strict=True))
+                    extreme += Fraction(ways, math.comb(total, negatives))
+            return
+        for k in range(min(left, sizes[len(prefix)]) + 1):
+            walk([*prefix, k], left - k)
+
+    walk([], negatives)
+    return float(extreme)
+
+
+@st.composite
+def small_tables(draw: st.DrawFn) -> list[TeamCounts]:
+    size = draw(st.integers(2, 4))
+    teams = []
+    for index in range(size):
+        n = draw(st.integers(10, 25))
+        teams.append(TeamCounts(f"t{index}", n, draw(st.integers(0, min(n, 4)))))
+    return teams
+
+
+@settings(max_examples=40, deadline=None)
+@given(small_tables())
+def test_monte_carlo_p_value_is_close_to_the_exact_conditional_p(
+    teams: list[TeamCounts],
+) -> None:
+    if sum(t.negatives for t in teams) == 0:
+        return
+    exact = _exact_conditional_p(teams)
+    draws = stats.MONTE_CARLO_DRAWS
+    estimate = stats.monte_carlo_p_value(teams)
+    # (1 + hits) / (draws + 1) with hits ~ Binomial(draws, exact): within 4.5 standard errors.
+    error = 4.5 * math.sqrt(exact * (1 - exact) / draws) + 2 / (draws + 1)
+    assert abs(estimate - exact) <= error
+
+
+@settings(max_examples=100, deadline=None)
+@given(team_lists())
+def test_a_team_named_worse_is_never_the_best_team_nor_one_named_better_the_worst(
+    teams: list[TeamCounts],
+) -> None:
+    result = stats.team_consistency(teams)
+    if result is None:
+        return
+    eligible = [t for t in teams if t.responses >= 10]
+    by_rate = sorted(eligible, key=lambda t: (t.negatives / t.responses, t.team))
+    best, worst = by_rate[0].team, by_rate[-1].team
+    for outlier in result.outliers:
+        assert (outlier.direction == "worse") == (outlier.rate > outlier.others_rate)
+        assert not (outlier.direction == "worse" and outlier.team == best)
+        assert not (outlier.direction == "better" and outlier.team == worst)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.floats(0.0, 1.0), max_size=30))
+def test_benjamini_hochberg_matches_scipy(p_values: list[float]) -> None:
+    if not p_values:
+        return
+    expected = distributions.false_discovery_control(p_values, method="bh")
+    for actual, reference in zip(stats.benjamini_hochberg(p_values), expected, strict=True):
+        assert math.isclose(actual, float(reference), rel_tol=1e-12, abs_tol=1e-15)

@@ -200,6 +200,16 @@ async def test_prior_strength_by_the_method_of_moments_with_eight_rated_moments(
     assert last["adjusted_negative_rate"] == pytest.approx((mu * kappa + k) / (kappa + 10))
 
 
+def _rise_by_hand(*, now: tuple[int, int], before: tuple[int, int]) -> float:
+    """One-sided Fisher: P(X >= k1), X ~ Hypergeom(n1 + n0, k1 + k0, n1), in integers."""
+    (n1, k1), (n0, k0) = now, before
+    total = k1 + k0
+    ways = sum(
+        math.comb(total, x) * math.comb(n1 + n0 - total, n1 - x) for x in range(k1, total + 1)
+    )
+    return ways / math.comb(n1 + n0, n1)
+
+
 async def test_trend_compares_with_the_previous_window_and_flags_a_significant_rise(
     client: httpx.AsyncClient,
 ) -> None:
@@ -238,21 +248,29 @@ async def test_trend_compares_with_the_previous_window_and_flags_a_significant_r
     assert worse["trend"]["previous_negatives"] == 2
     assert worse["trend"]["previous_adjusted_negative_rate"] == pytest.approx(14 / 120)
     assert worse["trend"]["change"] == pytest.approx(35 / 120)
-    # z = (0.5 - 0.1)/sqrt(0.3*0.7*(1/20 + 1/20)) = 0.4/sqrt(0.021) = 2.760
+    # z = (0.5 - 0.1)/sqrt(0.3*0.7*(1/20 + 1/20)) = 0.4/sqrt(0.021) = 2.760, descriptive.
     z = 0.4 / math.sqrt(0.021)
-    p_worse = 0.5 * math.erfc(z / math.sqrt(2))  # 0.00289
+    # The test is exact: of the 12 negatives of both windows, at least 10 in the current
+    # 20 of 40 responses: P = sum over x >= 10 of C(12, x) C(28, 20 - x) / C(40, 20).
+    p_worse = _rise_by_hand(now=(20, 10), before=(20, 2))  # 0.00658
     assert worse["trend"]["tested"] is True
     assert worse["trend"]["z"] == pytest.approx(z)
-    assert worse["trend"]["p_value"] == pytest.approx(p_worse)
-    # BH over the two tested moments: p = (0.00289, 0.5) -> q = (2*0.00289/1, 2*0.5/2).
-    assert worse["trend"]["q_value"] == pytest.approx(2 * p_worse)
+    assert worse["trend"]["p_value"] == pytest.approx(p_worse, rel=1e-9)
+    # steady: 4/20 in both windows; X ~ Hypergeom(40, 8, 20) is symmetric about 4, so
+    # P(X >= 4) = (1 + P(X = 4)) / 2 = 0.6507.
+    p_steady = _rise_by_hand(now=(20, 4), before=(20, 4))
+    assert p_steady == pytest.approx(
+        0.5 + 0.5 * math.comb(8, 4) * math.comb(32, 16) / math.comb(40, 20)
+    )
+    # BH over the two tested moments: q = (2 p_worse / 1, 2 p_steady / 2).
+    assert worse["trend"]["q_value"] == pytest.approx(2 * p_worse, rel=1e-9)
     assert worse["trend"]["worsening"] is True
     assert "worsening" in worse["reasons"]
 
-    # steady: 4/20 in both windows: z = 0, p = 0.5, q = 0.5; rates 31/120 and 20/120.
+    # steady: rates 31/120 and 20/120.
     assert steady["trend"]["change"] == pytest.approx(11 / 120)
     assert steady["trend"]["z"] == pytest.approx(0.0)
-    assert steady["trend"]["q_value"] == pytest.approx(0.5)
+    assert steady["trend"]["q_value"] == pytest.approx(p_steady, rel=1e-9)
     assert steady["trend"]["worsening"] is False
     assert "worsening" not in steady["reasons"]
 
@@ -440,10 +458,11 @@ CSV_HEADER = [
     "consistency_chi_square",
     "consistency_df",
     "consistency_phi",
+    "consistency_min_expected",
+    "consistency_test",
     "consistency_p_value",
     "consistency_q_value",
     "consistency_inconsistent_teams",
-    "consistency_funnel_limit",
     "consistency_outliers",
     "native_csat_value",
     "native_csat_lower",
