@@ -39,7 +39,7 @@ TeamName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
 ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 StageName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)]
 Description = Annotated[str, StringConstraints(max_length=4000)]
-TargetRate = Annotated[StrictFloat, Field(ge=0, le=1)]
+TargetRate = Annotated[StrictFloat, Field(ge=0, le=1, allow_inf_nan=False)]
 
 
 class MomentCreate(InputModel):

@@ -15,7 +15,7 @@ from pydantic import (
 
 from app.errors import ErrorDetail
 from app.followups.schemas import FollowUpSummary
-from app.inputs import BulkInputModel, InputModel, PastTimestamp
+from app.inputs import BulkInputModel, FiniteNumbers, InputModel, PastTimestamp
 from app.moments.schemas import Channel, MomentKey, TeamName
 from app.scales import ScaleName, Sentiment, normalise
 
@@ -39,13 +39,14 @@ ClientRef = Annotated[
 AttributeKey = Annotated[
     str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
 ]
-AttributeValue = (
+AttributeValue = Annotated[
     Annotated[str, StringConstraints(max_length=ATTRIBUTE_VALUE_MAX_LENGTH)]
     | int
     | float
     | bool
-    | None
-)
+    | None,
+    FiniteNumbers,
+]
 
 
 class RatingIn(BulkInputModel):
