@@ -15,13 +15,15 @@ from datetime import UTC, datetime
 from functools import cache
 from typing import Annotated, Any, TypeVar, cast
 
-from fastapi import Request
+from fastapi import FastAPI, Request
 from pydantic import (
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     GetCoreSchemaHandler,
     GetPydanticSchema,
+    StrictInt,
     WithJsonSchema,
     create_model,
     field_validator,
@@ -89,7 +91,16 @@ def _timestamp(convert: Callable[[datetime], datetime]) -> GetPydanticSchema:
     return GetPydanticSchema(build)
 
 
-_DATE_TIME_TEXT = WithJsonSchema({"type": "string", "format": "date-time"})
+# The range in the schema, as far as it can say it: by the year as written (an offset may
+# move the first or last hours across the bound, which the service checks in UTC).
+_DATE_TIME_TEXT = WithJsonSchema(
+    {
+        "type": "string",
+        "format": "date-time",
+        "pattern": r"^(19[7-9][0-9]|2[01][0-9][0-9])-",
+        "description": f"RFC 3339 with an offset, from {EARLIEST.year} to {LATEST.year - 1} (UTC).",
+    }
+)
 
 Timestamp = Annotated[AwareDatetime, _timestamp(_in_utc), _DATE_TIME_TEXT]
 """Any point in time (a window bound, a promised date), returned in UTC."""
@@ -118,6 +129,21 @@ FiniteNumbers = GetPydanticSchema(
 infinity is refused with one `finite_number` error at the value's own path, instead of one
 error per member of the union. Checked in pydantic-core, after the type: batches validate
 thousands of values a request."""
+
+
+def _integral_float_as_int(value: Any) -> Any:
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+IntegralFloats = BeforeValidator(_integral_float_as_int)
+"""Metadata of a strict int: `4.0` is read as 4. JSON Schema's `integer` admits it, and some
+producers write every number as a float; `4.5`, `"4"` and `true` stay refused. Placed after
+bounds (`Field(ge=...)`), so that they are published as JSON Schema's own keywords."""
+
+WholeNumber = Annotated[StrictInt, IntegralFloats]
+"""An integer, written as JSON may write it: `4` or `4.0`."""
 
 
 def _contains_nul(value: Any) -> bool:
@@ -214,6 +240,54 @@ class BodySizeLimit:
             return message
 
         await self.app(scope, receive_within_limit, send)
+
+
+NO_NUL_PATTERN = r"^[^\x00]*$"
+
+
+def document_input_rules(app: FastAPI) -> None:
+    """Publish the NUL rule in the OpenAPI schema: every string the API reads (parameters and
+    JSON bodies) gets a `pattern` without NUL, unless it has a pattern of its own (those
+    admit no NUL), a format or a fixed set of values."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = build()
+        components = schema.get("components", {}).get("schemas", {})
+        seen: set[str] = set()
+
+        def visit(node: Any) -> None:
+            if isinstance(node, list):
+                for item in node:
+                    visit(item)
+                return
+            if not isinstance(node, dict):
+                return
+            reference = node.get("$ref")
+            if isinstance(reference, str) and reference not in seen:
+                seen.add(reference)
+                visit(components.get(reference.rsplit("/", 1)[-1]))
+            if node.get("type") == "string" and not {"pattern", "format", "enum", "const"} & set(
+                node
+            ):
+                node["pattern"] = NO_NUL_PATTERN
+            for key in ("properties", "patternProperties", "$defs"):
+                visit(list(node.get(key, {}).values()))
+            for key in ("items", "additionalProperties", "not", "anyOf", "oneOf", "allOf"):
+                visit(node.get(key))
+
+        for path in schema.get("paths", {}).values():
+            for operation in path.values():
+                if not isinstance(operation, dict):
+                    continue
+                visit([parameter.get("schema") for parameter in operation.get("parameters", [])])
+                content = operation.get("requestBody", {}).get("content", {})
+                visit(content.get("application/json", {}).get("schema"))
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 async def refuse_nul_in_url(request: Request) -> None:
