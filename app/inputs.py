@@ -1,10 +1,12 @@
 """What every input must be, whatever the domain: no NUL characters, timestamps in RFC 3339
-with an offset and within a sane range.
+with an offset and within a sane range, numbers finite.
 
 PostgreSQL text cannot hold a NUL character: let through, one would end as a database
 error instead of a clear refusal. Pydantic alone would read a bare number (`0.5`) as seconds
 since 1970 and a naive time as local to nobody; both are refused so that what is stored is
-what the caller meant.
+what the caller meant. NaN and Infinity are no JSON numbers, yet Python's `json` reads and
+writes them (and reads `1e999` as infinity): stored, PostgreSQL refuses them as JSON and
+SQLite keeps text that reads back as null.
 """
 
 import time
@@ -13,13 +15,15 @@ from datetime import UTC, datetime
 from functools import cache
 from typing import Annotated, Any, TypeVar, cast
 
-from fastapi import Request
+from fastapi import FastAPI, Request
 from pydantic import (
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     GetCoreSchemaHandler,
     GetPydanticSchema,
+    StrictInt,
     WithJsonSchema,
     create_model,
     field_validator,
@@ -87,13 +91,59 @@ def _timestamp(convert: Callable[[datetime], datetime]) -> GetPydanticSchema:
     return GetPydanticSchema(build)
 
 
-_DATE_TIME_TEXT = WithJsonSchema({"type": "string", "format": "date-time"})
+# The range in the schema, as far as it can say it: by the year as written (an offset may
+# move the first or last hours across the bound, which the service checks in UTC).
+_DATE_TIME_TEXT = WithJsonSchema(
+    {
+        "type": "string",
+        "format": "date-time",
+        "pattern": r"^(19[7-9][0-9]|2[01][0-9][0-9])-",
+        "description": f"RFC 3339 with an offset, from {EARLIEST.year} to {LATEST.year - 1} (UTC).",
+    }
+)
 
 Timestamp = Annotated[AwareDatetime, _timestamp(_in_utc), _DATE_TIME_TEXT]
 """Any point in time (a window bound, a promised date), returned in UTC."""
 
 PastTimestamp = Annotated[AwareDatetime, _timestamp(_in_utc_not_in_future), _DATE_TIME_TEXT]
 """Something that happened: at most an hour ahead of the server clock, for clock skew."""
+
+
+_FINITE_SCALAR = core_schema.union_schema(
+    [
+        core_schema.str_schema(strict=True),
+        core_schema.int_schema(strict=True),
+        core_schema.float_schema(strict=True, allow_inf_nan=False),
+        core_schema.bool_schema(strict=True),
+        core_schema.none_schema(),
+    ],
+    # pydantic's own error ("Input should be a finite number"), as `allow_inf_nan=False`
+    # reports it elsewhere.
+    custom_error_type="finite_number",
+)
+
+FiniteNumbers = GetPydanticSchema(
+    lambda source, handler: core_schema.chain_schema([handler(source), _FINITE_SCALAR])
+)
+"""Metadata of a JSON scalar type (a union of str, numbers, bool and None): a NaN or an
+infinity is refused with one `finite_number` error at the value's own path, instead of one
+error per member of the union. Checked in pydantic-core, after the type: batches validate
+thousands of values a request."""
+
+
+def _integral_float_as_int(value: Any) -> Any:
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+IntegralFloats = BeforeValidator(_integral_float_as_int)
+"""Metadata of a strict int: `4.0` is read as 4. JSON Schema's `integer` admits it, and some
+producers write every number as a float; `4.5`, `"4"` and `true` stay refused. Placed after
+bounds (`Field(ge=...)`), so that they are published as JSON Schema's own keywords."""
+
+WholeNumber = Annotated[StrictInt, IntegralFloats]
+"""An integer, written as JSON may write it: `4` or `4.0`."""
 
 
 def _contains_nul(value: Any) -> bool:
@@ -190,6 +240,54 @@ class BodySizeLimit:
             return message
 
         await self.app(scope, receive_within_limit, send)
+
+
+NO_NUL_PATTERN = r"^[^\x00]*$"
+
+
+def document_input_rules(app: FastAPI) -> None:
+    """Publish the NUL rule in the OpenAPI schema: every string the API reads (parameters and
+    JSON bodies) gets a `pattern` without NUL, unless it has a pattern of its own (those
+    admit no NUL), a format or a fixed set of values."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = build()
+        components = schema.get("components", {}).get("schemas", {})
+        seen: set[str] = set()
+
+        def visit(node: Any) -> None:
+            if isinstance(node, list):
+                for item in node:
+                    visit(item)
+                return
+            if not isinstance(node, dict):
+                return
+            reference = node.get("$ref")
+            if isinstance(reference, str) and reference not in seen:
+                seen.add(reference)
+                visit(components.get(reference.rsplit("/", 1)[-1]))
+            if node.get("type") == "string" and not {"pattern", "format", "enum", "const"} & set(
+                node
+            ):
+                node["pattern"] = NO_NUL_PATTERN
+            for key in ("properties", "patternProperties", "$defs"):
+                visit(list(node.get(key, {}).values()))
+            for key in ("items", "additionalProperties", "not", "anyOf", "oneOf", "allOf"):
+                visit(node.get(key))
+
+        for path in schema.get("paths", {}).values():
+            for operation in path.values():
+                if not isinstance(operation, dict):
+                    continue
+                visit([parameter.get("schema") for parameter in operation.get("parameters", [])])
+                content = operation.get("requestBody", {}).get("content", {})
+                visit(content.get("application/json", {}).get("schema"))
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 async def refuse_nul_in_url(request: Request) -> None:

@@ -16,7 +16,7 @@ from app.errors import error_responses, install_error_handlers
 from app.followups.router import insights_router as follow_up_insights
 from app.followups.router import page_router as follow_up_pages
 from app.followups.router import router as follow_ups_router
-from app.inputs import BodySizeLimit, refuse_nul_in_url
+from app.inputs import BodySizeLimit, document_input_rules, refuse_nul_in_url
 from app.insights.router import router as insights_router
 from app.keys.access import document_scopes
 from app.keys.router import router as keys_router
@@ -107,6 +107,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.schema_heads = head_revisions(settings.database_url)
     install_error_handlers(app)
     document_scopes(app)
+    document_input_rules(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(AccessLogMiddleware)
     app.include_router(health.router)

@@ -3,10 +3,10 @@
 import base64
 import binascii
 import json
-from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Query
+from pydantic import Field, TypeAdapter, ValidationError
 
 from app.errors import ErrorDetail, ValidationFailed
 
@@ -20,8 +20,26 @@ LimitQuery = Annotated[
 ]
 CursorQuery = Annotated[
     str | None,
-    Query(max_length=512, description="`next_cursor` of the previous page."),
+    Query(max_length=512, description="`next_cursor` of the previous page, unchanged."),
 ]
+
+RowId = Annotated[int, Field(strict=True, ge=1, lt=2**63)]
+"""A row's number in a cursor: what a BIGINT column holds (a larger one would reach the
+database as an overflow, not a refusal)."""
+
+
+class InvalidCursor(ValidationFailed):
+    """A cursor the service did not issue: forged, truncated or from another list."""
+
+    code = "invalid_cursor"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "The cursor is not valid; pass `next_cursor` from the previous page unchanged.",
+            details=[
+                ErrorDetail(field="query.cursor", message="not a cursor", type="invalid_cursor")
+            ],
+        )
 
 
 def encode_cursor(*position: Any) -> str:
@@ -30,20 +48,17 @@ def encode_cursor(*position: Any) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str, parse: Callable[[list[Any]], T]) -> T:
-    """The sort key a cursor carries, parsed; a clear 422 when the cursor is not one of ours.
+def decode_cursor(cursor: str, position: TypeAdapter[T]) -> T:
+    """The sort key a cursor carries, validated as `position` (a tuple of the key's types);
+    an `InvalidCursor` when the cursor is not one of ours.
 
-    `parse` turns the decoded list back into typed values and may raise
-    ValueError, TypeError or IndexError for anything it does not recognise.
+    The client holds the cursor and may change it: what it decodes to is validated like any
+    input (strict JSON, aware timestamps within range, ids a BIGINT holds, keys of their
+    pattern), so that nothing forged reaches the database as a query it cannot run.
     """
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
-        position = json.loads(base64.urlsafe_b64decode(padded.encode()))
-        if not isinstance(position, list):
-            raise TypeError("cursor payload is not a list")
-        return parse(position)
-    except (binascii.Error, ValueError, TypeError, IndexError, UnicodeDecodeError):
-        raise ValidationFailed(
-            "The cursor is not valid; pass `next_cursor` from the previous page unchanged.",
-            details=[ErrorDetail(field="query.cursor", message="malformed cursor", type="cursor")],
-        ) from None
+        raw = base64.b64decode(padded.encode("ascii"), altchars=b"-_", validate=True)
+        return position.validate_json(raw)
+    except (binascii.Error, ValidationError, UnicodeEncodeError):
+        raise InvalidCursor() from None

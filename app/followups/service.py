@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple, cast
 
+from pydantic import TypeAdapter
 from sqlalchemy import (
     BigInteger,
     ColumnElement,
@@ -45,8 +46,9 @@ from app.followups.schemas import (
 )
 from app.followups.targets import Targets, working_hours_between
 from app.followups.workflow import Reason, Status
+from app.inputs import Timestamp
 from app.moments.models import Moment
-from app.pagination import decode_cursor, encode_cursor
+from app.pagination import RowId, decode_cursor, encode_cursor
 from app.touchpoints.models import Touchpoint
 from app.webhooks import service as webhooks_service
 from app.webhooks.schemas import EventType
@@ -416,7 +418,7 @@ async def list_follow_ups(
         overdue = _overdue_clause(utcnow())
         query = query.where(overdue if filters.overdue else ~overdue)
     if cursor is not None:
-        opened_at, row_id = decode_cursor(cursor, _parse_position)
+        opened_at, row_id = decode_cursor(cursor, _position)
         query = query.where(tuple_(FollowUp.opened_at, FollowUp.id) < (opened_at, row_id))
     rows = (await session.execute(query.limit(limit + 1))).all()
     page = [FollowUpRead(**_fields(*row)) for row in rows[:limit]]
@@ -426,9 +428,8 @@ async def list_follow_ups(
     return page, encode_cursor(last.opened_at.isoformat(), last.id)
 
 
-def _parse_position(position: list[Any]) -> tuple[datetime, int]:
-    opened_at, row_id = position
-    return datetime.fromisoformat(opened_at), int(row_id)
+_position = TypeAdapter(tuple[Timestamp, RowId])
+"""The list's sort key in its cursors: `opened_at` and the row's number."""
 
 
 async def add_event(

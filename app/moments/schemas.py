@@ -1,6 +1,6 @@
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import (
     BaseModel,
@@ -11,6 +11,7 @@ from pydantic import (
     StringConstraints,
     field_validator,
 )
+from pydantic.json_schema import SkipJsonSchema
 
 from app.inputs import InputModel
 
@@ -39,7 +40,7 @@ TeamName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
 ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 StageName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)]
 Description = Annotated[str, StringConstraints(max_length=4000)]
-TargetRate = Annotated[StrictFloat, Field(ge=0, le=1)]
+TargetRate = Annotated[StrictFloat, Field(ge=0, le=1, allow_inf_nan=False)]
 
 
 class MomentCreate(InputModel):
@@ -61,22 +62,31 @@ class MomentCreate(InputModel):
     )
 
 
-class MomentUpdate(InputModel):
-    """Fields to change; fields left out stay as they are."""
+def _without_default(schema: dict[str, Any]) -> None:
+    schema.pop("default", None)
 
-    name: ShortText | None = None
+
+_NOT_NULL: Any = Field(default=None, json_schema_extra=_without_default)
+
+
+class MomentUpdate(InputModel):
+    """Fields to change; fields left out stay as they are. `null` clears an optional field
+    (description, stage, owner team, target); the others may be left out but not cleared."""
+
+    # Left out, these are None here; the schema offers neither null (`_not_null` refuses
+    # it) nor a default of null.
+    name: ShortText | SkipJsonSchema[None] = _NOT_NULL
     description: Description | None = None
-    channel: Channel | None = None
+    channel: Channel | SkipJsonSchema[None] = _NOT_NULL
     stage: StageName | None = None
     owner_team: TeamName | None = None
     target_negative_rate: TargetRate | None = None
-    auto_follow_up: StrictBool | None = None
-    archived: StrictBool | None = None
+    auto_follow_up: StrictBool | SkipJsonSchema[None] = _NOT_NULL
+    archived: StrictBool | SkipJsonSchema[None] = _NOT_NULL
 
     @field_validator("name", "channel", "auto_follow_up", "archived", mode="before")
     @classmethod
     def _not_null(cls, value: object) -> object:
-        # These may be left out but not cleared: null is only meaningful for optional fields.
         if value is None:
             raise ValueError("may be omitted but not null")
         return value

@@ -3,14 +3,18 @@
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
+from pydantic import TypeAdapter
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import dialect_insert, one_of, utcnow
 from app.errors import Conflict, ErrorDetail, NotFound
 from app.moments.models import Moment
-from app.moments.schemas import Channel, MomentCreate, MomentUpdate
+from app.moments.schemas import Channel, MomentCreate, MomentKey, MomentUpdate
 from app.pagination import decode_cursor, encode_cursor
+
+_position = TypeAdapter(tuple[MomentKey])
+"""The catalogue's sort key in its cursors: the moment's key."""
 
 
 async def create_moment(
@@ -58,7 +62,7 @@ async def list_moments(
     if archived is not None:
         query = query.where(Moment.archived == archived)
     if cursor is not None:
-        after_key = decode_cursor(cursor, lambda position: str(position[0]))
+        (after_key,) = decode_cursor(cursor, _position)
         query = query.where(Moment.key > after_key)
     moments = list((await session.scalars(query)).all())
     if len(moments) <= limit:

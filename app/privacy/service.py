@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, cast
 
+from pydantic import TypeAdapter
 from sqlalchemy import ColumnElement, CursorResult, Executable, and_, exists, func, or_, select
 from sqlalchemy import delete as sql_delete
 from sqlalchemy import update as sql_update
@@ -23,7 +24,7 @@ from app.db import Database, utcnow
 from app.followups.models import FollowUp, FollowUpEvent
 from app.followups.service import SETTLED
 from app.keys.models import ApiKey
-from app.pagination import decode_cursor, encode_cursor
+from app.pagination import RowId, decode_cursor, encode_cursor
 from app.privacy.models import AuditEntry
 from app.privacy.schemas import AuditAction, AuditEntryRead, ErasureRead, RemovedCounts
 from app.rollups import service as rollups
@@ -349,7 +350,8 @@ async def list_entries(
     if client_hash is not None:
         query = query.where(AuditEntry.client_hash == client_hash)
     if cursor is not None:
-        query = query.where(AuditEntry.id < decode_cursor(cursor, _parse_position))
+        (after_id,) = decode_cursor(cursor, _position)
+        query = query.where(AuditEntry.id < after_id)
     rows: Sequence[AuditEntry] = (await session.scalars(query.limit(limit + 1))).all()
     page = [AuditEntryRead.model_validate(row, from_attributes=True) for row in rows[:limit]]
     if len(rows) <= limit:
@@ -357,6 +359,5 @@ async def list_entries(
     return page, encode_cursor(rows[limit - 1].id)
 
 
-def _parse_position(position: list[Any]) -> int:
-    (entry_id,) = position
-    return int(entry_id)
+_position = TypeAdapter(tuple[RowId])
+"""The log's sort key in its cursors: the entry's number."""

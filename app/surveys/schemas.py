@@ -1,23 +1,21 @@
 from datetime import datetime
+from typing import Annotated
 
 from pydantic import BaseModel, Field, StrictInt
 
-from app.inputs import InputModel
+from app.inputs import InputModel, IntegralFloats
 from app.scales import ScaleName
 from app.surveys.tokens import Language
 from app.touchpoints.schemas import TouchpointId
 
-ExpiresInDays = Field(
-    default=None,
-    ge=1,
-    le=365,
-    description="Days the links stay valid; default MOT_SURVEY_LINK_DAYS.",
-)
+ExpiresInDays = Annotated[StrictInt, Field(ge=1, le=365), IntegralFloats]
 
 
 class SurveyCreate(InputModel):
     scale: ScaleName = Field(description="Scale the client answers on.")
-    expires_in_days: StrictInt | None = ExpiresInDays
+    expires_in_days: ExpiresInDays | None = Field(
+        default=None, description="Days the links stay valid; default MOT_SURVEY_LINK_DAYS."
+    )
     language: Language = Field(default=Language.en, description="Language of the pages.")
 
 

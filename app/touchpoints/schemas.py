@@ -7,7 +7,6 @@ from pydantic import (
     ConfigDict,
     Field,
     StrictBool,
-    StrictInt,
     StringConstraints,
     ValidationInfo,
     field_validator,
@@ -15,9 +14,9 @@ from pydantic import (
 
 from app.errors import ErrorDetail
 from app.followups.schemas import FollowUpSummary
-from app.inputs import BulkInputModel, InputModel, PastTimestamp
+from app.inputs import BulkInputModel, FiniteNumbers, InputModel, PastTimestamp, WholeNumber
 from app.moments.schemas import Channel, MomentKey, TeamName
-from app.scales import ScaleName, Sentiment, normalise
+from app.scales import SCALES, ScaleName, Sentiment, normalise
 
 COMMENT_MAX_LENGTH = 2000
 ATTRIBUTES_MAX_KEYS = 20
@@ -33,24 +32,51 @@ TouchpointId = Annotated[
 ]
 ClientRef = Annotated[
     str,
-    StringConstraints(min_length=1, max_length=128, pattern=r"^\S+$"),
+    StringConstraints(min_length=1, max_length=128, pattern=r"^[^\s\x00]+$"),
     Field(description="Opaque pseudonymous client id; never a name or e-mail address."),
 ]
 AttributeKey = Annotated[
     str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
 ]
-AttributeValue = (
+AttributeValue = Annotated[
     Annotated[str, StringConstraints(max_length=ATTRIBUTE_VALUE_MAX_LENGTH)]
     | int
     | float
     | bool
-    | None
-)
+    | None,
+    FiniteNumbers,
+]
+
+
+def _one_range_per_scale(schema: dict[str, Any]) -> None:
+    # Each scale's range, in the schema: a value is valid or not by its scale.
+    schema["oneOf"] = [
+        {
+            "properties": {
+                "scale": {"const": scale.name.value},
+                "value": {"minimum": scale.low, "maximum": scale.high},
+            }
+        }
+        for scale in SCALES.values()
+    ]
+
+
+def _keys_by_pattern_only(schema: dict[str, Any]) -> None:
+    # pydantic publishes the key pattern as `patternProperties`, which leaves keys of any
+    # other form free to hold anything; the keys must match it, and every value is a scalar.
+    for option in schema.get("anyOf", [schema]):
+        patterns = option.pop("patternProperties", None)
+        if option.get("type") == "object" and patterns:
+            ((pattern, values),) = patterns.items()
+            option.setdefault("propertyNames", {})["pattern"] = pattern
+            option["additionalProperties"] = values
 
 
 class RatingIn(BulkInputModel):
+    model_config = ConfigDict(json_schema_extra=_one_range_per_scale)
+
     scale: ScaleName = Field(description="Rating scale; see the scales table in the README.")
-    value: StrictInt = Field(description="The client's answer on that scale.")
+    value: WholeNumber = Field(description="The client's answer on that scale.")
 
     @field_validator("value")
     @classmethod
@@ -87,6 +113,7 @@ class TouchpointCreate(BulkInputModel):
         max_length=ATTRIBUTES_MAX_KEYS,
         description=f"Small flat object (at most {ATTRIBUTES_MAX_KEYS} keys; values are "
         f"strings up to {ATTRIBUTE_VALUE_MAX_LENGTH} characters, numbers, booleans or null).",
+        json_schema_extra=_keys_by_pattern_only,
     )
 
     @field_validator("attributes")

@@ -20,10 +20,10 @@ from app.errors import ErrorDetail, NotFound, details_from_validation_error
 from app.followups import service as followups_service
 from app.followups.targets import Targets
 from app.followups.workflow import Reason
-from app.inputs import with_nul_check
+from app.inputs import Timestamp, with_nul_check
 from app.moments import service as moments_service
 from app.moments.models import Moment
-from app.pagination import decode_cursor, encode_cursor
+from app.pagination import RowId, decode_cursor, encode_cursor
 from app.rollups import service as rollups
 from app.scales import Sentiment, normalise
 from app.touchpoints import bulk
@@ -476,7 +476,7 @@ async def list_touchpoints(
     if filters.sentiment is not None:
         query = query.where(Touchpoint.sentiment == filters.sentiment.value)
     if cursor is not None:
-        position = decode_cursor(cursor, _parse_position)
+        position = decode_cursor(cursor, _position)
         key = tuple_(Touchpoint.occurred_at, Touchpoint.id)
         query = query.where(key > position if oldest_first else key < position)
     rows = (await session.execute(query.limit(limit + 1))).all()
@@ -487,9 +487,8 @@ async def list_touchpoints(
     return page, encode_cursor(last.occurred_at.isoformat(), last.id)
 
 
-def _parse_position(position: list[Any]) -> tuple[datetime, int]:
-    occurred_at, row_id = position
-    return datetime.fromisoformat(occurred_at), int(row_id)
+_position = TypeAdapter(tuple[Timestamp, RowId])
+"""A list's sort key in its cursors: `occurred_at` and the row's number."""
 
 
 async def rate(

@@ -176,3 +176,74 @@ async def test_text_that_only_looks_like_a_nul_escape_is_stored(
     assert response.json()["accepted"] == 1
     stored = (await client.get("/v1/touchpoints/escaped")).json()
     assert stored["comment"] == comment
+
+
+NON_FINITE = {"nan": float("nan"), "infinity": float("inf"), "minus-infinity": float("-inf")}
+
+
+async def _post_json(client: httpx.AsyncClient, url: str, body: object) -> httpx.Response:
+    # As ordinary producers write it: Python's json.dumps writes NaN and Infinity by default.
+    text = json.dumps(body)
+    return await client.post(url, content=text, headers={"content-type": "application/json"})
+
+
+@pytest.mark.parametrize("nul_in_body", [False, True], ids=["fast path", "nul-checked path"])
+async def test_a_non_finite_attribute_is_refused_per_item_and_the_batch_is_stored(
+    client: httpx.AsyncClient, nul_in_body: bool
+) -> None:
+    items = [touchpoint(id="good", attributes={"ratio": 0.5, "big": 1e308})]
+    items += [touchpoint(id=name, attributes={"foo": value}) for name, value in NON_FINITE.items()]
+    # 1e999 is no NaN token, yet Python reads it as infinity.
+    huge = json.dumps({"foo": 1e999}).replace("Infinity", "1e999")
+    if nul_in_body:
+        items.append(touchpoint(id="nul", team="a\x00b"))
+    text = json.dumps({"touchpoints": items})
+    text = text.replace("]}", ', {"moment": "m", "id": "huge", "attributes": ' + huge + "}]}")
+    response = await client.post(
+        "/v1/touchpoints/batch", content=text, headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 200, response.text
+    result = response.json()
+    assert result["accepted"] == 1
+    details = {e["id"]: [(d["field"], d["type"]) for d in e["details"]] for e in result["errors"]}
+    expected = {name: [("attributes.foo", "finite_number")] for name in [*NON_FINITE, "huge"]}
+    if nul_in_body:
+        expected["nul"] = [("team", "nul_character")]
+    assert details == expected
+    stored = (await client.get("/v1/touchpoints/good")).json()["attributes"]
+    # PostgreSQL's JSONB writes 1e308 back in full digits: equal as a number, not as a float.
+    assert (stored["ratio"], float(stored["big"])) == (0.5, 1e308)
+    listed = (await client.get("/v1/touchpoints")).json()
+    assert [tp["id"] for tp in listed["data"]] == ["good"]
+
+
+@pytest.mark.parametrize("value", NON_FINITE.values(), ids=NON_FINITE.keys())
+async def test_a_single_post_with_a_non_finite_attribute_is_a_422(
+    client: httpx.AsyncClient, value: float
+) -> None:
+    response = await _post_json(client, "/v1/touchpoints", touchpoint(attributes={"foo": value}))
+    assert response.status_code == 422, response.text
+    assert [(d["field"], d["type"]) for d in response.json()["details"]] == [
+        ("body.attributes.foo", "finite_number")
+    ]
+    assert (await client.get("/v1/touchpoints")).json()["data"] == []
+
+
+@pytest.mark.parametrize("value", NON_FINITE.values(), ids=NON_FINITE.keys())
+async def test_a_non_finite_target_is_refused_as_not_finite(
+    client: httpx.AsyncClient, value: float
+) -> None:
+    moment = {"key": "desk.call", "target_negative_rate": value}
+    created = await _post_json(client, "/v1/moments", moment)
+    assert [(d["field"], d["type"]) for d in created.json()["details"]] == [
+        ("body.target_negative_rate", "finite_number")
+    ]
+    await client.post("/v1/moments", json={"key": "desk.call"})
+    changed = await client.patch(
+        "/v1/moments/desk.call",
+        content=json.dumps({"target_negative_rate": value}),
+        headers={"content-type": "application/json"},
+    )
+    assert [(d["field"], d["type"]) for d in changed.json()["details"]] == [
+        ("body.target_negative_rate", "finite_number")
+    ]
