@@ -50,9 +50,19 @@ _BY_DESIGN: dict[str, list[CheckFunction]] = {
 # only if the service issued it (the schema can say only "a string"); `from` must come
 # before `to`, within a bounded length (a relation between two query parameters); a time
 # may lie at most an hour ahead of the server clock (a schema has no "now"); a root cause
-# comes with a resolving status only. A schema-valid request refused for any other reason
-# fails `positive_data_acceptance`.
-SEMANTIC_REFUSALS = frozenset({"invalid_cursor", "window", "datetime_future", "order"})
+# comes with a resolving status only; a webhook's host must resolve, and only to public
+# addresses (what a name resolves to is the network's to say, not a schema's). A
+# schema-valid request refused for any other reason fails `positive_data_acceptance`.
+SEMANTIC_REFUSALS = frozenset(
+    {
+        "invalid_cursor",
+        "window",
+        "datetime_future",
+        "order",
+        "address_not_allowed",
+        "unresolvable_host",
+    }
+)
 
 
 def _refused_on_meaning(response: Response) -> bool:

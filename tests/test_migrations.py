@@ -61,19 +61,23 @@ def test_models_and_migrations_agree(database_url: str) -> None:
     assert differences == []
 
 
+def _insert_moment(connection: Connection) -> None:
+    connection.execute(
+        text(
+            "INSERT INTO moment (id, key, name, channel, auto_follow_up, archived, "
+            "auto_registered, created_at, updated_at) VALUES (1, 'm.one', 'One', 'call', "
+            "true, false, true, :now, :now)"
+        ),
+        {"now": datetime(2026, 10, 1, tzinfo=UTC)},
+    )
+
+
 def test_rollups_migration_counts_touchpoints_stored_before_it(empty_database_url: str) -> None:
     migrate.upgrade(empty_database_url, "0001")
     engine = create_engine(sync_url(empty_database_url))
     try:
         with engine.begin() as connection:
-            connection.execute(
-                text(
-                    "INSERT INTO moment (id, key, name, channel, auto_follow_up, archived, "
-                    "auto_registered, created_at, updated_at) VALUES (1, 'm.one', 'One', 'call', "
-                    "true, false, true, :now, :now)"
-                ),
-                {"now": datetime(2026, 10, 1, tzinfo=UTC)},
-            )
+            _insert_moment(connection)
             for number, (scale, value, sentiment, team) in enumerate(
                 [
                     ("csat5", 1, "negative", "red"),
@@ -214,14 +218,7 @@ def test_never_reused_ids_migration_keeps_every_row_and_the_links_sent_for_them(
     engine = create_engine(sync_url(empty_database_url))
     try:
         with engine.begin() as connection:
-            connection.execute(
-                text(
-                    "INSERT INTO moment (id, key, name, channel, auto_follow_up, archived, "
-                    "auto_registered, created_at, updated_at) VALUES (1, 'm.one', 'One', 'call', "
-                    "true, false, true, :now, :now)"
-                ),
-                {"now": datetime(2026, 10, 1, tzinfo=UTC)},
-            )
+            _insert_moment(connection)
             kept = _insert_touchpoint(connection, "kept")
             _insert_follow_up(connection, kept)
             _delete_touchpoint(connection, _insert_touchpoint(connection, "erased"))

@@ -56,6 +56,16 @@ async def _deliver(database_url: str) -> int:
         await database.dispose()
 
 
+async def _make_due(database_url: str) -> None:
+    """Every delivery due now, as if its backoff had passed."""
+    database = Database(database_url)
+    try:
+        async with database.write_sessions() as session, session.begin():
+            await session.execute(update(WebhookDelivery).values(next_attempt_at=utcnow()))
+    finally:
+        await database.dispose()
+
+
 def _verified(secret: str, headers: dict[str, str], body: bytes) -> bool:
     parts = dict(part.split("=", 1) for part in headers["x-mot-signature"].split(","))
     expected = hmac.new(secret.encode(), f"{parts['t']}.".encode() + body, hashlib.sha256)
@@ -102,12 +112,7 @@ async def test_a_failed_delivery_is_retried_later(
     # Not due again yet: the backoff holds it back.
     assert await _deliver(database_url) == 0
 
-    database = Database(database_url)
-    try:
-        async with database.write_sessions() as session, session.begin():
-            await session.execute(update(WebhookDelivery).values(next_attempt_at=utcnow()))
-    finally:
-        await database.dispose()
+    await _make_due(database_url)
     assert await _deliver(database_url) == 1
     (done,) = (await client.get(f"/v1/webhooks/{hook['id']}")).json()["deliveries"]
     assert (done["state"], done["attempts"], done["last_status"]) == ("delivered", 2, 204)
@@ -208,12 +213,7 @@ async def test_a_retry_carries_the_same_delivery_id(
     hook = await _register(client, receiver.url)
     await client.post("/v1/touchpoints", json=touchpoint(id="r1", complaint=True))
     assert await _deliver(database_url) == 1
-    database = Database(database_url)
-    try:
-        async with database.write_sessions() as session, session.begin():
-            await session.execute(update(WebhookDelivery).values(next_attempt_at=utcnow()))
-    finally:
-        await database.dispose()
+    await _make_due(database_url)
     assert await _deliver(database_url) == 1
     (delivery,) = (await client.get(f"/v1/webhooks/{hook['id']}")).json()["deliveries"]
 
