@@ -3,8 +3,10 @@
 Builds a synthetic window with a fixed seed (default 200 moments, 30 teams, about 82,000
 touchpoints, the 30-day share of a year of 1,000,000; volumes Pareto-distributed between
 moments, a third of the touchpoints rated, one scale family per moment) and its previous
-window, then times what `weak_spots` computes from the counts: `family_priors` and `rank`
-of both windows, `trends`, `team_consistency` of every moment, `consistency_q_values`,
+window, then times what `weak_spots` computes from the counts: `family_priors` of both
+windows, `rank` of this one and `adjust` of the previous one, `trends`, `team_consistencies`
+of every moment at once (the Monte Carlo draws uncached: counts that changed since the
+last call), `consistency_q_values`,
 `window_shares` and `reasons`. Each part and the whole are timed N times; medians shown, of the
 CPU time (what the statistics cost) and of the wall clock (what a shared machine adds).
 
@@ -90,9 +92,10 @@ def ranking_statistics(window: Window) -> Callable[[], object]:
         priors = stats.family_priors(window.moments)
         previous_priors = stats.family_priors(window.previous)
         ranked = stats.rank(window.moments, priors)
-        previous_ranked = stats.rank(window.previous, previous_priors)
-        trends = {t.key: t for t in stats.trends(stats.trend_inputs(ranked, previous_ranked))}
-        consistency = [stats.team_consistency(teams_by_key[item.key]) for item in ranked]
+        previous = stats.adjust(window.previous, previous_priors)
+        trends = {t.key: t for t in stats.trends(stats.trend_inputs(ranked, previous))}
+        stats._simulated_statistics.cache_clear()
+        consistency = stats.team_consistencies([teams_by_key[item.key] for item in ranked])
         consistency_q = stats.consistency_q_values(consistency)
         shares = stats.window_shares(
             touchpoints=[item.touchpoints for item in ranked],
@@ -123,15 +126,18 @@ def parts(window: Window) -> dict[str, Callable[[], object]]:
     ranked = stats.rank(window.moments, priors)
     previous_ranked = stats.rank(window.previous)
     trend_inputs = stats.trend_inputs(ranked, previous_ranked)
-    consistency = [stats.team_consistency(teams) for teams in window.teams]
+    consistency = stats.team_consistencies(window.teams)
+
+    def uncached_team_tests() -> object:
+        stats._simulated_statistics.cache_clear()
+        return stats.team_consistencies(window.teams)
+
     return {
         "family_priors (one window)": lambda: stats.family_priors(window.moments),
         "rank (one window)": lambda: stats.rank(window.moments, priors),
         "trend_inputs + trends": lambda: stats.trends(stats.trend_inputs(ranked, previous_ranked)),
         "trends": lambda: stats.trends(trend_inputs),
-        "team_consistency (all moments)": lambda: [
-            stats.team_consistency(teams) for teams in window.teams
-        ],
+        "team_consistencies (all moments)": uncached_team_tests,
         "consistency_q_values": lambda: stats.consistency_q_values(consistency),
     }
 
