@@ -30,6 +30,7 @@ from app.surveys.router import page_router as survey_pages
 from app.surveys.router import router as surveys_router
 from app.touchpoints.router import clients_router
 from app.touchpoints.router import router as touchpoints_router
+from app.ui import router as ui_router
 from app.webhooks import service as webhooks_service
 from app.webhooks.addresses import AllowList
 from app.webhooks.router import router as webhooks_router
@@ -130,4 +131,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(privacy_router)
     app.include_router(survey_pages)
     app.include_router(survey_insights)
+    ui_router.install(app)
     return app
