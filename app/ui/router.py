@@ -251,7 +251,7 @@ async def _weak_spots(session: AsyncSession, view: View) -> WeakSpotsRead:
 @router.get("/")
 async def overview(
     request: Request, session: SessionDep, viewer: ViewerDep, view: ViewDep
-) -> HTMLResponse:
+) -> Response:
     """Headline figures of the window and the ranked weak spots, as the API gives them."""
     if isinstance(view, ValidationFailed):
         return render(
@@ -265,6 +265,9 @@ async def overview(
             channels=list(Channel),
             days_choices=DAYS,
         )
+    if any(not value for value in request.query_params.values()):
+        # The filter form sends its empty fields too: the view's own address leaves them out.
+        return RedirectResponse(f"/ui/?{view.query()}", status_code=303)
     summary = await insights_service.overview(session, span=view.span, scope=view.scope)
     spots = await _weak_spots(session, view)
     table, scale = views.rows(spots)

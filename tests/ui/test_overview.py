@@ -212,7 +212,10 @@ async def test_a_view_that_cannot_be_shown_says_why(
 
 async def test_empty_fields_of_the_filter_form_are_no_filter(site: Site) -> None:
     await sign_in(site.browser, site.read_key)
-    empty = {"days": "30", "from": "", "to": "", "channel": "", "team": "", "stage": ""}
-    page = await site.browser.get("/ui/", params={**empty, "moment": ""})
+    empty = {"days": "30", "from": "", "to": "", "team": "", "stage": ""}
+    sent = await site.browser.get("/ui/", params={**empty, "moment": "", "channel": "call"})
+    assert sent.status_code == 303
+    assert sent.headers["location"] == "/ui/?days=30&channel=call"
+    page = await site.browser.get(sent.headers["location"])
     assert page.status_code == 200
     assert "No moment has touchpoints" in page.text
