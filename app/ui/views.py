@@ -40,6 +40,11 @@ def points(change: float | None) -> str:
     return "–" if change is None else f"{change * 100:+.1f} pp"
 
 
+def _one_decimal(value: float) -> str:
+    # Adding 0.0 turns the -0.0 of a small negative rounded to zero into 0.0.
+    return f"{round(value, 1) + 0.0:.1f}"
+
+
 def signed(change: float | None, digits: int = 1) -> str:
     return "–" if change is None else f"{change:+.{digits}f}"
 
@@ -147,7 +152,7 @@ def rows(result: WeakSpotsRead) -> tuple[list[Row], float]:
                 owner_team=spot.owner_team or "",
                 touchpoints=spot.touchpoints,
                 responses=spot.responses,
-                priority=f"{spot.priority:.1f}",
+                priority=_one_decimal(spot.priority),
                 bar=bar,
                 adjusted=percent(spot.adjusted_negative_rate),
                 interval=f"{percent(spot.interval.lower)}–{percent(spot.interval.upper)}",

@@ -81,7 +81,7 @@ def expected_row(item: dict[str, Any]) -> dict[str, Any]:
         "moment": item["moment"],
         "rank": str(item["rank"]),
         "responses": item["responses"],
-        "priority": f"{item['priority']:.1f}",
+        "priority": f"{round(item['priority'], 1) + 0.0:.1f}",
         "adjusted": percent(item["adjusted_negative_rate"]),
         "interval": f"({percent(item['interval']['lower'])}–{percent(item['interval']['upper'])})",
         "reference": percent(item["reference"]),
