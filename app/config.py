@@ -67,6 +67,12 @@ class Settings(BaseSettings):
     survey_link_days: int = Field(
         default=30, ge=1, le=365, description="Days a survey link stays valid by default."
     )
+    ui_session_hours: int = Field(
+        default=8,
+        ge=1,
+        le=24 * 30,
+        description="Hours a sign-in to the analyst pages under `/ui/` lasts.",
+    )
     public_url: str | None = Field(
         default=None,
         description="Base URL clients reach the service at, for survey links; default: the "

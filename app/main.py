@@ -12,6 +12,7 @@ from app import health, metrics, serving
 from app.access_log import AccessLogMiddleware
 from app.config import Settings, get_settings
 from app.db import Database
+from app.docs import install_docs
 from app.errors import error_responses, install_error_handlers
 from app.followups.router import insights_router as follow_up_insights
 from app.followups.router import page_router as follow_up_pages
@@ -29,6 +30,7 @@ from app.surveys.router import page_router as survey_pages
 from app.surveys.router import router as surveys_router
 from app.touchpoints.router import clients_router
 from app.touchpoints.router import router as touchpoints_router
+from app.ui import router as ui_router
 from app.webhooks import service as webhooks_service
 from app.webhooks.addresses import AllowList
 from app.webhooks.router import router as webhooks_router
@@ -101,11 +103,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # over the size limit, or any while the database is unavailable.
         responses=error_responses(400, 413, 503),
         dependencies=[Depends(refuse_nul_in_url)],
+        # Served by install_docs from local assets instead.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.database = database
     app.state.schema_heads = head_revisions(settings.database_url)
     install_error_handlers(app)
+    install_docs(app)
     document_scopes(app)
     document_input_rules(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
@@ -125,4 +131,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(privacy_router)
     app.include_router(survey_pages)
     app.include_router(survey_insights)
+    ui_router.install(app)
     return app

@@ -13,6 +13,7 @@ PLUMBING = (
     "config",
     "csv_response",
     "db",
+    "docs",
     "errors",
     "figures",
     "health",

@@ -101,6 +101,11 @@ async def weak_spots(
     )
     if not wants_csv(request, output):
         return result
+    return weak_spots_csv(result)
+
+
+def weak_spots_csv(result: WeakSpotsRead) -> Response:
+    """The weak spots as CSV: the ranked moments, then those listed apart."""
     rows = [*result.data, *result.insufficient_data]
     listed = ["ranked"] * len(result.data) + ["insufficient_data"] * len(result.insufficient_data)
     return csv_response(WeakSpot, rows, filename="weak-spots.csv", leading=("listed", listed))

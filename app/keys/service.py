@@ -68,6 +68,13 @@ async def authenticate(session: AsyncSession, key: str) -> ApiKey | None:
     )
 
 
+async def active(session: AsyncSession, key_id: int) -> ApiKey | None:
+    """The key with this id, unless it was revoked."""
+    return await session.scalar(
+        select(ApiKey).where(ApiKey.id == key_id, ApiKey.revoked_at.is_(None))
+    )
+
+
 async def record_use(database: Database, *, key_id: int, now: datetime) -> None:
     """Note that the key was used, unless that was already noted within the last minute.
 

@@ -1,0 +1,84 @@
+"""A browser-like client on the analyst pages (cookies kept, no key sent), an API client
+beside it, and the data the pages are checked on."""
+
+import re
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from app import demo
+from app.config import Settings
+from app.db import Database
+from app.followups import targets as followups_targets
+from app.keys.schemas import Scope
+from app.main import create_app
+from tests.conftest import create_key
+
+CSRF = re.compile(r'name="csrf_token" value="([^"]*)"')
+
+
+@dataclass
+class Site:
+    app: FastAPI
+    browser: httpx.AsyncClient
+    api: httpx.AsyncClient
+    read_key: str
+
+
+def csrf_of(html: str) -> str:
+    found = CSRF.search(html)
+    assert found, "the page has no CSRF token"
+    return found.group(1)
+
+
+async def sign_in(browser: httpx.AsyncClient, key: str, *, target: str = "/ui/") -> httpx.Response:
+    form = await browser.get("/ui/sign-in", params={"next": target})
+    assert form.status_code == 200
+    return await browser.post(
+        "/ui/sign-in", data={"key": key, "csrf_token": csrf_of(form.text), "next": target}
+    )
+
+
+@pytest.fixture
+async def site(database_url: str) -> AsyncIterator[Site]:
+    app = create_app(Settings(_env_file=None, database_url=database_url))
+    transport = httpx.ASGITransport(app=app)
+    try:
+        admin = await create_key(app.state.database, Scope.admin, name="admin")
+        read = await create_key(app.state.database, Scope.read, name="analyst")
+        async with (
+            httpx.AsyncClient(transport=transport, base_url="http://test") as browser,
+            httpx.AsyncClient(
+                transport=transport,
+                base_url="http://test",
+                headers={"Authorization": f"Bearer {admin}"},
+            ) as api,
+        ):
+            yield Site(app, browser, api, read)
+    finally:
+        await app.state.database.dispose()
+
+
+DEMO_DAYS = 70
+
+
+async def load_demo(database_url: str, *, touchpoints: int = 4000) -> datetime:
+    """A small demo data set up to the last UTC midnight (its days run to 20:00); returns
+    the coming UTC midnight, where the default windows end."""
+    until = demo.default_until()
+    database = Database(database_url)
+    try:
+        await demo.load(
+            database,
+            payloads=demo.generate(touchpoints=touchpoints, days=DEMO_DAYS, seed=7, until=until),
+            follow_up_targets=followups_targets.from_settings(
+                Settings(_env_file=None, database_url=database_url)
+            ),
+        )
+    finally:
+        await database.dispose()
+    return until + timedelta(days=1)

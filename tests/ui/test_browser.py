@@ -1,0 +1,115 @@
+"""In a real browser (Debian's chromium, driven by Playwright) against a real `mot serve` on
+demo data: sign in, the overview's table is the API's ranking, the window and the filters
+change the URL and the table, sign-out ends access; no page logs a console error."""
+
+import os
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.servers import Served
+from tests.ui.conftest import load_demo
+
+pytestmark = [pytest.mark.anyio, pytest.mark.slow]
+
+CHROMIUM = "/usr/bin/chromium"
+IN_CI = os.environ.get("MOT_TEST_REQUIRE_POSTGRES") == "1"
+
+
+def _percent(share: float) -> str:
+    return f"{share * 100:.1f}%"
+
+
+async def _shown(page: Any) -> list[tuple[str, str, str]]:
+    """(moment, rank, adjusted rate) of every row of the page's weak-spots table."""
+    rows = page.locator("#weak-spots tbody tr")
+    shown = []
+    for index in range(await rows.count()):
+        row = rows.nth(index)
+        moment = await row.get_attribute("data-moment")
+        rank = (await row.locator("td.rank").inner_text()).strip()
+        adjusted = (await row.locator("span.adjusted").inner_text()).strip()
+        shown.append((moment or "", rank, adjusted))
+    return shown
+
+
+async def _expected(page: Any, api: httpx.Client, **filters: str) -> list[tuple[str, str, str]]:
+    """The same, from `/v1/insights/weak-spots` for the window the page shows."""
+    window = page.locator("#window")
+    params = {
+        "from": await window.get_attribute("data-from"),
+        "to": await window.get_attribute("data-to"),
+        "limit": 500,
+        **filters,
+    }
+    response = api.get("/v1/insights/weak-spots", params=params)
+    assert response.status_code == 200, response.text
+    return [
+        (item["moment"], str(item["rank"]), _percent(item["adjusted_negative_rate"]))
+        for item in response.json()["data"]
+    ]
+
+
+async def test_an_analyst_signs_in_reads_the_overview_and_signs_out(
+    backend: str, database_url: str, tmp_path: Path
+) -> None:
+    if backend != "sqlite":
+        pytest.skip("the pages' figures are checked on both databases without a browser")
+    if not Path(CHROMIUM).exists():
+        if IN_CI:
+            pytest.fail(f"{CHROMIUM} is missing: .ci/run installs Debian's chromium")
+        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)")
+    from playwright.async_api import async_playwright
+
+    await load_demo(database_url)
+    with Served(database_url, tmp_path / "serve.log") as server, server.client() as api:
+        created = api.post("/v1/keys", json={"name": "analyst", "scopes": ["read"]})
+        read_key = created.json()["key"]
+        errors: list[str] = []
+        async with async_playwright() as playwright:
+            browser = await playwright.chromium.launch(
+                executable_path=CHROMIUM, headless=True, args=["--no-sandbox"]
+            )
+            try:
+                page = await browser.new_page()
+                page.set_default_timeout(10_000)
+                page.on(
+                    "console",
+                    lambda message: (
+                        errors.append(f"{message.text} {message.location}")
+                        if message.type == "error"
+                        else None
+                    ),
+                )
+                page.on("pageerror", lambda error: errors.append(str(error)))
+
+                await page.goto(f"{server.base_url}/ui/?days=90")
+                assert "/ui/sign-in" in page.url
+                await page.fill("#key", read_key)
+                await page.click("form[action='/ui/sign-in'] button")
+                await page.wait_for_url(f"{server.base_url}/ui/?days=90")
+                assert await page.locator("#weak-spots tbody tr").count() > 0
+                assert await _shown(page) == await _expected(page, api)
+
+                await page.click("nav.windows a:text-is('7 days')")
+                await page.wait_for_url("**/ui/?days=7")
+                seven = await _shown(page)
+                assert seven == await _expected(page, api)
+                assert (await page.locator("#window").get_attribute("data-from")) is not None
+
+                await page.select_option("#channel", "call")
+                await page.click("form.filters button")
+                await page.wait_for_url("**/ui/?days=7&channel=call")
+                on_calls = await _shown(page)
+                assert on_calls == await _expected(page, api, channel="call")
+                assert on_calls != seven
+
+                await page.click("form.sign-out button")
+                await page.wait_for_url("**/ui/sign-in")
+                await page.goto(f"{server.base_url}/ui/")
+                assert "/ui/sign-in" in page.url
+            finally:
+                await browser.close()
+        assert errors == []
