@@ -30,6 +30,7 @@ from app.surveys.router import page_router as survey_pages
 from app.surveys.router import router as surveys_router
 from app.touchpoints.router import clients_router
 from app.touchpoints.router import router as touchpoints_router
+from app.ui import followup_pages
 from app.ui import router as ui_router
 from app.webhooks import service as webhooks_service
 from app.webhooks.addresses import AllowList
@@ -132,4 +133,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(survey_pages)
     app.include_router(survey_insights)
     ui_router.install(app)
+    app.include_router(followup_pages.router)
     return app

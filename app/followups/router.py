@@ -47,7 +47,7 @@ async def create_follow_up(
     """Negative ratings and complaints open follow-ups by themselves; this opens one for any
     other touchpoint (one per touchpoint)."""
     detail = await service.create(session, data=data, targets=targets.from_settings(settings))
-    return await _with_status_url(detail, request, session, settings)
+    return await with_status_url(detail, request, session, settings)
 
 
 @router.get(
@@ -93,7 +93,7 @@ async def get_follow_up(
     follow_up_id: IdPath, request: Request, session: SessionDep, settings: SettingsDep
 ) -> FollowUpDetail:
     detail = await service.get(session, follow_up_id=follow_up_id)
-    return await _with_status_url(detail, request, session, settings)
+    return await with_status_url(detail, request, session, settings)
 
 
 @router.post(
@@ -116,12 +116,13 @@ async def add_follow_up_event(
     detail = await service.add_event(
         session, follow_up_id=follow_up_id, event=event, targets=targets.from_settings(settings)
     )
-    return await _with_status_url(detail, request, session, settings)
+    return await with_status_url(detail, request, session, settings)
 
 
-async def _with_status_url(
+async def with_status_url(
     detail: FollowUpDetail, request: Request, session: AsyncSession, settings: Settings
 ) -> FollowUpDetail:
+    """The follow-up with the signed link to the client's status page (also the pages')."""
     nonce = await service.link_nonce(session, follow_up_id=detail.id)
     claims = tokens.StatusClaims(detail.id, pages.Language.en, nonce)
     token = tokens.issue_status(claims, key=pages.signing_key(settings))
