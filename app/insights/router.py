@@ -133,8 +133,13 @@ async def moment_report(
     report = await service.moment_report(session, key=key, span=span, granularity=granularity)
     if not wants_csv(request, output):
         return report
+    return moment_report_csv(report)
+
+
+def moment_report_csv(report: MomentReport) -> Response:
+    """The moment report as CSV: its breakdown rows by team, agent and channel."""
     rows = [*report.by_team, *report.by_agent, *report.by_channel]
-    return csv_response(BreakdownRow, rows, filename=f"{key}-breakdown.csv")
+    return csv_response(BreakdownRow, rows, filename=f"{report.moment}-breakdown.csv")
 
 
 @router.get(

@@ -106,6 +106,17 @@ async def test_an_analyst_signs_in_reads_the_overview_and_signs_out(
                 assert on_calls == await _expected(page, api, channel="call")
                 assert on_calls != seven
 
+                # A moment page opened from the overview names the team the API names.
+                await page.goto(f"{server.base_url}/ui/?days=90")
+                named = _named_teams(api, await _window(page))
+                await page.click(f"#weak-spots tr[data-moment='{named[0]}'] a.name")
+                await page.wait_for_url(f"**/ui/moments/{named[0]}?days=90")
+                shown = page.locator("#named-teams li")
+                assert [
+                    await shown.nth(i).get_attribute("data-team")
+                    for i in range(await shown.count())
+                ] == named[1]
+
                 await page.click("form.sign-out button")
                 await page.wait_for_url("**/ui/sign-in")
                 await page.goto(f"{server.base_url}/ui/")
@@ -113,3 +124,21 @@ async def test_an_analyst_signs_in_reads_the_overview_and_signs_out(
             finally:
                 await browser.close()
         assert errors == []
+
+
+async def _window(page: Any) -> dict[str, str]:
+    window = page.locator("#window")
+    return {name: await window.get_attribute(f"data-{name}") for name in ("from", "to")}
+
+
+def _named_teams(api: httpx.Client, window: dict[str, str]) -> tuple[str, list[str]]:
+    """The first ranked moment whose report names teams that differ, and those teams."""
+    ranked = api.get("/v1/insights/weak-spots", params={**window, "limit": 500}).json()["data"]
+    for item in ranked:
+        report = api.get(
+            f"/v1/moments/{item['moment']}/report", params={**window, "granularity": "week"}
+        ).json()
+        outliers = (report["team_consistency"] or {}).get("outliers", [])
+        if outliers:
+            return item["moment"], [found["team"] for found in outliers]
+    raise AssertionError("the demo names no team on any moment")

@@ -1,0 +1,394 @@
+"""The moment page (`/ui/moments/{key}`): one moment in the window, from the same report as
+`/v1/moments/{key}/report`, with its charts drawn on the server as SVG.
+
+Only the report's figures and the moment's own target are shown: the geometry below places
+them, it computes no statistic.
+"""
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Annotated
+from urllib.parse import quote
+
+from fastapi import APIRouter, Path, Query, Request, Response
+
+from app.db import SessionDep
+from app.errors import ErrorDetail, NotFound, ValidationFailed
+from app.insights import router as insights_router
+from app.insights import service as insights_service
+from app.insights.schemas import (
+    BreakdownRow,
+    ConsistencyRead,
+    Distribution,
+    Granularity,
+    MomentReport,
+    SeriesPoint,
+)
+from app.moments import service as moments_service
+from app.ui.access import ViewerDep
+from app.ui.router import DAYS, View, ViewDep, render
+from app.ui.views import percent
+
+router = APIRouter(prefix="/ui", include_in_schema=False)
+
+CHART_WIDTH = 640.0
+CHART_HEIGHT = 160.0
+BARS_HEIGHT = 80.0
+FUNNEL_HEIGHT = 200.0
+DISTRIBUTION_WIDTH = 160.0
+CUSTOM_OFF: dict[str, str | None] = {"from": None, "to": None}
+GRANULARITIES = (Granularity.day, Granularity.week)
+DEFAULT_GRANULARITY = Granularity.week
+
+KeyPath = Annotated[str, Path(max_length=100)]
+GranularityQuery = Annotated[str | None, Query(max_length=10)]
+
+
+# --- geometry of the charts: plain functions of the report's figures ---
+
+
+def axis_end(shares: Sequence[float | None]) -> float:
+    """The end of a rate axis: the next 5% above every share shown (at least 5%)."""
+    highest = max((share for share in shares if share is not None), default=0.0)
+    return min(1.0, max(0.05, math.ceil(highest * 20 + 1e-9) / 20))
+
+
+@dataclass(frozen=True, slots=True)
+class Period:
+    """One bucket of the series: its rate as a point (none without responses) and its
+    responses as a bar."""
+
+    label: str
+    x: float
+    rate: str
+    rate_y: float | None
+    responses: int
+    bar_x: float
+    bar_y: float
+    bar_width: float
+    bar_height: float
+
+
+@dataclass(frozen=True, slots=True)
+class Trend:
+    periods: list[Period]
+    line: str
+    """The SVG polyline points of the rate, broken nowhere: empty periods are skipped."""
+    target_y: float | None
+    scale: str
+    max_responses: int
+
+
+def trend(series: Sequence[SeriesPoint], target: float | None) -> Trend:
+    """The series as a rate line over `CHART_HEIGHT` and responses bars over `BARS_HEIGHT`."""
+    scale = axis_end([*(p.negative_rate for p in series), target])
+    most = max((p.responses for p in series), default=0) or 1
+    step = CHART_WIDTH / max(len(series), 1)
+
+    def rate_y(share: float) -> float:
+        return round(CHART_HEIGHT * (1 - min(share, scale) / scale), 2)
+
+    periods = []
+    for index, point in enumerate(series):
+        height = round(BARS_HEIGHT * point.responses / most, 2)
+        periods.append(
+            Period(
+                label=point.period.isoformat(),
+                x=round(step * (index + 0.5), 2),
+                rate=percent(point.negative_rate),
+                rate_y=None if point.negative_rate is None else rate_y(point.negative_rate),
+                responses=point.responses,
+                bar_x=round(step * index + step * 0.1, 2),
+                bar_y=round(BARS_HEIGHT - height, 2),
+                bar_width=round(step * 0.8, 2),
+                bar_height=height,
+            )
+        )
+    line = " ".join(f"{p.x},{p.rate_y}" for p in periods if p.rate_y is not None)
+    return Trend(
+        periods=periods,
+        line=line,
+        target_y=None if target is None else rate_y(target),
+        scale=percent(scale),
+        max_responses=most if series else 0,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Count:
+    value: str
+    count: int
+    share: str
+    width: float
+
+
+@dataclass(frozen=True, slots=True)
+class ScaleCounts:
+    scale: str
+    responses: int
+    counts: list[Count]
+
+
+def distribution(found: Sequence[Distribution]) -> list[ScaleCounts]:
+    """Answers per value of each scale, with a bar as long as the value's share."""
+    shown = []
+    for scale in found:
+        total = scale.responses or 1
+        shown.append(
+            ScaleCounts(
+                scale=scale.scale.value,
+                responses=scale.responses,
+                counts=[
+                    Count(
+                        value=value,
+                        count=count,
+                        share=percent(count / total),
+                        width=round(DISTRIBUTION_WIDTH * count / total, 2),
+                    )
+                    for value, count in scale.counts.items()
+                ],
+            )
+        )
+    return shown
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    """A breakdown row for people: the rates in percent, the API's outlier verdict beside."""
+
+    dimension: str
+    member: str
+    responses: int
+    negatives: int
+    raw: str
+    adjusted: str
+    interval: str
+    prob_worse: str
+    outlier: str | None
+    """`worse` or `better` when the API names the team as differing from the others."""
+
+
+def members(rows: Sequence[BreakdownRow], outliers: dict[str, str]) -> list[Member]:
+    return [
+        Member(
+            dimension=row.dimension,
+            member=row.member,
+            responses=row.responses,
+            negatives=row.negatives,
+            raw=percent(row.negative_rate),
+            adjusted=percent(row.adjusted_negative_rate),
+            interval=f"{percent(row.interval.lower)}–{percent(row.interval.upper)}",
+            prob_worse=percent(row.prob_worse),
+            outlier=outliers.get(row.member) if row.dimension == "team" else None,
+        )
+        for row in rows
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class FunnelPoint:
+    team: str
+    x: float
+    y: float
+    lower_y: float
+    upper_y: float
+    outlier: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Funnel:
+    points: list[FunnelPoint]
+    moment_y: float | None
+    scale: str
+    max_responses: int
+
+
+def funnel(
+    rows: Sequence[BreakdownRow], moment_rate: float | None, outliers: dict[str, str]
+) -> Funnel:
+    """Teams' adjusted rates with their intervals against their responses, and the moment's
+    rate as the line they are shrunk towards: the intervals narrow as responses grow."""
+    scale = axis_end([*(row.interval.upper for row in rows), moment_rate])
+    most = max((row.responses for row in rows), default=0) or 1
+    margin = 12.0
+
+    def y(share: float) -> float:
+        return round(FUNNEL_HEIGHT * (1 - min(share, scale) / scale), 2)
+
+    def x(responses: int) -> float:
+        return round(margin + (CHART_WIDTH - 2 * margin) * responses / most, 2)
+
+    return Funnel(
+        points=[
+            FunnelPoint(
+                team=row.member,
+                x=x(row.responses),
+                y=y(row.adjusted_negative_rate),
+                lower_y=y(row.interval.lower),
+                upper_y=y(row.interval.upper),
+                outlier=outliers.get(row.member),
+            )
+            for row in rows
+        ],
+        moment_y=None if moment_rate is None else y(moment_rate),
+        scale=percent(scale),
+        max_responses=most if rows else 0,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Outlier:
+    team: str
+    direction: str
+    rate: str
+    others_rate: str
+    responses: int
+    others_responses: int
+
+
+def outliers(consistency: ConsistencyRead | None) -> list[Outlier]:
+    """The teams the API names as differing from the other teams pooled, with both rates."""
+    if consistency is None:
+        return []
+    return [
+        Outlier(
+            team=found.team,
+            direction=found.direction,
+            rate=percent(found.negative_rate),
+            others_rate=percent(found.others_negative_rate),
+            responses=found.responses,
+            others_responses=found.others_responses,
+        )
+        for found in consistency.outliers
+    ]
+
+
+# --- the page ---
+
+
+def _granularity(text: str | None) -> Granularity:
+    if not text:
+        return DEFAULT_GRANULARITY
+    if text not in {g.value for g in GRANULARITIES}:
+        message = "`granularity` is `day` or `week`."
+        raise ValidationFailed(
+            message, details=[ErrorDetail(field="query.granularity", message=message, type="value")]
+        )
+    return Granularity(text)
+
+
+async def _report(
+    session: SessionDep, key: str, view: View | ValidationFailed, granularity: str | None
+) -> tuple[View, MomentReport]:
+    if isinstance(view, ValidationFailed):
+        raise view
+    report = await insights_service.moment_report(
+        session, key=key, span=view.span, granularity=_granularity(granularity)
+    )
+    return view, report
+
+
+def _query(view: View, granularity: Granularity, **changes: str | None) -> str:
+    return view.query(granularity=granularity.value, **changes)
+
+
+@router.get("/moments/{key}")
+async def moment_page(
+    request: Request,
+    session: SessionDep,
+    viewer: ViewerDep,
+    view: ViewDep,
+    key: KeyPath,
+    granularity: GranularityQuery = None,
+) -> Response:
+    """The moment's trend, teams, agents, channels and bad experiences' comments."""
+    try:
+        shown, report = await _report(session, key, view, granularity)
+    except NotFound as missing:
+        return render(
+            request,
+            "moment_missing.html",
+            status_code=404,
+            viewer=viewer,
+            key=key,
+            message=missing.message,
+        )
+    except ValidationFailed as refusal:
+        return render(
+            request, "refused.html", status_code=422, viewer=viewer, message=refusal.message
+        )
+    moment = await moments_service.get_moment(session, key=key)
+    target = moment.target_negative_rate
+    named = {
+        found.team: found.direction
+        for found in (report.team_consistency.outliers if report.team_consistency else [])
+    }
+    path = f"/ui/moments/{quote(key, safe='')}"
+    filtered = any(shown.params.get(name) for name in ("channel", "team", "stage", "moment"))
+    return render(
+        request,
+        "moment.html",
+        viewer=viewer,
+        report=report,
+        view=shown,
+        path=path,
+        query=_query(shown, report.granularity),
+        window_links=[
+            (
+                days,
+                f"{path}?{_query(shown, report.granularity, days=str(days), **CUSTOM_OFF)}",
+                shown.days == days,
+            )
+            for days in DAYS
+        ],
+        granularity_links=[
+            (g.value, f"{path}?{_query(shown, g)}", report.granularity == g) for g in GRANULARITIES
+        ],
+        overview=f"/ui/?{shown.query()}",
+        filtered=filtered,
+        totals=report.totals,
+        response_rate=percent(report.totals.response_rate),
+        negative_rate=percent(report.totals.negative_rate),
+        target=None if target is None else percent(target),
+        trend=trend(report.series, target),
+        chart_width=CHART_WIDTH,
+        chart_height=CHART_HEIGHT,
+        bars_height=BARS_HEIGHT,
+        funnel_height=FUNNEL_HEIGHT,
+        distribution_width=DISTRIBUTION_WIDTH,
+        distribution=distribution(report.distribution),
+        outliers=outliers(report.team_consistency),
+        consistency=report.team_consistency,
+        teams=members(report.by_team, named),
+        funnel=funnel(report.by_team, report.totals.negative_rate, named),
+        agents=members(report.by_agent, {}),
+        channels=members(report.by_channel, {}),
+        comments=report.negative_comments,
+    )
+
+
+@router.get("/moments/{key}/report.json")
+async def moment_json(
+    session: SessionDep,
+    _viewer: ViewerDep,
+    view: ViewDep,
+    key: KeyPath,
+    granularity: GranularityQuery = None,
+) -> Response:
+    """The exact figures of the moment page, as `/v1/moments/{key}/report` gives them."""
+    _, report = await _report(session, key, view, granularity)
+    return Response(report.model_dump_json(by_alias=True), media_type="application/json")
+
+
+@router.get("/moments/{key}/report.csv")
+async def moment_csv(
+    session: SessionDep,
+    _viewer: ViewerDep,
+    view: ViewDep,
+    key: KeyPath,
+    granularity: GranularityQuery = None,
+) -> Response:
+    """The breakdown rows of the moment page, as the API's CSV gives them."""
+    _, report = await _report(session, key, view, granularity)
+    return insights_router.moment_report_csv(report)
