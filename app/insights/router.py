@@ -12,6 +12,8 @@ from app.insights.schemas import (
     BreakdownRow,
     ConsistencyList,
     Granularity,
+    HotspotDimension,
+    HotspotsRead,
     MomentReport,
     OutputFormat,
     Overview,
@@ -109,6 +111,26 @@ def weak_spots_csv(result: WeakSpotsRead) -> Response:
     rows = [*result.data, *result.insufficient_data]
     listed = ["ranked"] * len(result.data) + ["insufficient_data"] * len(result.insufficient_data)
     return csv_response(WeakSpot, rows, filename="weak-spots.csv", leading=("listed", listed))
+
+
+@router.get(
+    "/insights/hotspots",
+    response_model=HotspotsRead,
+    summary="Where each moment goes wrong: by team or by channel",
+)
+async def hotspots(
+    session: SessionDep,
+    span: WindowDep,
+    scope: ScopeDep,
+    by: Annotated[
+        HotspotDimension, Query(description="Columns of the matrix: `team` or `channel`.")
+    ] = HotspotDimension.team,
+) -> HotspotsRead:
+    """A matrix of moments (in the order of the weak spots) by team or channel: each cell's
+    excess bad experiences, touchpoints x (adjusted rate of the cell - the moment's
+    reference), the cell's rate shrunk towards its moment as in the moment report's
+    breakdowns, so that a cell of a few answers does not stand out."""
+    return await service.hotspots(session, span=span, scope=scope, by=by)
 
 
 @router.get(

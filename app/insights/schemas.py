@@ -259,6 +259,55 @@ class BreakdownRow(Schema):
     complaints: int = Field(description="Complaints.")
 
 
+class HotspotDimension(StrEnum):
+    team = "team"
+    channel = "channel"
+
+
+class HotspotCell(Schema):
+    member: str = Field(description="The team or channel; empty when not given.")
+    touchpoints: int = Field(description="V: touchpoints of the moment by this member.")
+    responses: int = Field(description="Rated responses.")
+    negatives: int = Field(description="Negative responses.")
+    negative_rate: float | None = Field(description="Raw negative rate; null without responses.")
+    adjusted_negative_rate: float = Field(
+        description="Negative rate shrunk towards the moment's rate, as the moment report's "
+        "breakdown rows are, so that a cell of a few answers stays near its moment."
+    )
+    excess: float = Field(
+        description="V * (adjusted rate - the moment's reference): clients with a bad "
+        "experience beyond the reference in this cell. Cells without touchpoints are absent."
+    )
+    strongest: bool = Field(
+        description="Among the `strongest_cells` cells of the matrix with the most excess, "
+        "and at least one client in excess."
+    )
+
+
+class HotspotRow(Schema):
+    rank: int = Field(description="Position of the moment in the weak spots (1 = fix first).")
+    moment: str = Field(description="Moment key.")
+    name: str = Field(description="Moment name.")
+    touchpoints: int = Field(description="Touchpoints of the moment in the window.")
+    responses: int = Field(description="Rated responses of the moment.")
+    adjusted_negative_rate: float = Field(
+        description="The moment's adjusted negative rate, as in the weak spots."
+    )
+    reference: float = Field(description="The moment's target if set, else its baseline.")
+    priority: float = Field(description="The moment's priority, as in the weak spots.")
+    cells: list[HotspotCell] = Field(
+        description="The moment's cells with touchpoints, most excess first."
+    )
+
+
+class HotspotsRead(Schema):
+    window: WindowRead = Field(description="The window and the previous one.")
+    by: HotspotDimension = Field(description="What the columns are: `team` or `channel`.")
+    members: list[str] = Field(description="The columns, most touchpoints first.")
+    strongest_cells: int = Field(description="How many cells at most are marked `strongest`.")
+    data: list[HotspotRow] = Field(description="The moments, in the order of the weak spots.")
+
+
 class SeriesPoint(Schema):
     period: date = Field(description="First UTC day of the bucket.")
     touchpoints: int = Field(description="Touchpoints in the bucket.")

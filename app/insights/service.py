@@ -27,6 +27,10 @@ from app.insights.schemas import (
     Granularity,
     Headline,
     HeadlineChange,
+    HotspotCell,
+    HotspotDimension,
+    HotspotRow,
+    HotspotsRead,
     IntervalRead,
     MethodRead,
     MomentReport,
@@ -361,6 +365,102 @@ def _trend_read(trend: stats.Trend, previous: stats.AdjustedMoment | None) -> Tr
     )
 
 
+# --- hotspots ---
+
+HOTSPOTS_STRONGEST = 5
+
+
+async def hotspots(
+    session: AsyncSession, *, span: Window, scope: Scope, by: HotspotDimension
+) -> HotspotsRead:
+    """Moments (as the weak spots rank them) by team or channel: each cell's excess bad
+    experiences V_cell * (adjusted cell rate - the moment's reference).
+
+    Cells are shrunk towards their moment as the moment report shrinks its breakdown rows
+    (`_shrunk_members`), so a cell of a few answers stays near its moment; the reference is
+    the moment's, as in the weak spots (its target if set, else its baseline).
+    """
+    admitted = await _admitted(session, scope)
+    current = await _per_moment(session, span, scope.slice(), admitted)
+    by_key = {admitted[i].key: i for i in current}
+    inputs = [
+        _moment_input(m.key, current[i], m.target_negative_rate)
+        for i, m in admitted.items()
+        if i in current
+    ]
+    ranked = stats.rank(inputs, stats.family_priors(inputs))
+    found = await counts.tallies(
+        session, start=span.start, end=span.end, part=scope.slice(Dimension(by.value))
+    )
+    members: dict[int, dict[str, Tally]] = {}
+    for (moment_id, member, _), tally in found.items():
+        if moment_id in current and tally.touchpoints > 0:
+            members.setdefault(moment_id, {})[member] = tally
+
+    rows = []
+    volumes: dict[str, int] = {}
+    for position, item in enumerate(ranked):
+        cells = []
+        for cell in _shrunk_members(members.get(by_key[item.key], {})):
+            volume = stats.effective_volume(cell.touchpoints, responses=cell.responses)
+            volumes[cell.key] = volumes.get(cell.key, 0) + cell.touchpoints
+            cells.append(
+                HotspotCell(
+                    member=cell.key,
+                    touchpoints=cell.touchpoints,
+                    responses=cell.responses,
+                    negatives=cell.negatives,
+                    negative_rate=_share(cell.negatives, cell.responses),
+                    adjusted_negative_rate=cell.rate,
+                    excess=stats.priority(volume=volume, rate=cell.rate, reference=item.reference),
+                    strongest=False,
+                )
+            )
+        cells.sort(key=lambda c: (-c.excess, c.member))
+        moment = admitted[by_key[item.key]]
+        rows.append(
+            HotspotRow(
+                rank=position + 1,
+                moment=moment.key,
+                name=moment.name,
+                touchpoints=item.touchpoints,
+                responses=item.responses,
+                adjusted_negative_rate=item.rate,
+                reference=item.reference,
+                priority=item.priority,
+                cells=cells,
+            )
+        )
+    strongest = sorted(
+        ((cell.excess, row.moment, cell.member) for row in rows for cell in row.cells),
+        key=lambda found: (-found[0], found[1], found[2]),
+    )
+    # The strongest few, and only where at least one client is in excess.
+    marked = {
+        (moment, member)
+        for excess, moment, member in strongest[:HOTSPOTS_STRONGEST]
+        if excess >= 1.0
+    }
+    rows = [
+        row.model_copy(
+            update={
+                "cells": [
+                    cell.model_copy(update={"strongest": (row.moment, cell.member) in marked})
+                    for cell in row.cells
+                ]
+            }
+        )
+        for row in rows
+    ]
+    return HotspotsRead(
+        window=span.read(),
+        by=by,
+        members=sorted(volumes, key=lambda member: (-volumes[member], member)),
+        strongest_cells=HOTSPOTS_STRONGEST,
+        data=rows,
+    )
+
+
 # --- one moment's report ---
 
 
@@ -467,7 +567,7 @@ async def _breakdown(
         session, start=span.start, end=span.end, part=Slice(by=dimension, moment_id=moment.id)
     )
     members = {member: tally for (_, member, _), tally in found.items()}
-    ranked = stats.rank([_moment_input(member, t, None) for member, t in members.items()])
+    ranked = _shrunk_members(members)
     rows = [
         BreakdownRow(
             dimension=dimension.value,
@@ -485,6 +585,12 @@ async def _breakdown(
         for item in ranked
     ]
     return sorted(rows, key=lambda row: (-row.adjusted_negative_rate, row.member))
+
+
+def _shrunk_members(members: Mapping[str, Tally]) -> list[stats.RankedMoment]:
+    """A moment's members (teams, agents, channels) shrunk towards the moment's own rate: its
+    members ranked as moments are, their pooled rate as the baseline, their spread as kappa."""
+    return stats.rank([_moment_input(member, t, None) for member, t in members.items()])
 
 
 async def _negative_comments(
