@@ -14,7 +14,7 @@ HOTSPOTS = "/v1/insights/hotspots"
 TWO_WEEKS = window("2026-10-05T00:00:00Z", "2026-10-19T00:00:00Z")
 
 
-def _answers(bad: int, good: int) -> list[int | None]:
+def _answers(bad: int, good: int) -> list[int]:
     return [1] * bad + [5] * good
 
 
