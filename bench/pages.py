@@ -109,6 +109,10 @@ def requests_to_time(browser: httpx.Client) -> list[list[Timed]]:
             ),
         ],
         [
+            Timed("hotspots  /ui/hotspots", "/ui/hotspots", days, page=True),
+            Timed("  API /v1/insights/hotspots", "/v1/insights/hotspots", span),
+        ],
+        [
             Timed("follow-ups  /ui/follow-ups", "/ui/follow-ups", page=True),
             Timed(
                 "  API /v1/follow-ups (overdue)",

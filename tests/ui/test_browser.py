@@ -169,6 +169,9 @@ async def test_an_analyst_signs_in_reads_the_overview_and_signs_out(
                 ] == named[1]
                 await _check(page, "moment", screenshots)
 
+                await page.goto(f"{server.base_url}/ui/hotspots?days=90")
+                await _check(page, "hotspots", screenshots)
+
                 await page.goto(f"{server.base_url}/ui/follow-ups")
                 await _check(page, "follow-ups", screenshots)
                 await page.click("table a[href^='/ui/follow-ups/'] >> nth=0")
