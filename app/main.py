@@ -32,6 +32,7 @@ from app.touchpoints.router import clients_router
 from app.touchpoints.router import router as touchpoints_router
 from app.ui import followup_pages
 from app.ui import router as ui_router
+from app.ui.catalogue_page import router as catalogue_page_router
 from app.ui.hotspots_page import router as hotspots_page_router
 from app.ui.moment_page import router as moment_page_router
 from app.webhooks import service as webhooks_service
@@ -136,6 +137,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(survey_insights)
     ui_router.install(app)
     app.include_router(followup_pages.router)
+    # Before the moment page: `/ui/moments/{key}/edit` is the catalogue's, not a moment's.
+    app.include_router(catalogue_page_router)
     app.include_router(moment_page_router)
     app.include_router(hotspots_page_router)
     return app
