@@ -314,6 +314,9 @@ class SeriesPoint(Schema):
     responses: int = Field(description="Rated responses.")
     negatives: int = Field(description="Negative responses.")
     negative_rate: float | None = Field(description="Raw negative rate; null without responses.")
+    interval: IntervalRead | None = Field(
+        description="95% Wilson score interval of the raw negative rate; null without responses."
+    )
     mean_score: float | None = Field(description="Mean 0-100 score; null without responses.")
 
 

@@ -534,6 +534,14 @@ def _bucket(day: date, granularity: Granularity) -> date:
     return day
 
 
+def _wilson(negatives: int, responses: int) -> IntervalRead | None:
+    """The 95% Wilson interval of a raw negative rate; none without responses."""
+    if responses <= 0:
+        return None
+    found = stats.wilson_interval(negatives, responses)
+    return IntervalRead(lower=found.lower, upper=found.upper)
+
+
 def _series(
     days: Mapping[date, Tally], span: Window, granularity: Granularity
 ) -> list[SeriesPoint]:
@@ -553,6 +561,7 @@ def _series(
             responses=tally.responses,
             negatives=tally.negatives,
             negative_rate=_share(tally.negatives, tally.responses),
+            interval=_wilson(tally.negatives, tally.responses),
             mean_score=tally.mean_score(),
         )
         for period, tally in sorted(buckets.items())

@@ -56,13 +56,16 @@ def axis_end(shares: Sequence[float | None]) -> float:
 
 @dataclass(frozen=True, slots=True)
 class Period:
-    """One bucket of the series: its rate as a point (none without responses) and its
-    responses as a bar."""
+    """One bucket of the series: its rate as a point with its 95% interval as a whisker (none
+    without responses) and its responses as a bar."""
 
     label: str
     x: float
     rate: str
     rate_y: float | None
+    interval: str
+    lower_y: float | None
+    upper_y: float | None
     responses: int
     bar_x: float
     bar_y: float
@@ -92,12 +95,18 @@ def trend(series: Sequence[SeriesPoint], target: float | None) -> Trend:
     periods = []
     for index, point in enumerate(series):
         height = round(BARS_HEIGHT * point.responses / most, 2)
+        bounds = point.interval
         periods.append(
             Period(
                 label=point.period.isoformat(),
                 x=round(step * (index + 0.5), 2),
                 rate=percent(point.negative_rate),
                 rate_y=None if point.negative_rate is None else rate_y(point.negative_rate),
+                interval="–"
+                if bounds is None
+                else f"{percent(bounds.lower)}–{percent(bounds.upper)}",
+                lower_y=None if bounds is None else rate_y(bounds.lower),
+                upper_y=None if bounds is None else rate_y(bounds.upper),
                 responses=point.responses,
                 bar_x=round(step * index + step * 0.1, 2),
                 bar_y=round(BARS_HEIGHT - height, 2),

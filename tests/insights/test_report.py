@@ -7,6 +7,7 @@ from typing import Any
 import httpx
 import pytest
 
+from app.insights.stats import wilson_interval
 from tests.insights.builders import add_moment, get_json, post, rated, touchpoint, window
 
 pytestmark = pytest.mark.anyio
@@ -54,6 +55,7 @@ def _empty(period: str) -> dict[str, Any]:
         "responses": 0,
         "negatives": 0,
         "negative_rate": None,
+        "interval": None,
         "mean_score": None,
     }
 
@@ -97,6 +99,10 @@ async def test_daily_series_lists_every_day_of_the_window_including_empty_ones(
         "responses": 10,
         "negatives": 5,
         "negative_rate": 0.5,
+        "interval": {
+            "lower": pytest.approx(wilson_interval(5, 10).lower),
+            "upper": pytest.approx(wilson_interval(5, 10).upper),
+        },
         "mean_score": pytest.approx(50.0),
     }
     assert (series["2026-10-13"]["touchpoints"], series["2026-10-13"]["negatives"]) == (10, 1)
@@ -105,6 +111,26 @@ async def test_daily_series_lists_every_day_of_the_window_including_empty_ones(
     assert series["2026-10-05"] == _empty("2026-10-05")
     assert series["2026-10-18"] == _empty("2026-10-18")
     assert sum(point["touchpoints"] for point in report["series"]) == 26
+
+
+async def test_each_period_has_the_wilson_interval_of_its_raw_negative_rate(
+    client: httpx.AsyncClient,
+) -> None:
+    await _report_data(client)
+    report = await get_json(client, REPORT, {**TWO_WEEKS, "granularity": "day"})
+
+    rated_periods = [point for point in report["series"] if point["responses"]]
+    assert rated_periods
+    for point in report["series"]:
+        if not point["responses"]:
+            assert point["interval"] is None
+            continue
+        expected = wilson_interval(point["negatives"], point["responses"])
+        assert point["interval"] == {
+            "lower": pytest.approx(expected.lower),
+            "upper": pytest.approx(expected.upper),
+        }
+        assert point["interval"]["lower"] <= point["negative_rate"] <= point["interval"]["upper"]
 
 
 async def test_weekly_series_buckets_by_iso_week_from_monday(client: httpx.AsyncClient) -> None:

@@ -25,6 +25,7 @@ class Page(HTMLParser):
         self.window: dict[str, str] = {}
         self.links: list[str] = []
         self.comments: list[str] = []
+        self.whiskers: list[str] = []
         self._into: tuple[dict[str, Any], str] | None = None
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
@@ -48,6 +49,8 @@ class Page(HTMLParser):
         if tag == "span" and found.get("class") in ("rate", "others-rate") and self.named:
             self._into = (self.named[-1], found["class"])
             self.named[-1][found["class"]] = ""
+        if tag == "line" and "period-interval" in found.get("class", "").split():
+            self.whiskers.append(found["data-period"])
         if tag == "blockquote":
             self.comments.append("")
             self._into = None
@@ -171,6 +174,27 @@ async def test_the_exact_figures_links_give_the_api_report_of_the_same_view(
         f"/v1/moments/{key}/report", params={**api_params(shown), "format": "csv"}
     )
     assert csv.text == api_csv.text
+
+
+async def test_the_rate_line_has_a_whisker_per_period_with_responses_from_the_api(
+    demo_site: Site,
+) -> None:
+    site = demo_site
+    spots = (await site.api.get("/v1/insights/weak-spots", params={"days": 90})).json()
+    key = spots["data"][0]["moment"]
+    page = await site.browser.get(f"/ui/moments/{key}", params={"days": "90"})
+    shown = parse(page.text)
+    report = (await site.api.get(f"/v1/moments/{key}/report", params=api_params(shown))).json()
+    rated = [point for point in report["series"] if point["responses"]]
+    assert rated
+    assert shown.whiskers == [point["period"] for point in rated]
+    for point in rated:
+        bounds = point["interval"]
+        assert (
+            f"{point['period']}: 95% interval {percent(bounds['lower'])}–{percent(bounds['upper'])}"
+            in page.text
+        )
+    assert "no interval" not in page.text
 
 
 async def test_the_overview_links_each_moment_to_its_page_in_the_same_view(
