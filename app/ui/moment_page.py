@@ -6,7 +6,7 @@ them, it computes no statistic.
 """
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Annotated
 from urllib.parse import quote
@@ -22,8 +22,10 @@ from app.insights.schemas import (
     ConsistencyRead,
     Distribution,
     Granularity,
+    IntervalRead,
     MomentReport,
     SeriesPoint,
+    TeamLimits,
 )
 from app.moments import service as moments_service
 from app.ui.access import ViewerDep
@@ -198,27 +200,34 @@ def members(rows: Sequence[BreakdownRow], outliers: dict[str, str]) -> list[Memb
 @dataclass(frozen=True, slots=True)
 class FunnelPoint:
     team: str
+    responses: int
+    rate: str
     x: float
     y: float
-    lower_y: float
-    upper_y: float
+    limits: str
     outlier: str | None
 
 
 @dataclass(frozen=True, slots=True)
 class Funnel:
     points: list[FunnelPoint]
+    inner: list[str]
+    """The SVG polyline points of the 95% limits, lower then upper, fewest responses first."""
+    outer: list[str]
+    """The same for the 99.8% limits."""
     moment_y: float | None
     scale: str
     max_responses: int
 
 
 def funnel(
-    rows: Sequence[BreakdownRow], moment_rate: float | None, outliers: dict[str, str]
+    rows: Sequence[TeamLimits], moment_rate: float | None, outliers: dict[str, str]
 ) -> Funnel:
-    """Teams' adjusted rates with their intervals against their responses, and the moment's
-    rate as the line they are shrunk towards: the intervals narrow as responses grow."""
-    scale = axis_end([*(row.interval.upper for row in rows), moment_rate])
+    """Teams' raw rates against their responses, within the report's funnel control limits
+    around the moment's rate: the limits narrow as responses grow."""
+    scale = axis_end(
+        [*(row.negative_rate for row in rows), *(row.limits_95.upper for row in rows), moment_rate]
+    )
     most = max((row.responses for row in rows), default=0) or 1
     margin = 12.0
 
@@ -228,18 +237,29 @@ def funnel(
     def x(responses: int) -> float:
         return round(margin + (CHART_WIDTH - 2 * margin) * responses / most, 2)
 
+    ordered = sorted(rows, key=lambda row: row.responses)
+
+    def lines(bounds: Callable[[TeamLimits], IntervalRead]) -> list[str]:
+        return [
+            " ".join(f"{x(row.responses)},{y(bounds(row).lower)}" for row in ordered),
+            " ".join(f"{x(row.responses)},{y(bounds(row).upper)}" for row in ordered),
+        ]
+
     return Funnel(
         points=[
             FunnelPoint(
-                team=row.member,
+                team=row.team,
+                responses=row.responses,
+                rate=percent(row.negative_rate),
                 x=x(row.responses),
-                y=y(row.adjusted_negative_rate),
-                lower_y=y(row.interval.lower),
-                upper_y=y(row.interval.upper),
-                outlier=outliers.get(row.member),
+                y=y(row.negative_rate),
+                limits=f"{percent(row.limits_95.lower)}–{percent(row.limits_95.upper)}",
+                outlier=outliers.get(row.team),
             )
             for row in rows
         ],
+        inner=lines(lambda row: row.limits_95) if len(rows) > 1 else [],
+        outer=lines(lambda row: row.limits_998) if len(rows) > 1 else [],
         moment_y=None if moment_rate is None else y(moment_rate),
         scale=percent(scale),
         max_responses=most if rows else 0,
@@ -370,7 +390,7 @@ async def moment_page(
         outliers=outliers(report.team_consistency),
         consistency=report.team_consistency,
         teams=members(report.by_team, named),
-        funnel=funnel(report.by_team, report.totals.negative_rate, named),
+        funnel=funnel(report.team_limits, report.totals.negative_rate, named),
         agents=members(report.by_agent, {}),
         channels=members(report.by_channel, {}),
         comments=report.negative_comments,

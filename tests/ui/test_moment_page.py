@@ -26,6 +26,8 @@ class Page(HTMLParser):
         self.links: list[str] = []
         self.comments: list[str] = []
         self.whiskers: list[str] = []
+        self.funnel: list[str] = []
+        self.limits: list[str] = []
         self._into: tuple[dict[str, Any], str] | None = None
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
@@ -51,6 +53,10 @@ class Page(HTMLParser):
             self.named[-1][found["class"]] = ""
         if tag == "line" and "period-interval" in found.get("class", "").split():
             self.whiskers.append(found["data-period"])
+        if tag in ("circle", "rect") and "funnel-team" in found.get("class", "").split():
+            self.funnel.append(found["data-team"])
+        if tag == "polyline" and "limit" in found.get("class", "").split():
+            self.limits.append(found["class"])
         if tag == "blockquote":
             self.comments.append("")
             self._into = None
@@ -195,6 +201,28 @@ async def test_the_rate_line_has_a_whisker_per_period_with_responses_from_the_ap
             in page.text
         )
     assert "no interval" not in page.text
+
+
+async def test_the_funnel_draws_each_team_within_the_limits_the_api_gives(
+    demo_site: Site,
+) -> None:
+    site = demo_site
+    spots = (await site.api.get("/v1/insights/weak-spots", params={"days": 90})).json()
+    drawn = 0
+    for item in spots["data"][:4]:
+        key = item["moment"]
+        page = await site.browser.get(f"/ui/moments/{key}", params={"days": "90"})
+        shown = parse(page.text)
+        report = (await site.api.get(f"/v1/moments/{key}/report", params=api_params(shown))).json()
+        rows = report["team_limits"]
+        assert shown.funnel == [row["team"] for row in rows], key
+        for row in rows:
+            bounds = row["limits_95"]
+            assert f"95% limits {percent(bounds['lower'])}–{percent(bounds['upper'])}" in page.text
+        if len(rows) > 1:
+            assert sorted(shown.limits) == ["limit limit-95"] * 2 + ["limit limit-998"] * 2
+            drawn += 1
+    assert drawn
 
 
 async def test_the_overview_links_each_moment_to_its_page_in_the_same_view(
