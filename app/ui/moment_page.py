@@ -1,20 +1,24 @@
 """The moment page (`/ui/moments/{key}`): one moment in the window, from the same report as
 `/v1/moments/{key}/report`, with its charts drawn on the server as SVG.
 
-Only the report's figures and the moment's own target are shown: the geometry below places
-them, it computes no statistic.
+Only the report's figures, the moment's own target and its open follow-ups (from the
+follow-ups service, as `GET /v1/follow-ups?moment=` lists them) are shown: the geometry below
+places them, it computes no statistic.
 """
 
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Annotated
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Path, Query, Request, Response
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db import SessionDep
+from app.db import SessionDep, utcnow
 from app.errors import ErrorDetail, NotFound, ValidationFailed
+from app.followups import service as followups_service
+from app.followups.workflow import Status
 from app.insights import router as insights_router
 from app.insights import service as insights_service
 from app.insights.schemas import (
@@ -29,6 +33,7 @@ from app.insights.schemas import (
 )
 from app.moments import service as moments_service
 from app.ui.access import ViewerDep
+from app.ui.followup_pages import age
 from app.ui.router import DAYS, View, ViewDep, render
 from app.ui.views import percent
 
@@ -42,6 +47,10 @@ DISTRIBUTION_WIDTH = 160.0
 CUSTOM_OFF: dict[str, str | None] = {"from": None, "to": None}
 GRANULARITIES = (Granularity.day, Granularity.week)
 DEFAULT_GRANULARITY = Granularity.week
+
+OPEN_STATUSES = tuple(s for s in Status if s.value not in followups_service.SETTLED)
+OPEN_FOLLOW_UPS = 20
+"""How many of the moment's open follow-ups the page lists, newest first."""
 
 KeyPath = Annotated[str, Path(max_length=100)]
 GranularityQuery = Annotated[str | None, Query(max_length=10)]
@@ -293,6 +302,41 @@ def outliers(consistency: ConsistencyRead | None) -> list[Outlier]:
     ]
 
 
+@dataclass(frozen=True, slots=True)
+class OpenFollowUp:
+    id: int
+    status: str
+    overdue: bool
+    age: str
+    team: str
+
+
+async def open_follow_ups(session: AsyncSession, key: str) -> list[OpenFollowUp]:
+    """The moment's newest open (not resolved or closed) follow-ups, as `GET /v1/follow-ups`
+    with `moment` and each open `status` gives them, merged newest first."""
+    found = []
+    for status in OPEN_STATUSES:
+        page, _ = await followups_service.list_follow_ups(
+            session,
+            filters=followups_service.FollowUpFilter(status=status, moment=key),
+            cursor=None,
+            limit=OPEN_FOLLOW_UPS,
+        )
+        found.extend(page)
+    found.sort(key=lambda follow_up: (follow_up.opened_at, follow_up.id), reverse=True)
+    now = utcnow()
+    return [
+        OpenFollowUp(
+            id=follow_up.id,
+            status=follow_up.status.value,
+            overdue=follow_up.overdue,
+            age=age(follow_up.opened_at, now),
+            team=follow_up.team or "",
+        )
+        for follow_up in found[:OPEN_FOLLOW_UPS]
+    ]
+
+
 # --- the page ---
 
 
@@ -331,7 +375,8 @@ async def moment_page(
     key: KeyPath,
     granularity: GranularityQuery = None,
 ) -> Response:
-    """The moment's trend, teams, agents, channels and bad experiences' comments."""
+    """The moment's trend, teams, agents, channels, bad experiences' comments and open
+    follow-ups."""
     try:
         shown, report = await _report(session, key, view, granularity)
     except NotFound as missing:
@@ -394,6 +439,9 @@ async def moment_page(
         agents=members(report.by_agent, {}),
         channels=members(report.by_channel, {}),
         comments=report.negative_comments,
+        follow_ups=await open_follow_ups(session, key),
+        follow_ups_shown=OPEN_FOLLOW_UPS,
+        queue=f"/ui/follow-ups?{urlencode({'moment': key})}",
     )
 
 

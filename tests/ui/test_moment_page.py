@@ -28,6 +28,7 @@ class Page(HTMLParser):
         self.whiskers: list[str] = []
         self.funnel: list[str] = []
         self.limits: list[str] = []
+        self.follow_ups: list[int] = []
         self._into: tuple[dict[str, Any], str] | None = None
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
@@ -57,6 +58,8 @@ class Page(HTMLParser):
             self.funnel.append(found["data-team"])
         if tag == "polyline" and "limit" in found.get("class", "").split():
             self.limits.append(found["class"])
+        if tag == "tr" and "data-follow-up" in found:
+            self.follow_ups.append(int(found["data-follow-up"]))
         if tag == "blockquote":
             self.comments.append("")
             self._into = None
@@ -223,6 +226,37 @@ async def test_the_funnel_draws_each_team_within_the_limits_the_api_gives(
             assert sorted(shown.limits) == ["limit limit-95"] * 2 + ["limit limit-998"] * 2
             drawn += 1
     assert drawn
+
+
+async def api_open_follow_ups(site: Site, key: str) -> list[dict[str, Any]]:
+    """Every follow-up of the moment from `GET /v1/follow-ups?moment=`, the open ones kept."""
+    found: list[dict[str, Any]] = []
+    params: dict[str, Any] = {"moment": key, "limit": 100}
+    while True:
+        page = (await site.api.get("/v1/follow-ups", params=params)).json()
+        found += [item for item in page["data"] if item["status"] not in ("resolved", "closed")]
+        if page["next_cursor"] is None:
+            return found
+        params["cursor"] = page["next_cursor"]
+
+
+async def test_the_moment_page_lists_its_open_follow_ups_as_the_api_does(
+    demo_site: Site,
+) -> None:
+    site = demo_site
+    spots = (await site.api.get("/v1/insights/weak-spots", params={"days": 90})).json()
+    listed = 0
+    for item in spots["data"][:3]:
+        key = item["moment"]
+        page = await site.browser.get(f"/ui/moments/{key}", params={"days": "90"})
+        shown = parse(page.text)
+        expected = [found["id"] for found in await api_open_follow_ups(site, key)][:20]
+        assert shown.follow_ups == expected, key
+        for number in expected:
+            assert f"/ui/follow-ups/{number}" in shown.links
+        assert f"/ui/follow-ups?moment={quote(key, safe='')}" in shown.links
+        listed += len(expected)
+    assert listed
 
 
 async def test_the_overview_links_each_moment_to_its_page_in_the_same_view(
