@@ -314,6 +314,9 @@ class SeriesPoint(Schema):
     responses: int = Field(description="Rated responses.")
     negatives: int = Field(description="Negative responses.")
     negative_rate: float | None = Field(description="Raw negative rate; null without responses.")
+    interval: IntervalRead | None = Field(
+        description="95% Wilson score interval of the raw negative rate; null without responses."
+    )
     mean_score: float | None = Field(description="Mean 0-100 score; null without responses.")
 
 
@@ -344,6 +347,19 @@ class MomentTotals(Schema):
     native: NativeFigures = Field(description="CSAT, NPS and CES in their own units.")
 
 
+class TeamLimits(Schema):
+    team: str = Field(description="The team; empty when not given.")
+    responses: int = Field(description="Rated responses of the team.")
+    negative_rate: float = Field(description="The team's raw negative rate.")
+    limits_95: IntervalRead = Field(
+        description="95% funnel control limits (z = 1.96) around the moment's raw negative rate "
+        "for the team's responses (normal approximation to the binomial)."
+    )
+    limits_998: IntervalRead = Field(
+        description="99.8% funnel control limits (z = 3.09), the same way."
+    )
+
+
 class MomentReport(Schema):
     moment: str = Field(description="Moment key.")
     name: str = Field(description="Moment name.")
@@ -357,6 +373,10 @@ class MomentReport(Schema):
         description="The consistency test of the teams, as `/v1/insights/consistency` gives it "
         "(q-value across the window's moments); null when fewer than two teams have 10 "
         "responses or all answers agree."
+    )
+    team_limits: list[TeamLimits] = Field(
+        description="The teams with responses in the order of `by_team`, each with the funnel "
+        "control limits of its raw negative rate around the moment's (`totals.negative_rate`)."
     )
     by_agent: list[BreakdownRow] = Field(description="Per agent, highest adjusted rate first.")
     by_channel: list[BreakdownRow] = Field(description="Per channel, highest adjusted rate first.")

@@ -42,6 +42,7 @@ from app.insights.schemas import (
     SilenceItem,
     SilenceList,
     SilenceSignal,
+    TeamLimits,
     TeamOutlierRead,
     TeamRate,
     TestsRead,
@@ -476,6 +477,7 @@ async def moment_report(
     )
     days = {day: tally for (_, _, day), tally in daily.items() if day is not None}
     totals = total(days.values())
+    by_team = await _breakdown(session, moment, span, Dimension.team)
     return MomentReport(
         moment=moment.key,
         name=moment.name,
@@ -493,12 +495,35 @@ async def moment_report(
         ),
         distribution=_distribution(totals),
         series=_series(days, span, granularity),
-        by_team=await _breakdown(session, moment, span, Dimension.team),
+        by_team=by_team,
         team_consistency=await _team_consistency(session, moment, span),
+        team_limits=_team_limits(by_team, _share(totals.negatives, totals.responses)),
         by_agent=await _breakdown(session, moment, span, Dimension.agent),
         by_channel=await _breakdown(session, moment, span, Dimension.channel),
         negative_comments=await _negative_comments(session, moment, span),
     )
+
+
+def _team_limits(rows: list[BreakdownRow], pooled: float | None) -> list[TeamLimits]:
+    """Funnel control limits of each team's raw rate around the moment's pooled rate."""
+    if pooled is None:
+        return []
+    found = []
+    for row in rows:
+        if row.negative_rate is None or row.responses <= 0:
+            continue
+        inner = stats.funnel_limits(pooled, row.responses, stats.Z95)
+        outer = stats.funnel_limits(pooled, row.responses, stats.Z998)
+        found.append(
+            TeamLimits(
+                team=row.member,
+                responses=row.responses,
+                negative_rate=row.negative_rate,
+                limits_95=IntervalRead(lower=inner.lower, upper=inner.upper),
+                limits_998=IntervalRead(lower=outer.lower, upper=outer.upper),
+            )
+        )
+    return found
 
 
 async def _team_consistency(
@@ -534,6 +559,14 @@ def _bucket(day: date, granularity: Granularity) -> date:
     return day
 
 
+def _wilson(negatives: int, responses: int) -> IntervalRead | None:
+    """The 95% Wilson interval of a raw negative rate; none without responses."""
+    if responses <= 0:
+        return None
+    found = stats.wilson_interval(negatives, responses)
+    return IntervalRead(lower=found.lower, upper=found.upper)
+
+
 def _series(
     days: Mapping[date, Tally], span: Window, granularity: Granularity
 ) -> list[SeriesPoint]:
@@ -553,6 +586,7 @@ def _series(
             responses=tally.responses,
             negatives=tally.negatives,
             negative_rate=_share(tally.negatives, tally.responses),
+            interval=_wilson(tally.negatives, tally.responses),
             mean_score=tally.mean_score(),
         )
         for period, tally in sorted(buckets.items())

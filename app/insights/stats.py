@@ -1106,6 +1106,27 @@ NPS_DETRACTOR_MAX = 6
 CES_VALUES = range(1, 8)
 
 
+Z998 = 3.09
+"""The normal quantile of the outer (99.8%) funnel limits, as in Spiegelhalter (2005)."""
+
+
+def funnel_limits(pooled_rate: float, responses: int, z: float = Z95) -> Interval:
+    """Control limits of a funnel plot: where a member's raw negative rate falls, with
+    probability about the coverage of `z`, when its `responses` share the `pooled_rate`.
+
+    Normal approximation to the binomial (not exact binomial quantiles):
+    pooled_rate ± z * sqrt(pooled_rate * (1 - pooled_rate) / responses), clipped to [0, 1].
+    """
+    if responses <= 0:
+        raise ValueError(f"need responses > 0, got {responses}")
+    if not 0.0 <= pooled_rate <= 1.0:
+        raise ValueError(f"need 0 <= pooled_rate <= 1, got {pooled_rate}")
+    half_width = z * math.sqrt(pooled_rate * (1 - pooled_rate) / responses)
+    return Interval(
+        lower=max(0.0, pooled_rate - half_width), upper=min(1.0, pooled_rate + half_width)
+    )
+
+
 def wilson_interval(successes: int, trials: int, *, z: float = Z95) -> Interval:
     """Wilson score interval (Wilson 1927): (p + z²/2n ± z*sqrt(p(1-p)/n + z²/4n²)) / (1 + z²/n)."""
     if trials <= 0 or not 0 <= successes <= trials:

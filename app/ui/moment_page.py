@@ -1,20 +1,24 @@
 """The moment page (`/ui/moments/{key}`): one moment in the window, from the same report as
 `/v1/moments/{key}/report`, with its charts drawn on the server as SVG.
 
-Only the report's figures and the moment's own target are shown: the geometry below places
-them, it computes no statistic.
+Only the report's figures, the moment's own target and its open follow-ups (from the
+follow-ups service, as `GET /v1/follow-ups?moment=` lists them) are shown: the geometry below
+places them, it computes no statistic.
 """
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Annotated
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Path, Query, Request, Response
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db import SessionDep
+from app.db import SessionDep, utcnow
 from app.errors import ErrorDetail, NotFound, ValidationFailed
+from app.followups import service as followups_service
+from app.followups.workflow import Status
 from app.insights import router as insights_router
 from app.insights import service as insights_service
 from app.insights.schemas import (
@@ -22,11 +26,14 @@ from app.insights.schemas import (
     ConsistencyRead,
     Distribution,
     Granularity,
+    IntervalRead,
     MomentReport,
     SeriesPoint,
+    TeamLimits,
 )
 from app.moments import service as moments_service
 from app.ui.access import ViewerDep
+from app.ui.followup_pages import age
 from app.ui.router import DAYS, View, ViewDep, render
 from app.ui.views import percent
 
@@ -40,6 +47,10 @@ DISTRIBUTION_WIDTH = 160.0
 CUSTOM_OFF: dict[str, str | None] = {"from": None, "to": None}
 GRANULARITIES = (Granularity.day, Granularity.week)
 DEFAULT_GRANULARITY = Granularity.week
+
+OPEN_STATUSES = tuple(s for s in Status if s.value not in followups_service.SETTLED)
+OPEN_FOLLOW_UPS = 20
+"""How many of the moment's open follow-ups the page lists, newest first."""
 
 KeyPath = Annotated[str, Path(max_length=100)]
 GranularityQuery = Annotated[str | None, Query(max_length=10)]
@@ -56,13 +67,16 @@ def axis_end(shares: Sequence[float | None]) -> float:
 
 @dataclass(frozen=True, slots=True)
 class Period:
-    """One bucket of the series: its rate as a point (none without responses) and its
-    responses as a bar."""
+    """One bucket of the series: its rate as a point with its 95% interval as a whisker (none
+    without responses) and its responses as a bar."""
 
     label: str
     x: float
     rate: str
     rate_y: float | None
+    interval: str
+    lower_y: float | None
+    upper_y: float | None
     responses: int
     bar_x: float
     bar_y: float
@@ -92,12 +106,18 @@ def trend(series: Sequence[SeriesPoint], target: float | None) -> Trend:
     periods = []
     for index, point in enumerate(series):
         height = round(BARS_HEIGHT * point.responses / most, 2)
+        bounds = point.interval
         periods.append(
             Period(
                 label=point.period.isoformat(),
                 x=round(step * (index + 0.5), 2),
                 rate=percent(point.negative_rate),
                 rate_y=None if point.negative_rate is None else rate_y(point.negative_rate),
+                interval="–"
+                if bounds is None
+                else f"{percent(bounds.lower)}–{percent(bounds.upper)}",
+                lower_y=None if bounds is None else rate_y(bounds.lower),
+                upper_y=None if bounds is None else rate_y(bounds.upper),
                 responses=point.responses,
                 bar_x=round(step * index + step * 0.1, 2),
                 bar_y=round(BARS_HEIGHT - height, 2),
@@ -189,27 +209,34 @@ def members(rows: Sequence[BreakdownRow], outliers: dict[str, str]) -> list[Memb
 @dataclass(frozen=True, slots=True)
 class FunnelPoint:
     team: str
+    responses: int
+    rate: str
     x: float
     y: float
-    lower_y: float
-    upper_y: float
+    limits: str
     outlier: str | None
 
 
 @dataclass(frozen=True, slots=True)
 class Funnel:
     points: list[FunnelPoint]
+    inner: list[str]
+    """The SVG polyline points of the 95% limits, lower then upper, fewest responses first."""
+    outer: list[str]
+    """The same for the 99.8% limits."""
     moment_y: float | None
     scale: str
     max_responses: int
 
 
 def funnel(
-    rows: Sequence[BreakdownRow], moment_rate: float | None, outliers: dict[str, str]
+    rows: Sequence[TeamLimits], moment_rate: float | None, outliers: dict[str, str]
 ) -> Funnel:
-    """Teams' adjusted rates with their intervals against their responses, and the moment's
-    rate as the line they are shrunk towards: the intervals narrow as responses grow."""
-    scale = axis_end([*(row.interval.upper for row in rows), moment_rate])
+    """Teams' raw rates against their responses, within the report's funnel control limits
+    around the moment's rate: the limits narrow as responses grow."""
+    scale = axis_end(
+        [*(row.negative_rate for row in rows), *(row.limits_95.upper for row in rows), moment_rate]
+    )
     most = max((row.responses for row in rows), default=0) or 1
     margin = 12.0
 
@@ -219,18 +246,29 @@ def funnel(
     def x(responses: int) -> float:
         return round(margin + (CHART_WIDTH - 2 * margin) * responses / most, 2)
 
+    ordered = sorted(rows, key=lambda row: row.responses)
+
+    def lines(bounds: Callable[[TeamLimits], IntervalRead]) -> list[str]:
+        return [
+            " ".join(f"{x(row.responses)},{y(bounds(row).lower)}" for row in ordered),
+            " ".join(f"{x(row.responses)},{y(bounds(row).upper)}" for row in ordered),
+        ]
+
     return Funnel(
         points=[
             FunnelPoint(
-                team=row.member,
+                team=row.team,
+                responses=row.responses,
+                rate=percent(row.negative_rate),
                 x=x(row.responses),
-                y=y(row.adjusted_negative_rate),
-                lower_y=y(row.interval.lower),
-                upper_y=y(row.interval.upper),
-                outlier=outliers.get(row.member),
+                y=y(row.negative_rate),
+                limits=f"{percent(row.limits_95.lower)}–{percent(row.limits_95.upper)}",
+                outlier=outliers.get(row.team),
             )
             for row in rows
         ],
+        inner=lines(lambda row: row.limits_95) if len(rows) > 1 else [],
+        outer=lines(lambda row: row.limits_998) if len(rows) > 1 else [],
         moment_y=None if moment_rate is None else y(moment_rate),
         scale=percent(scale),
         max_responses=most if rows else 0,
@@ -261,6 +299,41 @@ def outliers(consistency: ConsistencyRead | None) -> list[Outlier]:
             others_responses=found.others_responses,
         )
         for found in consistency.outliers
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class OpenFollowUp:
+    id: int
+    status: str
+    overdue: bool
+    age: str
+    team: str
+
+
+async def open_follow_ups(session: AsyncSession, key: str) -> list[OpenFollowUp]:
+    """The moment's newest open (not resolved or closed) follow-ups, as `GET /v1/follow-ups`
+    with `moment` and each open `status` gives them, merged newest first."""
+    found = []
+    for status in OPEN_STATUSES:
+        page, _ = await followups_service.list_follow_ups(
+            session,
+            filters=followups_service.FollowUpFilter(status=status, moment=key),
+            cursor=None,
+            limit=OPEN_FOLLOW_UPS,
+        )
+        found.extend(page)
+    found.sort(key=lambda follow_up: (follow_up.opened_at, follow_up.id), reverse=True)
+    now = utcnow()
+    return [
+        OpenFollowUp(
+            id=follow_up.id,
+            status=follow_up.status.value,
+            overdue=follow_up.overdue,
+            age=age(follow_up.opened_at, now),
+            team=follow_up.team or "",
+        )
+        for follow_up in found[:OPEN_FOLLOW_UPS]
     ]
 
 
@@ -302,7 +375,8 @@ async def moment_page(
     key: KeyPath,
     granularity: GranularityQuery = None,
 ) -> Response:
-    """The moment's trend, teams, agents, channels and bad experiences' comments."""
+    """The moment's trend, teams, agents, channels, bad experiences' comments and open
+    follow-ups."""
     try:
         shown, report = await _report(session, key, view, granularity)
     except NotFound as missing:
@@ -361,10 +435,13 @@ async def moment_page(
         outliers=outliers(report.team_consistency),
         consistency=report.team_consistency,
         teams=members(report.by_team, named),
-        funnel=funnel(report.by_team, report.totals.negative_rate, named),
+        funnel=funnel(report.team_limits, report.totals.negative_rate, named),
         agents=members(report.by_agent, {}),
         channels=members(report.by_channel, {}),
         comments=report.negative_comments,
+        follow_ups=await open_follow_ups(session, key),
+        follow_ups_shown=OPEN_FOLLOW_UPS,
+        queue=f"/ui/follow-ups?{urlencode({'moment': key})}",
     )
 
 

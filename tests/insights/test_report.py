@@ -7,6 +7,7 @@ from typing import Any
 import httpx
 import pytest
 
+from app.insights.stats import funnel_limits, wilson_interval
 from tests.insights.builders import add_moment, get_json, post, rated, touchpoint, window
 
 pytestmark = pytest.mark.anyio
@@ -54,6 +55,7 @@ def _empty(period: str) -> dict[str, Any]:
         "responses": 0,
         "negatives": 0,
         "negative_rate": None,
+        "interval": None,
         "mean_score": None,
     }
 
@@ -97,6 +99,10 @@ async def test_daily_series_lists_every_day_of_the_window_including_empty_ones(
         "responses": 10,
         "negatives": 5,
         "negative_rate": 0.5,
+        "interval": {
+            "lower": pytest.approx(wilson_interval(5, 10).lower),
+            "upper": pytest.approx(wilson_interval(5, 10).upper),
+        },
         "mean_score": pytest.approx(50.0),
     }
     assert (series["2026-10-13"]["touchpoints"], series["2026-10-13"]["negatives"]) == (10, 1)
@@ -105,6 +111,26 @@ async def test_daily_series_lists_every_day_of_the_window_including_empty_ones(
     assert series["2026-10-05"] == _empty("2026-10-05")
     assert series["2026-10-18"] == _empty("2026-10-18")
     assert sum(point["touchpoints"] for point in report["series"]) == 26
+
+
+async def test_each_period_has_the_wilson_interval_of_its_raw_negative_rate(
+    client: httpx.AsyncClient,
+) -> None:
+    await _report_data(client)
+    report = await get_json(client, REPORT, {**TWO_WEEKS, "granularity": "day"})
+
+    rated_periods = [point for point in report["series"] if point["responses"]]
+    assert rated_periods
+    for point in report["series"]:
+        if not point["responses"]:
+            assert point["interval"] is None
+            continue
+        expected = wilson_interval(point["negatives"], point["responses"])
+        assert point["interval"] == {
+            "lower": pytest.approx(expected.lower),
+            "upper": pytest.approx(expected.upper),
+        }
+        assert point["interval"]["lower"] <= point["negative_rate"] <= point["interval"]["upper"]
 
 
 async def test_weekly_series_buckets_by_iso_week_from_monday(client: httpx.AsyncClient) -> None:
@@ -189,6 +215,27 @@ async def test_breakdowns_by_team_agent_and_channel_shrink_towards_the_moments_r
     assert report["by_team"][1]["mean_score"] == pytest.approx(50.0)
 
 
+async def test_team_limits_are_the_funnel_limits_around_the_moments_rate(
+    client: httpx.AsyncClient,
+) -> None:
+    await _report_data(client)
+    report = await get_json(client, REPORT, TWO_WEEKS)
+
+    pooled = report["totals"]["negative_rate"]
+    assert pooled == pytest.approx(7 / 22)
+    teams = [row for row in report["by_team"] if row["responses"]]
+    assert [row["team"] for row in report["team_limits"]] == [row["member"] for row in teams]
+    for limits, row in zip(report["team_limits"], teams, strict=True):
+        assert limits["responses"] == row["responses"]
+        assert limits["negative_rate"] == row["negative_rate"]
+        for name, z in (("limits_95", 1.96), ("limits_998", 3.09)):
+            expected = funnel_limits(pooled, row["responses"], z)
+            assert limits[name] == {
+                "lower": pytest.approx(expected.lower),
+                "upper": pytest.approx(expected.upper),
+            }
+
+
 async def test_negative_comments_are_the_windows_newest_first(client: httpx.AsyncClient) -> None:
     await _report_data(client)
     report = await get_json(client, REPORT, TWO_WEEKS)
@@ -250,6 +297,7 @@ async def test_report_of_a_moment_without_touchpoints_in_the_window_is_empty(
     assert report["distribution"] == []
     assert report["series"] == [_empty("2026-10-05"), _empty("2026-10-06")]
     assert report["by_team"] == report["by_agent"] == report["by_channel"] == []
+    assert report["team_limits"] == []
     assert report["negative_comments"] == []
 
 

@@ -32,6 +32,7 @@ from app.insights.stats import (
     csat_top_two_box,
     effective_volume,
     family_priors,
+    funnel_limits,
     holm,
     moment_prior,
     monte_carlo_p_value,
@@ -746,3 +747,30 @@ def test_five_alike_teams_are_rarely_named_or_flagged() -> None:
         flagged += result.p_value <= 0.05
     assert named / 300 <= 0.05 + 0.03
     assert flagged / 300 <= 0.05 + 0.03
+
+
+def test_funnel_limits_by_hand() -> None:
+    # 10% of 100: sd = sqrt(0.1 * 0.9 / 100) = 0.03; 1.96 * 0.03 = 0.0588, 3.09 * 0.03 = 0.0927.
+    inner = funnel_limits(0.1, 100, 1.96)
+    assert (inner.lower, inner.upper) == pytest.approx((0.0412, 0.1588))
+    outer = funnel_limits(0.1, 100, 3.09)
+    assert (outer.lower, outer.upper) == pytest.approx((0.0073, 0.1927))
+    # 50% of 4: sd = 0.25, 1.96 * 0.25 = 0.49.
+    small = funnel_limits(0.5, 4)
+    assert (small.lower, small.upper) == pytest.approx((0.01, 0.99))
+    # 2% of 10: sd = sqrt(0.0196 / 10) = 0.044272; the lower limit is cut at 0.
+    clipped = funnel_limits(0.02, 10)
+    assert clipped.lower == 0.0
+    assert clipped.upper == pytest.approx(0.02 + 1.96 * 0.0442719)
+    # More responses, narrower limits; a rate of 0 has none to spread.
+    assert funnel_limits(0.1, 400).upper - funnel_limits(0.1, 400).lower == pytest.approx(0.0588)
+    assert funnel_limits(0.0, 50) == funnel_limits(0.0, 50, 3.09)
+    assert (funnel_limits(0.0, 50).lower, funnel_limits(0.0, 50).upper) == (0.0, 0.0)
+
+
+@pytest.mark.parametrize(("rate", "responses"), [(0.1, 0), (0.1, -3), (1.5, 10), (-0.1, 10)])
+def test_funnel_limits_refuse_what_is_not_a_rate_over_responses(
+    rate: float, responses: int
+) -> None:
+    with pytest.raises(ValueError, match="need"):
+        funnel_limits(rate, responses)

@@ -25,6 +25,10 @@ class Page(HTMLParser):
         self.window: dict[str, str] = {}
         self.links: list[str] = []
         self.comments: list[str] = []
+        self.whiskers: list[str] = []
+        self.funnel: list[str] = []
+        self.limits: list[str] = []
+        self.follow_ups: list[int] = []
         self._into: tuple[dict[str, Any], str] | None = None
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
@@ -48,6 +52,14 @@ class Page(HTMLParser):
         if tag == "span" and found.get("class") in ("rate", "others-rate") and self.named:
             self._into = (self.named[-1], found["class"])
             self.named[-1][found["class"]] = ""
+        if tag == "line" and "period-interval" in found.get("class", "").split():
+            self.whiskers.append(found["data-period"])
+        if tag in ("circle", "rect") and "funnel-team" in found.get("class", "").split():
+            self.funnel.append(found["data-team"])
+        if tag == "polyline" and "limit" in found.get("class", "").split():
+            self.limits.append(found["class"])
+        if tag == "tr" and "data-follow-up" in found:
+            self.follow_ups.append(int(found["data-follow-up"]))
         if tag == "blockquote":
             self.comments.append("")
             self._into = None
@@ -171,6 +183,80 @@ async def test_the_exact_figures_links_give_the_api_report_of_the_same_view(
         f"/v1/moments/{key}/report", params={**api_params(shown), "format": "csv"}
     )
     assert csv.text == api_csv.text
+
+
+async def test_the_rate_line_has_a_whisker_per_period_with_responses_from_the_api(
+    demo_site: Site,
+) -> None:
+    site = demo_site
+    spots = (await site.api.get("/v1/insights/weak-spots", params={"days": 90})).json()
+    key = spots["data"][0]["moment"]
+    page = await site.browser.get(f"/ui/moments/{key}", params={"days": "90"})
+    shown = parse(page.text)
+    report = (await site.api.get(f"/v1/moments/{key}/report", params=api_params(shown))).json()
+    rated = [point for point in report["series"] if point["responses"]]
+    assert rated
+    assert shown.whiskers == [point["period"] for point in rated]
+    for point in rated:
+        bounds = point["interval"]
+        assert (
+            f"{point['period']}: 95% interval {percent(bounds['lower'])}–{percent(bounds['upper'])}"
+            in page.text
+        )
+    assert "no interval" not in page.text
+
+
+async def test_the_funnel_draws_each_team_within_the_limits_the_api_gives(
+    demo_site: Site,
+) -> None:
+    site = demo_site
+    spots = (await site.api.get("/v1/insights/weak-spots", params={"days": 90})).json()
+    drawn = 0
+    for item in spots["data"][:4]:
+        key = item["moment"]
+        page = await site.browser.get(f"/ui/moments/{key}", params={"days": "90"})
+        shown = parse(page.text)
+        report = (await site.api.get(f"/v1/moments/{key}/report", params=api_params(shown))).json()
+        rows = report["team_limits"]
+        assert shown.funnel == [row["team"] for row in rows], key
+        for row in rows:
+            bounds = row["limits_95"]
+            assert f"95% limits {percent(bounds['lower'])}–{percent(bounds['upper'])}" in page.text
+        if len(rows) > 1:
+            assert sorted(shown.limits) == ["limit limit-95"] * 2 + ["limit limit-998"] * 2
+            drawn += 1
+    assert drawn
+
+
+async def api_open_follow_ups(site: Site, key: str) -> list[dict[str, Any]]:
+    """Every follow-up of the moment from `GET /v1/follow-ups?moment=`, the open ones kept."""
+    found: list[dict[str, Any]] = []
+    params: dict[str, Any] = {"moment": key, "limit": 100}
+    while True:
+        page = (await site.api.get("/v1/follow-ups", params=params)).json()
+        found += [item for item in page["data"] if item["status"] not in ("resolved", "closed")]
+        if page["next_cursor"] is None:
+            return found
+        params["cursor"] = page["next_cursor"]
+
+
+async def test_the_moment_page_lists_its_open_follow_ups_as_the_api_does(
+    demo_site: Site,
+) -> None:
+    site = demo_site
+    spots = (await site.api.get("/v1/insights/weak-spots", params={"days": 90})).json()
+    listed = 0
+    for item in spots["data"][:3]:
+        key = item["moment"]
+        page = await site.browser.get(f"/ui/moments/{key}", params={"days": "90"})
+        shown = parse(page.text)
+        expected = [found["id"] for found in await api_open_follow_ups(site, key)][:20]
+        assert shown.follow_ups == expected, key
+        for number in expected:
+            assert f"/ui/follow-ups/{number}" in shown.links
+        assert f"/ui/follow-ups?moment={quote(key, safe='')}" in shown.links
+        listed += len(expected)
+    assert listed
 
 
 async def test_the_overview_links_each_moment_to_its_page_in_the_same_view(
