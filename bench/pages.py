@@ -113,6 +113,10 @@ def requests_to_time(browser: httpx.Client) -> list[list[Timed]]:
             Timed("  API /v1/insights/hotspots", "/v1/insights/hotspots", span),
         ],
         [
+            Timed("catalogue  /ui/moments", "/ui/moments", days, page=True),
+            Timed("  API /v1/moments", "/v1/moments", {"limit": "500"}),
+        ],
+        [
             Timed("follow-ups  /ui/follow-ups", "/ui/follow-ups", page=True),
             Timed(
                 "  API /v1/follow-ups (overdue)",

@@ -172,6 +172,9 @@ async def test_an_analyst_signs_in_reads_the_overview_and_signs_out(
                 await page.goto(f"{server.base_url}/ui/hotspots?days=90")
                 await _check(page, "hotspots", screenshots)
 
+                await page.goto(f"{server.base_url}/ui/moments?days=90")
+                await _check(page, "catalogue", screenshots)
+
                 await page.goto(f"{server.base_url}/ui/follow-ups")
                 await _check(page, "follow-ups", screenshots)
                 await page.click("table a[href^='/ui/follow-ups/'] >> nth=0")
