@@ -163,6 +163,11 @@ async def viewer(request: Request) -> Viewer:
 ViewerDep = Annotated[Viewer, Depends(viewer)]
 
 
+def may_manage(viewer: Viewer) -> bool:
+    """Whether the signed-in key may change things: `manage`, or `admin` (as the API)."""
+    return Scope.manage in viewer.scopes or Scope.admin in viewer.scopes
+
+
 def check_csrf(viewer: Viewer, token: str) -> None:
     """Refuse a form posted without the session's CSRF token."""
     if not hmac.compare_digest(token.encode(), viewer.csrf_token.encode()):

@@ -24,9 +24,8 @@ from app.moments import service as moments_service
 from app.moments.models import Moment
 from app.moments.schemas import MomentRead, MomentUpdate
 from app.pagination import MAX_PAGE_SIZE
-from app.ui.access import Viewer, ViewerDep, check_csrf
-from app.ui.followup_pages import may_manage
-from app.ui.router import DAYS, View, ViewDep, render
+from app.ui.access import Viewer, ViewerDep, check_csrf, may_manage
+from app.ui.router import DAYS, View, ViewDep, refused_unless_manager, render
 from app.ui.views import percent
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
@@ -244,14 +243,8 @@ async def edit(
 ) -> Response:
     """Change the target and owner team as `PATCH /v1/moments/{key}` does; back to the list."""
     check_csrf(viewer, csrf_token)
-    if not may_manage(viewer):
-        return render(
-            request,
-            "refused.html",
-            status_code=403,
-            viewer=viewer,
-            message="Changing a moment needs a key with the manage scope; nothing was changed.",
-        )
+    if (refused := refused_unless_manager(request, viewer, "Changing a moment")) is not None:
+        return refused
     try:
         data = MomentUpdate.model_validate(
             {"target_negative_rate": _target(target), "owner_team": owner_team.strip() or None}

@@ -24,21 +24,15 @@ from app.followups import service as followups_service
 from app.followups import targets as followups_targets
 from app.followups.schemas import FollowUpEventCreate, FollowUpRead
 from app.followups.workflow import Status
-from app.keys.schemas import Scope
 from app.pagination import MAX_PAGE_SIZE
-from app.ui.access import Viewer, ViewerDep, check_csrf
-from app.ui.router import render
+from app.ui.access import Viewer, ViewerDep, check_csrf, may_manage
+from app.ui.router import refused_unless_manager, render
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
 
 IdPath = Annotated[int, Path(ge=1, le=MAX_INTEGER_ID)]
 OVERDUE_CHOICES = ("true", "false")
 FILTERS = ("status", "moment", "team", "overdue")
-
-
-def may_manage(viewer: Viewer) -> bool:
-    """Whether the signed-in key may move follow-ups: `manage`, or `admin` (as the API)."""
-    return Scope.manage in viewer.scopes or Scope.admin in viewer.scopes
 
 
 def age(since: datetime, now: datetime) -> str:
@@ -304,14 +298,8 @@ async def move(
 ) -> Response:
     """Move the follow-up along as `POST /v1/follow-ups/{id}/events` does; back to its page."""
     check_csrf(viewer, csrf_token)
-    if not may_manage(viewer):
-        return render(
-            request,
-            "refused.html",
-            status_code=403,
-            viewer=viewer,
-            message="Moving a follow-up needs a key with the manage scope; nothing was changed.",
-        )
+    if (refused := refused_unless_manager(request, viewer, "Moving a follow-up")) is not None:
+        return refused
     form = MoveForm(status, actor, note, client_message, root_cause)
     settings: Settings = request.app.state.settings
     try:

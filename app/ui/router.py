@@ -28,7 +28,7 @@ from app.moments.schemas import Channel
 from app.pages import templates
 from app.pagination import MAX_PAGE_SIZE
 from app.ui import access, views
-from app.ui.access import ViewerDep
+from app.ui.access import Viewer, ViewerDep, may_manage
 
 STATIC = Path(__file__).parent.parent / "static"
 DAYS = (7, 30, 90, 365)
@@ -52,6 +52,19 @@ def render(request: Request, name: str, *, status_code: int = 200, **context: An
     """An analyst page with the security headers every page carries."""
     return templates.TemplateResponse(
         request, f"ui/{name}", context, status_code=status_code, headers=HEADERS
+    )
+
+
+def refused_unless_manager(request: Request, viewer: Viewer, change: str) -> HTMLResponse | None:
+    """The 403 page for a `change` that needs the manage scope, or None when the key has it."""
+    if may_manage(viewer):
+        return None
+    return render(
+        request,
+        "refused.html",
+        status_code=403,
+        viewer=viewer,
+        message=f"{change} needs a key with the manage scope; nothing was changed.",
     )
 
 
