@@ -111,7 +111,8 @@ async def test_an_analyst_signs_in_reads_the_overview_and_signs_out(
     await load_demo(database_url)
     screenshots = _screenshots(tmp_path)
     with Served(database_url, tmp_path / "serve.log") as server, server.client() as api:
-        created = api.post("/v1/keys", json={"name": "analyst", "scopes": ["read"]})
+        # Read to look, manage to move a follow-up along from its page.
+        created = api.post("/v1/keys", json={"name": "analyst", "scopes": ["read", "manage"]})
         read_key = created.json()["key"]
         errors: list[str] = []
         async with async_playwright() as playwright:
@@ -180,6 +181,17 @@ async def test_an_analyst_signs_in_reads_the_overview_and_signs_out(
                 await page.click("table a[href^='/ui/follow-ups/'] >> nth=0")
                 await page.wait_for_url("**/ui/follow-ups/*")
                 await _check(page, "follow-up", screenshots)
+                # Moved along from the page, the client sees the message on their status page.
+                message = "We found what went wrong and are putting it right."
+                await page.fill("#client_message", message)
+                await page.click("form.move button[type=submit]")
+                await page.wait_for_url("**/ui/follow-ups/*#latest")
+                assert message in await page.inner_text("main")
+                status_page = await page.get_attribute("#status-page", "href")
+                assert status_page is not None
+                await page.goto(status_page)
+                assert message in await page.inner_text("body")
+                await page.goto(f"{server.base_url}/ui/")
 
                 await page.click("form.sign-out button")
                 await page.wait_for_url("**/ui/sign-in")
