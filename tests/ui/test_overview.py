@@ -1,6 +1,7 @@
 """The overview shows what `/v1/insights/weak-spots` and `/v1/insights/overview` give, for
 the same window and filters, rounded for people."""
 
+import re
 from datetime import datetime, timedelta
 from html.parser import HTMLParser
 from typing import Any
@@ -177,6 +178,9 @@ async def test_a_custom_window_is_read_as_whole_days_and_kept_in_the_links(
         params={**api_window(table), "channel": "portal", "limit": 500, "format": "csv"},
     )
     assert csv.text == api_csv.text
+    # The picker says the dates rule, not a number of days they override.
+    selected = re.findall(r'<option value="([^"]*)" selected>', page.text.split('id="days"')[1])
+    assert selected[0] == ""
 
 
 async def test_the_headline_figures_are_the_api_overview(demo_site: Site) -> None:
