@@ -713,6 +713,17 @@ def _team_rate(counts: stats.TeamCounts) -> TeamRate:
     )
 
 
+# --- volumes ---
+
+
+async def volumes(session: AsyncSession, *, span: Window, scope: Scope) -> dict[str, Tally]:
+    """Each admitted moment's counts in the window (touchpoints, responses, ...) by key, from
+    the counts the weak spots rank: for a catalogue, without ranking anything."""
+    admitted = await _admitted(session, scope)
+    current = await _per_moment(session, span, scope.slice(), admitted)
+    return {admitted[moment_id].key: tally for moment_id, tally in current.items()}
+
+
 # --- silence ---
 
 

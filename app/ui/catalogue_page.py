@@ -74,15 +74,12 @@ async def all_moments(session: AsyncSession) -> list[Moment]:
 
 async def _rows(session: AsyncSession, view: View) -> list[CatalogueRow]:
     moments = await all_moments(session)
-    spots = await insights_service.weak_spots(
-        session, span=view.span, scope=WHOLE, min_responses=0, limit=MAX_PAGE_SIZE
-    )
-    counted = {spot.moment: spot for spot in [*spots.data, *spots.insufficient_data]}
+    counted = await insights_service.volumes(session, span=view.span, scope=WHOLE)
     silence = await insights_service.silence(session, span=view.span, scope=WHOLE)
     silent = {item.moment: [SIGNALS[signal] for signal in item.signals] for item in silence.data}
     rows = []
     for moment in moments:
-        spot = counted.get(moment.key)
+        tally = counted.get(moment.key)
         rows.append(
             CatalogueRow(
                 key=moment.key,
@@ -91,8 +88,10 @@ async def _rows(session: AsyncSession, view: View) -> list[CatalogueRow]:
                 stage=moment.stage or "",
                 owner_team=moment.owner_team or "",
                 target=percent(moment.target_negative_rate),
-                touchpoints=0 if spot is None else spot.touchpoints,
-                response_rate=percent(None if spot is None else spot.response_rate),
+                touchpoints=0 if tally is None else tally.touchpoints,
+                response_rate=percent(
+                    None if tally is None else tally.responses / tally.touchpoints
+                ),
                 silent=silent.get(moment.key, []),
                 archived=moment.archived,
             )
