@@ -25,7 +25,7 @@ from app.moments.models import Moment
 from app.moments.schemas import MomentRead, MomentUpdate
 from app.pagination import MAX_PAGE_SIZE
 from app.ui.access import Viewer, ViewerDep, check_csrf, may_manage
-from app.ui.router import DAYS, View, ViewDep, refused_unless_manager, render
+from app.ui.router import DAYS, View, ViewDep, refused_unless_manager, render, tidied
 from app.ui.views import percent
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
@@ -126,9 +126,8 @@ async def catalogue(
             may_manage=may_manage(viewer),
             window="",
         )
-    if any(not value for value in request.query_params.values()):
-        # The window form sends its empty fields too: the page's own address leaves them out.
-        return RedirectResponse(f"/ui/moments?{_window_query(view)}", status_code=303)
+    if (tidy := tidied(request, f"/ui/moments?{_window_query(view)}")) is not None:
+        return tidy
     return render(
         request,
         "catalogue.html",

@@ -26,7 +26,7 @@ from app.followups.schemas import FollowUpEventCreate, FollowUpRead
 from app.followups.workflow import Status
 from app.pagination import MAX_PAGE_SIZE
 from app.ui.access import Viewer, ViewerDep, check_csrf, may_manage
-from app.ui.router import refused_unless_manager, render
+from app.ui.router import refused_unless_manager, render, tidied
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
 
@@ -166,9 +166,8 @@ async def queue(
         return refused(f"`{state}` is not a status.")
     if overdue and overdue not in OVERDUE_CHOICES:
         return refused("`overdue` is true or false.")
-    if any(not value for value in request.query_params.values()):
-        # The filter form sends its empty fields too: the queue's own address leaves them out.
-        return RedirectResponse(f"/ui/follow-ups?{_query(params)}", status_code=303)
+    if (tidy := tidied(request, f"/ui/follow-ups?{_query(params)}")) is not None:
+        return tidy
     filters = followups_service.FollowUpFilter(
         status=Status(state) if state else None, moment=moment or None, team=team or None
     )

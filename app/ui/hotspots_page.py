@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
-from fastapi.responses import RedirectResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import SessionDep
@@ -18,7 +17,7 @@ from app.insights import service as insights_service
 from app.insights.schemas import HotspotCell, HotspotDimension, HotspotsRead
 from app.moments.schemas import Channel
 from app.ui.access import ViewerDep
-from app.ui.router import DAYS, View, ViewDep, render
+from app.ui.router import DAYS, View, ViewDep, render, tidied
 from app.ui.views import percent
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
@@ -128,8 +127,8 @@ async def hotspots_page(
         assert isinstance(refusal, ValidationFailed)
         message = refusal.message
         return render(request, "hotspots.html", status_code=422, error=message, view=None, **common)
-    if any(not value for value in request.query_params.values()):
-        return RedirectResponse(f"/ui/hotspots?{view.query(by=dimension.value)}", status_code=303)
+    if (tidy := tidied(request, f"/ui/hotspots?{view.query(by=dimension.value)}")) is not None:
+        return tidy
     result = await _hotspots(session, view, dimension)
     return render(
         request,

@@ -55,6 +55,14 @@ def render(request: Request, name: str, *, status_code: int = 200, **context: An
     )
 
 
+def tidied(request: Request, address: str) -> RedirectResponse | None:
+    """A page's form sends its empty fields too: to the page's own `address`, which leaves
+    them out, so that a view's address is the one it is shared by."""
+    if any(not value for value in request.query_params.values()):
+        return RedirectResponse(address, status_code=303)
+    return None
+
+
 def refused_unless_manager(request: Request, viewer: Viewer, change: str) -> HTMLResponse | None:
     """The 403 page for a `change` that needs the manage scope, or None when the key has it."""
     if may_manage(viewer):
@@ -278,9 +286,8 @@ async def overview(
             channels=list(Channel),
             days_choices=DAYS,
         )
-    if any(not value for value in request.query_params.values()):
-        # The filter form sends its empty fields too: the view's own address leaves them out.
-        return RedirectResponse(f"/ui/?{view.query()}", status_code=303)
+    if (tidy := tidied(request, f"/ui/?{view.query()}")) is not None:
+        return tidy
     summary = await insights_service.overview(session, span=view.span, scope=view.scope)
     spots = await _weak_spots(session, view)
     table, scale = views.rows(spots)
