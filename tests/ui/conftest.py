@@ -3,6 +3,7 @@ beside it, and the data the pages are checked on."""
 
 import re
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -27,6 +28,7 @@ class Site:
     browser: httpx.AsyncClient
     api: httpx.AsyncClient
     read_key: str
+    manage_key: str
 
 
 def csrf_of(html: str) -> str:
@@ -43,13 +45,15 @@ async def sign_in(browser: httpx.AsyncClient, key: str, *, target: str = "/ui/")
     )
 
 
-@pytest.fixture
-async def site(database_url: str) -> AsyncIterator[Site]:
-    app = create_app(Settings(_env_file=None, database_url=database_url))
+@asynccontextmanager
+async def opened_site(settings: Settings) -> AsyncIterator[Site]:
+    """The service with an admin key for the API client, a read key and a manage key."""
+    app = create_app(settings)
     transport = httpx.ASGITransport(app=app)
     try:
         admin = await create_key(app.state.database, Scope.admin, name="admin")
         read = await create_key(app.state.database, Scope.read, name="analyst")
+        manage = await create_key(app.state.database, Scope.read, Scope.manage, name="lead")
         async with (
             httpx.AsyncClient(transport=transport, base_url="http://test") as browser,
             httpx.AsyncClient(
@@ -58,9 +62,15 @@ async def site(database_url: str) -> AsyncIterator[Site]:
                 headers={"Authorization": f"Bearer {admin}"},
             ) as api,
         ):
-            yield Site(app, browser, api, read)
+            yield Site(app, browser, api, read, manage)
     finally:
         await app.state.database.dispose()
+
+
+@pytest.fixture
+async def site(database_url: str) -> AsyncIterator[Site]:
+    async with opened_site(Settings(_env_file=None, database_url=database_url)) as opened:
+        yield opened
 
 
 DEMO_DAYS = 70

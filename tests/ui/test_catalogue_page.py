@@ -12,10 +12,8 @@ import httpx
 import pytest
 
 from app.db import utcnow
-from app.keys.schemas import Scope
 from app.ui.catalogue_page import SIGNALS
 from app.ui.views import percent
-from tests.conftest import create_key
 from tests.payloads import touchpoint
 from tests.ui.conftest import Site, csrf_of, sign_in
 
@@ -62,10 +60,6 @@ async def _moment(api: httpx.AsyncClient, key: str) -> dict[str, Any]:
     return found
 
 
-async def _manage_key(site: Site) -> str:
-    return await create_key(site.app.state.database, Scope.read, Scope.manage, name="lead")
-
-
 async def test_the_rows_are_the_moments_with_the_counts_and_silence_of_the_api(
     site: Site,
 ) -> None:
@@ -107,7 +101,7 @@ async def test_the_rows_are_the_moments_with_the_counts_and_silence_of_the_api(
 
 async def test_target_and_owner_changed_from_the_page_are_seen_by_the_api(site: Site) -> None:
     await _seed(site.api)
-    await sign_in(site.browser, await _manage_key(site))
+    await sign_in(site.browser, site.manage_key)
     page = await site.browser.get("/ui/moments", params={"days": "90"})
     assert 'href="/ui/moments/desk.unused/edit?days=90"' in page.text
     form = await site.browser.get("/ui/moments/desk.unused/edit", params={"days": "90"})
@@ -147,7 +141,7 @@ async def test_an_invalid_target_is_shown_on_the_page_and_changes_nothing(
 ) -> None:
     await _seed(site.api)
     before = await _moment(site.api, "desk.unused")
-    await sign_in(site.browser, await _manage_key(site))
+    await sign_in(site.browser, site.manage_key)
     form = await site.browser.get("/ui/moments/desk.unused/edit")
     refused = await site.browser.post(
         "/ui/moments/desk.unused/edit",
@@ -164,7 +158,7 @@ async def test_an_invalid_target_is_shown_on_the_page_and_changes_nothing(
 async def test_a_change_posted_without_the_csrf_token_is_refused(site: Site) -> None:
     await _seed(site.api)
     before = await _moment(site.api, "desk.unused")
-    await sign_in(site.browser, await _manage_key(site))
+    await sign_in(site.browser, site.manage_key)
     for token in ("", "0" * 64):
         refused = await site.browser.post(
             "/ui/moments/desk.unused/edit",

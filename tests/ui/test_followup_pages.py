@@ -5,7 +5,6 @@ scope."""
 import asyncio
 import re
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from datetime import time
 from typing import Any
 
@@ -13,11 +12,8 @@ import httpx
 import pytest
 
 from app.config import Settings
-from app.keys.schemas import Scope
-from app.main import create_app
-from tests.conftest import create_key
 from tests.payloads import touchpoint
-from tests.ui.conftest import csrf_of, sign_in
+from tests.ui.conftest import Site, csrf_of, opened_site, sign_in
 
 pytestmark = pytest.mark.anyio
 
@@ -26,16 +22,8 @@ ROW = re.compile(r'<tr data-follow-up="(\d+)"')
 STATUS_PAGE = re.compile(r'id="status-page" href="([^"]*)"')
 
 
-@dataclass
-class Desk:
-    browser: httpx.AsyncClient
-    api: httpx.AsyncClient
-    read_key: str
-    manage_key: str
-
-
 @pytest.fixture
-async def desk(database_url: str) -> AsyncIterator[Desk]:
+async def desk(database_url: str) -> AsyncIterator[Site]:
     # Every hour a working hour and a target of a second's fraction: overdue at once.
     settings = Settings(
         _env_file=None,
@@ -45,23 +33,8 @@ async def desk(database_url: str) -> AsyncIterator[Desk]:
         working_day_start=time(0),
         working_day_end=time(23, 59, 59),
     )
-    app = create_app(settings)
-    transport = httpx.ASGITransport(app=app)
-    try:
-        admin = await create_key(app.state.database, Scope.admin, name="admin")
-        read = await create_key(app.state.database, Scope.read, name="analyst")
-        manage = await create_key(app.state.database, Scope.read, Scope.manage, name="lead")
-        async with (
-            httpx.AsyncClient(transport=transport, base_url="http://test") as browser,
-            httpx.AsyncClient(
-                transport=transport,
-                base_url="http://test",
-                headers={"Authorization": f"Bearer {admin}"},
-            ) as api,
-        ):
-            yield Desk(browser, api, read, manage)
-    finally:
-        await app.state.database.dispose()
+    async with opened_site(settings) as site:
+        yield site
 
 
 async def _follow_ups(api: httpx.AsyncClient, **params: str) -> list[dict[str, Any]]:
@@ -87,7 +60,7 @@ def _ids(rows: list[dict[str, Any]]) -> list[str]:
     return [str(row["id"]) for row in rows]
 
 
-async def test_the_queue_lists_overdue_first_with_the_rows_of_the_api(desk: Desk) -> None:
+async def test_the_queue_lists_overdue_first_with_the_rows_of_the_api(desk: Site) -> None:
     opened = await _open(desk.api, 4)
     await asyncio.sleep(0.5)
     acknowledged = opened[1]["id"]
@@ -125,7 +98,7 @@ async def test_the_queue_lists_overdue_first_with_the_rows_of_the_api(desk: Desk
     assert "is not a status" in wrong.text
 
 
-async def test_a_move_from_the_page_is_recorded_and_shown_to_the_client(desk: Desk) -> None:
+async def test_a_move_from_the_page_is_recorded_and_shown_to_the_client(desk: Site) -> None:
     (follow_up,) = await _open(desk.api, 1)
     number = follow_up["id"]
     await sign_in(desk.browser, desk.manage_key)
@@ -170,7 +143,7 @@ async def test_a_move_from_the_page_is_recorded_and_shown_to_the_client(desk: De
     assert "INTERNAL" not in client_page.text
 
 
-async def test_a_move_posted_without_the_csrf_token_is_refused(desk: Desk) -> None:
+async def test_a_move_posted_without_the_csrf_token_is_refused(desk: Site) -> None:
     (follow_up,) = await _open(desk.api, 1)
     number = follow_up["id"]
     await sign_in(desk.browser, desk.manage_key)
@@ -183,7 +156,7 @@ async def test_a_move_posted_without_the_csrf_token_is_refused(desk: Desk) -> No
     assert [event["status"] for event in await _events(desk.api, number)] == ["open"]
 
 
-async def test_a_read_only_key_sees_the_timeline_but_cannot_move(desk: Desk) -> None:
+async def test_a_read_only_key_sees_the_timeline_but_cannot_move(desk: Site) -> None:
     (follow_up,) = await _open(desk.api, 1)
     number = follow_up["id"]
     await sign_in(desk.browser, desk.read_key)
@@ -201,7 +174,7 @@ async def test_a_read_only_key_sees_the_timeline_but_cannot_move(desk: Desk) -> 
     assert [event["status"] for event in await _events(desk.api, number)] == ["open"]
 
 
-async def test_an_invalid_move_shows_the_error_and_changes_nothing(desk: Desk) -> None:
+async def test_an_invalid_move_shows_the_error_and_changes_nothing(desk: Site) -> None:
     (follow_up,) = await _open(desk.api, 1)
     number = follow_up["id"]
     await sign_in(desk.browser, desk.manage_key)
@@ -235,7 +208,7 @@ async def test_an_invalid_move_shows_the_error_and_changes_nothing(desk: Desk) -
     assert [event["status"] for event in detail["events"]] == ["open"]
 
 
-async def test_the_follow_up_pages_require_sign_in(desk: Desk) -> None:
+async def test_the_follow_up_pages_require_sign_in(desk: Site) -> None:
     (follow_up,) = await _open(desk.api, 1)
     number = follow_up["id"]
     for path in ("/ui/follow-ups?team=desk-day", f"/ui/follow-ups/{number}"):
