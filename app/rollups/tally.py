@@ -90,11 +90,11 @@ class Tally:
     def merge(self, other: "Tally") -> None:
         self.merge_counts(other.counts)
 
-    def merge_counts(self, counts: Iterable[int], *, sign: int = 1) -> None:
-        """Add counts in `COUNT_COLUMNS` order (`sign=-1`: take them away)."""
+    def merge_counts(self, counts: Iterable[int]) -> None:
+        """Add counts in `COUNT_COLUMNS` order."""
         mine = self.counts
         for i, count in enumerate(counts):
-            mine[i] += sign * count
+            mine[i] += count
 
     def is_empty(self) -> bool:
         return not any(self.counts)
