@@ -58,6 +58,8 @@ TEXTS: dict[Language, dict[str, str]] = {
         "messages": "Messages from us",
         "no_messages": "No messages yet.",
         "next_update": "Next update by",
+        "last_update": "Last update",
+        "no_update_yet": "No update yet.",
     },
     Language.ru: {
         "title": "Как мы справились?",
@@ -91,6 +93,8 @@ TEXTS: dict[Language, dict[str, str]] = {
         "messages": "Наши сообщения",
         "no_messages": "Сообщений пока нет.",
         "next_update": "Следующее обновление до",
+        "last_update": "Последнее обновление",
+        "no_update_yet": "Обновлений пока не было.",
     },
 }
 

@@ -33,6 +33,11 @@ class FollowUp(Base):
     resolved_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     next_update_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    """The next update promised to the client: a promise kept by news before it."""
+    promised_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    """When the current promise was made."""
+    last_news_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    """When the client last had news: a message for them, or the problem resolved."""
     acknowledge_due_at: Mapped[datetime] = mapped_column(UtcDateTime)
     resolve_due_at: Mapped[datetime] = mapped_column(UtcDateTime)
     root_cause: Mapped[str | None] = mapped_column(Text)
@@ -60,3 +65,5 @@ class FollowUpEvent(Base):
     """Internal: never shown to the client."""
     client_message: Mapped[str | None] = mapped_column(Text)
     """Shown to the client on the status page."""
+    next_update_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    """The next update this step promised the client, if it promised one."""

@@ -65,6 +65,13 @@ async def list_follow_ups(
     overdue: Annotated[
         bool | None, Query(description="Only overdue (true) or only on time (false).")
     ] = None,
+    update_overdue: Annotated[
+        bool | None,
+        Query(
+            description="Only those whose promised update is past due with no news to the "
+            "client since (true), or only the others (false)."
+        ),
+    ] = None,
     cursor: CursorQuery = None,
     limit: LimitQuery = DEFAULT_PAGE_SIZE,
 ) -> FollowUpPage:
@@ -75,6 +82,7 @@ async def list_follow_ups(
         opened_from=opened_from,
         opened_to=opened_to,
         overdue=overdue,
+        update_overdue=update_overdue,
     )
     page, next_cursor = await service.list_follow_ups(
         session, filters=filters, cursor=cursor, limit=limit
@@ -134,7 +142,8 @@ async def with_status_url(
 async def status_page(
     token: str, request: Request, session: SessionDep, settings: SettingsDep
 ) -> Response:
-    """The client's view: status, messages meant for them, the next update promised."""
+    """The client's view: status, when they last had news, messages meant for them, the
+    next update promised."""
     try:
         claims = tokens.verify_status(token, key=pages.signing_key(settings))
     except tokens.InvalidToken:
@@ -155,6 +164,7 @@ async def status_page(
         title=text["status_title"],
         status_label=text[f"status_{view.status.value}"],
         next_update_at=view.next_update_at,
+        last_update_at=view.last_update_at,
         messages=view.messages,
     )
 

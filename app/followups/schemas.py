@@ -39,6 +39,9 @@ class FollowUpEventRead(BaseModel):
     at: datetime = Field(description="When.")
     note: str | None = Field(description="Internal note.")
     client_message: str | None = Field(description="Message shown to the client.")
+    next_update_at: datetime | None = Field(
+        default=None, description="The next update this step promised the client, if any."
+    )
 
 
 class FollowUpRead(BaseModel):
@@ -53,6 +56,13 @@ class FollowUpRead(BaseModel):
     resolved_at: datetime | None = Field(description="Latest resolution.")
     closed_at: datetime | None = Field(description="Latest closing.")
     next_update_at: datetime | None = Field(description="Next update promised to the client.")
+    update_overdue: bool = Field(
+        description="The promised update is past due and the client has had no news since "
+        "the promise (news: a message for the client, or the problem resolved or closed)."
+    )
+    last_update_at: datetime | None = Field(
+        description="When the client last had news; null if never."
+    )
     acknowledge_due_at: datetime = Field(
         description="Acknowledge by then (target MOT_ACKNOWLEDGE_WITHIN_HOURS working hours)."
     )
@@ -85,8 +95,27 @@ class FollowUpPage(BaseModel):
 
 
 class Durations(BaseModel):
-    median: float | None = Field(description="Median, in working hours; null when none.")
-    p90: float | None = Field(description="90th percentile, in working hours; null when none.")
+    median: float | None = Field(description="Median, in hours; null when none.")
+    p90: float | None = Field(description="90th percentile, in hours; null when none.")
+
+
+class PromiseFigures(BaseModel):
+    made: int = Field(description="Updates promised to clients (`next_update_at` set on a step).")
+    kept: int = Field(description="Promises followed by news to the client by the promised time.")
+    missed: int = Field(
+        description="Promises whose news came late, or has not come and is past due."
+    )
+    pending: int = Field(description="Promises not due yet, with no news since.")
+    kept_share: float | None = Field(
+        description="Kept among the promises decided (kept or missed); null if none is."
+    )
+    updates_overdue: int = Field(
+        description="Follow-ups whose promised update is past due now, with no news since."
+    )
+    wait_for_news_hours: Durations = Field(
+        description="Calendar hours from a promise to the news that followed it; a client "
+        "still waiting past the promised time counts with the wait so far (a lower bound)."
+    )
 
 
 class FollowUpFigures(BaseModel):
@@ -96,8 +125,12 @@ class FollowUpFigures(BaseModel):
     overdue: int = Field(description="Overdue now.")
     acknowledged: int = Field(description="Acknowledged at least once.")
     resolved: int = Field(description="Resolved at least once.")
-    time_to_acknowledge: Durations = Field(description="Opening to first acknowledgement.")
-    time_to_resolve: Durations = Field(description="Opening to latest resolution.")
+    time_to_acknowledge: Durations = Field(
+        description="Opening to first acknowledgement, in working hours."
+    )
+    time_to_resolve: Durations = Field(
+        description="Opening to latest resolution, in working hours."
+    )
     acknowledged_within_target: float | None = Field(
         description="Share of the follow-ups acknowledged by their due time (null if none due "
         "yet); an unacknowledged follow-up past its due time counts as missed."
@@ -105,6 +138,7 @@ class FollowUpFigures(BaseModel):
     resolved_within_target: float | None = Field(
         description="Share resolved by their due time, the same way."
     )
+    promises: PromiseFigures = Field(description="Updates promised to clients, and kept.")
 
 
 class FollowUpInsights(BaseModel):

@@ -31,7 +31,7 @@ from sqlalchemy.orm import selectinload
 from app import metrics
 from app.db import UtcDateTime, dialect_insert, one_of, utcnow
 from app.errors import Conflict, ErrorDetail, NotFound, ValidationFailed
-from app.followups import workflow
+from app.followups import promises, workflow
 from app.followups.models import FollowUp, FollowUpEvent
 from app.followups.schemas import (
     Durations,
@@ -43,6 +43,7 @@ from app.followups.schemas import (
     FollowUpInsights,
     FollowUpRead,
     FollowUpSummary,
+    PromiseFigures,
 )
 from app.followups.targets import Targets, working_hours_between
 from app.followups.workflow import Reason, Status
@@ -350,6 +351,8 @@ def _fields(follow_up: FollowUp, touchpoint: str, moment: str) -> dict[str, Any]
         "resolved_at": follow_up.resolved_at,
         "closed_at": follow_up.closed_at,
         "next_update_at": follow_up.next_update_at,
+        "update_overdue": _update_overdue(follow_up, now=utcnow()),
+        "last_update_at": follow_up.last_news_at,
         "acknowledge_due_at": follow_up.acknowledge_due_at,
         "resolve_due_at": follow_up.resolve_due_at,
         "overdue": is_overdue(follow_up, now=utcnow()),
@@ -382,6 +385,24 @@ def is_overdue(follow_up: FollowUp, *, now: datetime) -> bool:
     ) or (follow_up.status not in SETTLED and now > follow_up.resolve_due_at)
 
 
+def _update_overdue(follow_up: FollowUp, *, now: datetime) -> bool:
+    return promises.update_overdue(
+        next_update_at=follow_up.next_update_at,
+        promised_at=follow_up.promised_at,
+        last_news_at=follow_up.last_news_at,
+        now=now,
+    )
+
+
+def _update_overdue_clause(now: datetime) -> ColumnElement[bool]:
+    """`promises.update_overdue` as a condition on the row."""
+    return and_(
+        FollowUp.next_update_at < now,
+        FollowUp.promised_at.is_not(None),
+        or_(FollowUp.last_news_at.is_(None), FollowUp.last_news_at <= FollowUp.promised_at),
+    )
+
+
 def _overdue_clause(now: datetime) -> ColumnElement[bool]:
     return or_(
         and_(FollowUp.status.in_(AWAITING_ACKNOWLEDGEMENT), FollowUp.acknowledge_due_at < now),
@@ -397,6 +418,7 @@ class FollowUpFilter:
     opened_from: datetime | None = None
     opened_to: datetime | None = None
     overdue: bool | None = None
+    update_overdue: bool | None = None
 
 
 async def list_follow_ups(
@@ -417,6 +439,9 @@ async def list_follow_ups(
     if filters.overdue is not None:
         overdue = _overdue_clause(utcnow())
         query = query.where(overdue if filters.overdue else ~overdue)
+    if filters.update_overdue is not None:
+        late = _update_overdue_clause(utcnow())
+        query = query.where(late if filters.update_overdue else ~late)
     if cursor is not None:
         opened_at, row_id = decode_cursor(cursor, _position)
         query = query.where(tuple_(FollowUp.opened_at, FollowUp.id) < (opened_at, row_id))
@@ -473,6 +498,9 @@ async def add_event(
         follow_up.resolve_due_at = targets.resolve_due(now)
     if event.next_update_at is not None:
         follow_up.next_update_at = event.next_update_at
+        follow_up.promised_at = now
+    if event.client_message is not None or event.status.value in promises.NEWS_STATUSES:
+        follow_up.last_news_at = now
     if event.root_cause is not None:
         follow_up.root_cause = event.root_cause
     session.add(
@@ -483,6 +511,7 @@ async def add_event(
             at=now,
             note=event.note,
             client_message=event.client_message,
+            next_update_at=event.next_update_at,
         )
     )
     await session.flush()
@@ -508,6 +537,7 @@ class ClientView:
 
     status: Status
     next_update_at: datetime | None
+    last_update_at: datetime | None
     messages: list[ClientMessage]
 
 
@@ -529,6 +559,7 @@ async def client_view(
     return ClientView(
         status=Status(follow_up.status),
         next_update_at=follow_up.next_update_at,
+        last_update_at=follow_up.last_news_at,
         messages=[
             ClientMessage(event.at, event.client_message)
             for event in follow_up.events
@@ -550,6 +581,12 @@ class _Timing:
     resolve_hours: float | None
     acknowledged_in_time: bool | None
     resolved_in_time: bool | None
+    promised: Sequence[promises.Promise]
+    update_overdue: bool
+
+
+def _step(event: FollowUpEvent) -> promises.Step:
+    return promises.Step(event.at, event.status, event.client_message, event.next_update_at)
 
 
 def _in_time(done_at: datetime | None, due_at: datetime, now: datetime) -> bool | None:
@@ -571,7 +608,20 @@ def _durations(hours: Sequence[float]) -> Durations:
     return Durations(median=_percentile(hours, 0.5), p90=_percentile(hours, 0.9))
 
 
-def _figures(key: str | None, timings: Sequence[_Timing]) -> FollowUpFigures:
+def _promise_figures(timings: Sequence[_Timing], *, now: datetime) -> PromiseFigures:
+    counted = promises.tally((promise for t in timings for promise in t.promised), now=now)
+    return PromiseFigures(
+        made=counted.made,
+        kept=counted.kept,
+        missed=counted.missed,
+        pending=counted.pending,
+        kept_share=counted.kept_share,
+        updates_overdue=sum(t.update_overdue for t in timings),
+        wait_for_news_hours=_durations(counted.waits),
+    )
+
+
+def _figures(key: str | None, timings: Sequence[_Timing], *, now: datetime) -> FollowUpFigures:
     acknowledged = [t.acknowledge_hours for t in timings if t.acknowledge_hours is not None]
     resolved = [t.resolve_hours for t in timings if t.resolve_hours is not None]
 
@@ -590,29 +640,32 @@ def _figures(key: str | None, timings: Sequence[_Timing]) -> FollowUpFigures:
         time_to_resolve=_durations(resolved),
         acknowledged_within_target=share([t.acknowledged_in_time for t in timings]),
         resolved_within_target=share([t.resolved_in_time for t in timings]),
+        promises=_promise_figures(timings, now=now),
     )
 
 
 def _grouped(
-    timings: Sequence[_Timing], key: Callable[[_Timing], str | None]
+    timings: Sequence[_Timing], key: Callable[[_Timing], str | None], *, now: datetime
 ) -> list[FollowUpFigures]:
     groups: dict[str, list[_Timing]] = {}
     for timing in timings:
         name = key(timing)
         if name is not None:
             groups.setdefault(name, []).append(timing)
-    figures = [_figures(name, members) for name, members in groups.items()]
+    figures = [_figures(name, members, now=now) for name, members in groups.items()]
     return sorted(figures, key=lambda f: (-f.follow_ups, f.key or ""))
 
 
 async def figures(
     session: AsyncSession, *, start: datetime, end: datetime, targets: Targets
 ) -> FollowUpInsights:
-    """Counts, times to acknowledge and resolve (working hours) and shares within target."""
+    """Counts, times to acknowledge and resolve (working hours), shares within target, and
+    the updates promised to clients and kept."""
     rows = await session.execute(
         select(FollowUp, Moment.key)
         .join(Moment, Moment.id == FollowUp.moment_id)
         .where(FollowUp.opened_at >= start, FollowUp.opened_at < end)
+        .options(selectinload(FollowUp.events))
     )
     now = utcnow()
     calendar = targets.calendar
@@ -636,6 +689,8 @@ async def figures(
                 follow_up.acknowledged_at, follow_up.acknowledge_due_at, now
             ),
             resolved_in_time=_in_time(follow_up.resolved_at, follow_up.resolve_due_at, now),
+            promised=promises.promises(map(_step, follow_up.events), now=now),
+            update_overdue=_update_overdue(follow_up, now=now),
         )
         for follow_up, key in rows.all()
     ]
@@ -645,8 +700,8 @@ async def figures(
             "to": end,
             "acknowledge_target_hours": targets.acknowledge_hours,
             "resolve_target_hours": targets.resolve_hours,
-            "total": _figures(None, timings),
-            "by_moment": _grouped(timings, lambda t: t.moment),
-            "by_team": _grouped(timings, lambda t: t.team),
+            "total": _figures(None, timings, now=now),
+            "by_moment": _grouped(timings, lambda t: t.moment, now=now),
+            "by_team": _grouped(timings, lambda t: t.team, now=now),
         }
     )

@@ -65,6 +65,7 @@ class QueueRow:
     id: int
     status: str
     overdue: bool
+    update_overdue: bool
     age: str
     due_for: str
     due_at: str
@@ -82,6 +83,7 @@ def _rows(follow_ups: list[FollowUpRead], now: datetime) -> list[QueueRow]:
                 id=follow_up.id,
                 status=follow_up.status.value,
                 overdue=follow_up.overdue,
+                update_overdue=follow_up.update_overdue,
                 age=age(follow_up.opened_at, now),
                 due_for=due_for,
                 due_at=when(due_at),

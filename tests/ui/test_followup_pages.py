@@ -225,3 +225,31 @@ async def test_the_follow_up_pages_require_sign_in(desk: Site) -> None:
     missing = await desk.browser.get("/ui/follow-ups/999999")
     assert missing.status_code == 404
     assert "No follow-up 999999" in missing.text
+
+
+async def test_a_promised_update_past_due_is_marked_in_the_queue_and_on_its_page(
+    desk: Site,
+) -> None:
+    late, on_time = await _open(desk.api, 2)
+    for number, promised in (
+        (late["id"], "2026-01-01T09:00:00Z"),
+        (on_time["id"], "2099-01-01T09:00:00Z"),
+    ):
+        moved = await desk.api.post(
+            f"/v1/follow-ups/{number}/events",
+            json={"status": "acknowledged", "actor": "ana", "next_update_at": promised},
+        )
+        assert moved.status_code == 200, moved.text
+    await sign_in(desk.browser, desk.read_key)
+
+    queue = (await desk.browser.get("/ui/follow-ups")).text
+    marked = [
+        number
+        for number in ROW.findall(queue)
+        if "Update overdue" in queue.split(f'data-follow-up="{number}"')[1].split("</tr>")[0]
+    ]
+    assert marked == [str(late["id"])]
+    late_page = (await desk.browser.get(f"/ui/follow-ups/{late['id']}")).text
+    assert "Update overdue" in late_page
+    assert "Client last had news</dt><dd>never" in late_page
+    assert "Update overdue" not in (await desk.browser.get(f"/ui/follow-ups/{on_time['id']}")).text
