@@ -92,6 +92,14 @@ class Settings(BaseSettings):
         description="Seconds between two folds of the pending count deltas into the rollups; "
         "0: this process does not fold (another one, or `mot rollups fold`, must).",
     )
+    alert_interval_seconds: float = Field(
+        default=300,
+        ge=0,
+        le=86_400,
+        description="Seconds between two evaluations of the alerts (moments newly a confident "
+        "problem or worsening, teams newly named, promised updates missed), sent as webhook "
+        "events; 0: this process does not evaluate them.",
+    )
     webhook_allow_hosts: str = Field(
         default="",
         description="Comma-separated host names and CIDR networks (`hooks.internal, "

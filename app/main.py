@@ -10,6 +10,7 @@ from fastapi import Depends, FastAPI
 
 from app import health, metrics, serving
 from app.access_log import AccessLogMiddleware
+from app.alerts import service as alerts_service
 from app.config import Settings, get_settings
 from app.db import Database
 from app.docs import install_docs
@@ -87,6 +88,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if settings.fold_interval_seconds > 0:
             folder = rollups_service.run_folder(database, interval=settings.fold_interval_seconds)
             tasks.append(asyncio.create_task(folder))
+        if settings.alert_interval_seconds > 0:
+            alerts = alerts_service.run_alerts(
+                database, interval=settings.alert_interval_seconds, base_url=settings.public_url
+            )
+            tasks.append(asyncio.create_task(alerts))
         settle_garbage_collector()
         try:
             yield

@@ -38,6 +38,8 @@ class FollowUp(Base):
     """When the current promise was made."""
     last_news_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     """When the client last had news: a message for them, or the problem resolved."""
+    overdue_alerted_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    """When the current promise was announced as missed (one alert per promise)."""
     acknowledge_due_at: Mapped[datetime] = mapped_column(UtcDateTime)
     resolve_due_at: Mapped[datetime] = mapped_column(UtcDateTime)
     root_cause: Mapped[str | None] = mapped_column(Text)

@@ -403,6 +403,46 @@ def _update_overdue_clause(now: datetime) -> ColumnElement[bool]:
     )
 
 
+async def take_newly_overdue_updates(
+    session: AsyncSession, *, now: datetime
+) -> list[dict[str, Any]]:
+    """The follow-ups whose promised update is overdue and not yet announced, as alert
+    payloads; each is marked announced, so that a promise is announced once."""
+    rows = await session.execute(
+        select(FollowUp, Moment.key)
+        .join(Moment, Moment.id == FollowUp.moment_id)
+        .where(
+            _update_overdue_clause(now),
+            or_(
+                FollowUp.overdue_alerted_at.is_(None),
+                FollowUp.overdue_alerted_at < FollowUp.promised_at,
+            ),
+        )
+        .order_by(FollowUp.id)
+        .with_for_update(of=FollowUp)
+    )
+    payloads = []
+    for follow_up, moment in rows:
+        follow_up.overdue_alerted_at = now
+        payloads.append(
+            {
+                "follow_up": follow_up.id,
+                "moment": moment,
+                "team": follow_up.team,
+                "status": follow_up.status,
+                "promised_at": _stamp(follow_up.promised_at),
+                "next_update_at": _stamp(follow_up.next_update_at),
+                "last_update_at": _stamp(follow_up.last_news_at),
+            }
+        )
+    await session.flush()
+    return payloads
+
+
+def _stamp(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat()
+
+
 def _overdue_clause(now: datetime) -> ColumnElement[bool]:
     return or_(
         and_(FollowUp.status.in_(AWAITING_ACKNOWLEDGEMENT), FollowUp.acknowledge_due_at < now),

@@ -10,6 +10,8 @@ class EventType(StrEnum):
     follow_up_opened = "follow_up.opened"
     follow_up_status_changed = "follow_up.status_changed"
     rating_negative = "rating.negative"
+    moment_alert = "moment.alert"
+    follow_up_update_overdue = "follow_up.update_overdue"
 
 
 class WebhookCreate(InputModel):
