@@ -2,6 +2,7 @@
 measured on planted data: a drop after an action is found, a dip of every moment alike
 is not credited to it, and an effect too young to measure says so."""
 
+import base64
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
@@ -271,3 +272,24 @@ async def test_recording_needs_the_manage_scope(
         assert (await reader.delete("/v1/moments/m.fixed/actions/1")).status_code == 403
         assert len((await get_json(reader, "/v1/moments/m.fixed/actions", {}))["data"]) == 1
         assert len((await get_json(reader, "/v1/insights/actions", {}))["data"]) == 1
+
+
+@pytest.mark.parametrize(
+    "position",
+    [
+        '["2026-09-01T10:00:00", 1]',
+        '["9999-12-31T23:59:59+00:00", 1]',
+        f'["2026-09-01T10:00:00+00:00", {2**63}]',
+        '["2026-09-01T10:00:00+00:00", NaN]',
+        '["2026-09-01T10:00:00+00:00"]',
+    ],
+)
+async def test_a_forged_cursor_is_refused_on_both_lists(
+    client: httpx.AsyncClient, position: str
+) -> None:
+    await add_moment(client, "m.fixed")
+    cursor = base64.urlsafe_b64encode(position.encode()).decode().rstrip("=")
+    for path in ("/v1/moments/m.fixed/actions", "/v1/insights/actions"):
+        response = await client.get(path, params={"cursor": cursor})
+        assert response.status_code == 422, response.text
+        assert response.json()["code"] == "invalid_cursor"
