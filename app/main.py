@@ -10,6 +10,8 @@ from fastapi import Depends, FastAPI
 
 from app import health, metrics, serving
 from app.access_log import AccessLogMiddleware
+from app.actions.router import insights_router as action_insights
+from app.actions.router import router as actions_router
 from app.alerts import service as alerts_service
 from app.config import Settings, get_settings
 from app.db import Database
@@ -131,6 +133,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(moments_router)
     app.include_router(touchpoints_router)
     app.include_router(insights_router)
+    app.include_router(actions_router)
+    app.include_router(action_insights)
     app.include_router(clients_router)
     app.include_router(surveys_router)
     app.include_router(follow_ups_router)

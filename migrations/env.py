@@ -8,6 +8,7 @@ from sqlalchemy import Engine, engine_from_config, event, pool, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.pool import ConnectionPoolEntry
 
+from app.actions import models as _action_models  # noqa: F401
 from app.alerts import models as _alert_models  # noqa: F401
 from app.config import get_settings
 from app.db import Base, UtcDateTime, sync_url

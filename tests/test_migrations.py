@@ -23,6 +23,7 @@ TABLES = {
     "webhook_delivery",
     "api_key",
     "audit_entry",
+    "improvement_action",
 }
 
 LINKED = ("touchpoint", "follow_up")
