@@ -4,6 +4,7 @@
 in a second, when it is added.
 """
 
+import re
 import tomllib
 from pathlib import Path
 
@@ -42,3 +43,10 @@ def test_the_migrations_are_found_whatever_the_working_directory(
     assert sorted(path.name for path in (found / "versions").glob("*.py")) == sorted(
         path.name for path in (ROOT / "migrations" / "versions").glob("*.py")
     )
+
+
+def test_the_image_is_labelled_with_the_version_it_installs() -> None:
+    version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    # The image installs the wheel by its file name, so a stale version fails the build too.
+    assert re.findall(r"^ARG MOT_VERSION=(\S+)$", dockerfile, re.MULTILINE) == [version]
