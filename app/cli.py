@@ -330,12 +330,16 @@ cli.add_typer(keys_cli, name="keys")
 def keys_create(
     name: Annotated[str, typer.Option(help="Who or what uses the key.")],
     scope: Annotated[list[Scope], typer.Option(help="A scope the key gets; repeat for several.")],
+    as_json: JsonOption = False,
 ) -> None:
     """Create a key and print it, this once; only its hash is stored."""
     _migrate_to_head()
     data = ApiKeyCreate(name=name, scopes=scope)
 
     created = _in_transaction(lambda session: keys_service.create(session, data=data))
+    if as_json:
+        _print_json(created.model_dump(mode="json"))
+        return
     typer.echo(f"key {created.id} ({created.name}; {', '.join(created.scopes)}): store it now")
     typer.echo(created.key)
 
@@ -343,6 +347,7 @@ def keys_create(
 @keys_cli.command("list")
 def keys_list(
     include_revoked: Annotated[bool, typer.Option(help="Also list revoked keys.")] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """The keys: number, prefix, name, scopes, last use."""
     _migrate_to_head()
@@ -351,7 +356,11 @@ def keys_list(
         async with database.read_sessions() as session:
             return await keys_service.list_keys(session, include_revoked=include_revoked)
 
-    for key in _with_database(_list):
+    keys = _with_database(_list)
+    if as_json:
+        _print_json({"keys": [key.model_dump(mode="json") for key in keys]})
+        return
+    for key in keys:
         last_used = key.last_used_at.isoformat() if key.last_used_at else "never used"
         revoked = f"  revoked {key.revoked_at.isoformat()}" if key.revoked_at else ""
         typer.echo(

@@ -305,6 +305,29 @@ def test_keys_can_be_created_listed_and_revoked_from_the_command_line(database_u
     assert "revoked" in _run("keys", "list", "--include-revoked", database_url=database_url).stdout
 
 
+def test_keys_are_created_and_listed_as_json_for_scripts(database_url: str) -> None:
+    created = _run(
+        "keys",
+        "create",
+        "--name",
+        "portal",
+        "--scope",
+        "ingest",
+        "--json",
+        database_url=database_url,
+    )
+    assert created.returncode == 0, created.stderr
+    key = json.loads(created.stdout)
+    assert key["key"].startswith("mot_")
+    assert (key["name"], key["scopes"]) == ("portal", ["ingest"])
+
+    listed = json.loads(_run("keys", "list", "--json", database_url=database_url).stdout)
+    portal = [entry for entry in listed["keys"] if entry["name"] == "portal"]
+    assert [entry["id"] for entry in portal] == [key["id"]]
+    assert "key" not in portal[0]
+    assert key["key"] not in json.dumps(listed)
+
+
 def test_revoking_an_unknown_key_fails_clearly(database_url: str) -> None:
     result = _run("keys", "revoke", "999", database_url=database_url)
     assert result.returncode == 1
