@@ -50,7 +50,7 @@ JsonOption = Annotated[
 ]
 
 
-def installed_version() -> str:
+def _installed_version() -> str:
     """The version of the installed distribution, as `pip` knows it."""
     try:
         return metadata.version("mot")
@@ -60,7 +60,7 @@ def installed_version() -> str:
 
 def _print_version(value: bool) -> None:
     if value:
-        typer.echo(f"mot {installed_version()}")
+        typer.echo(f"mot {_installed_version()}")
         raise typer.Exit()
 
 
