@@ -1,22 +1,27 @@
 """The `mot` command: serve, migrate, demo data, rollups, keys, purge and the smoke check."""
 
 import asyncio
+import json
 import logging
 import logging.config
 import sys
+import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
+from importlib import metadata
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession
 from uvicorn.config import STARTUP_FAILURE
 
 from app import demo, logs, metrics, migrate, serving
-from app.config import get_settings
+from app.config import DEVELOPMENT_SECRET, get_settings
 from app.db import Database
 from app.errors import AppError
 from app.followups import targets as followups_targets
@@ -26,12 +31,81 @@ from app.keys.schemas import ApiKeyCreate, ApiKeyRead, Scope
 from app.privacy import service as privacy_service
 from app.privacy.schemas import RemovedCounts
 from app.rollups import service as rollups
-from app.smoke import SmokeFailure, run_smoke, wait_until_ready
+from app.smoke import (
+    WAIT_STEP,
+    SmokeFailure,
+    StepResult,
+    junit_report,
+    run_smoke,
+    wait_until_ready,
+)
 
 T = TypeVar("T")
 logger = logging.getLogger(__name__)
 
 cli = typer.Typer(help="mot: Moments of Truth experience-survey service.", no_args_is_help=True)
+
+JsonOption = Annotated[
+    bool, typer.Option("--json", help="Print the result as one JSON object, for scripts.")
+]
+
+
+def _installed_version() -> str:
+    """The version of the installed distribution, as `pip` knows it."""
+    try:
+        return metadata.version("mot")
+    except metadata.PackageNotFoundError:
+        return "unknown (not installed)"
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"mot {_installed_version()}")
+        raise typer.Exit()
+
+
+@cli.callback()
+def _options(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version, exit."
+        ),
+    ] = False,
+) -> None:
+    """mot: Moments of Truth experience-survey service."""
+
+
+def _print_json(result: dict[str, Any]) -> None:
+    typer.echo(json.dumps(result, sort_keys=True))
+
+
+@contextmanager
+def _progress(label: str, unit: str) -> Iterator[Callable[[int, int], None]]:
+    """A `progress(done, total)` callable for a long command, shown on stderr: a bar on a
+    terminal, else one line per step (a log, or a CI job's output, keeps every line)."""
+    console = Console(stderr=True)
+    if not console.is_terminal:
+
+        def line(done: int, total: int) -> None:
+            typer.echo(f"{label}: {done}/{total} {unit}", err=True)
+
+        yield line
+        return
+    columns = (
+        TextColumn(label),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn(unit),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=console) as bar:
+        task = bar.add_task(label, total=None)
+
+        def advance(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield advance
 
 
 def _ensure_sqlite_directory(database_url: str) -> None:
@@ -127,9 +201,17 @@ def serve(
 
     SIGTERM stops it gracefully: new connections are refused, requests in flight finish.
     """
-    log_level = get_settings().log_level
+    settings = get_settings()
+    log_level = settings.log_level
     log_config = logs.config(log_level)
     with _starting(log_config):  # the migrations' lines are JSON too
+        if settings.secret_key.get_secret_value() == DEVELOPMENT_SECRET:
+            # Allowed in development only (production refuses to start): anyone who reads
+            # the source can forge survey links and status pages signed with it.
+            logger.warning(
+                "MOT_SECRET_KEY is not set: links are signed with the development secret, "
+                "which anyone can forge; set MOT_SECRET_KEY before clients get links"
+            )
         if run_migrations:
             _migrate_to_head()
         _bootstrap_admin_key()
@@ -140,12 +222,16 @@ def serve(
 
 
 @cli.command("migrate")
-def migrate_command() -> None:
+def migrate_command(as_json: JsonOption = False) -> None:
     """Apply pending database migrations."""
     # Often the step before the service starts (a release job, an init container): its
     # lines are the service's.
     with _starting(logs.config(get_settings().log_level)):
         _migrate_to_head()
+    if as_json:
+        revisions = migrate.current_revisions_sync(get_settings().database_url)
+        _print_json({"schema": "current", "revisions": sorted(revisions)})
+        return
     typer.echo("database schema is at the latest migration")
 
 
@@ -158,19 +244,33 @@ def demo_command(
         datetime | None,
         typer.Option(formats=["%Y-%m-%d"], help="Last day of data (UTC); default today."),
     ] = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Fill the database with a realistic, reproducible demo data set."""
     _migrate_to_head()
     end = until.replace(tzinfo=UTC) if until else demo.default_until()
     payloads = demo.generate(touchpoints=touchpoints, days=days, seed=seed, until=end)
 
-    stored, duplicates = _with_database(
-        lambda database: demo.load(
-            database,
-            payloads=payloads,
-            follow_up_targets=followups_targets.from_settings(get_settings()),
+    with _progress("demo data", "touchpoints") as progress:
+        stored, duplicates = _with_database(
+            lambda database: demo.load(
+                database,
+                payloads=payloads,
+                follow_up_targets=followups_targets.from_settings(get_settings()),
+                progress=progress,
+            )
         )
-    )
+    if as_json:
+        _print_json(
+            {
+                "stored": stored,
+                "duplicates": duplicates,
+                "until": end.date().isoformat(),
+                "days": days,
+                "seed": seed,
+            }
+        )
+        return
     typer.echo(f"demo data: {stored} touchpoints stored, {duplicates} already there")
 
 
@@ -179,7 +279,7 @@ cli.add_typer(rollups_cli, name="rollups")
 
 
 @rollups_cli.command("rebuild")
-def rollups_rebuild() -> None:
+def rollups_rebuild(as_json: JsonOption = False) -> None:
     """Recount every rollup from the touchpoints, in one transaction.
 
     Rollups are kept up to date by every write; rebuild after loading touchpoints by other
@@ -189,17 +289,22 @@ def rollups_rebuild() -> None:
     """
     _migrate_to_head()
 
-    async def _rebuild(session: AsyncSession) -> tuple[int, date | None]:
-        since = await privacy_service.purged_until(session)
-        return await counts.rebuild(session, since=since), since
+    with _progress("rollups rebuild", "recounts") as progress:
 
-    rows, since = _in_transaction(_rebuild)
+        async def _rebuild(session: AsyncSession) -> tuple[int, date | None]:
+            since = await privacy_service.purged_until(session)
+            return await counts.rebuild(session, since=since, progress=progress), since
+
+        rows, since = _in_transaction(_rebuild)
+    if as_json:
+        _print_json({"rows": rows, "kept_before": since.isoformat() if since else None})
+        return
     kept = f" (days before {since.isoformat()} kept: purged)" if since else ""
     typer.echo(f"rollups rebuilt: {rows} rows{kept}")
 
 
 @rollups_cli.command("fold")
-def rollups_fold() -> None:
+def rollups_fold(as_json: JsonOption = False) -> None:
     """Fold the pending count deltas into the rollups now, in one transaction.
 
     `mot serve` folds by itself every moment; this is for a database written while no
@@ -207,6 +312,10 @@ def rollups_fold() -> None:
     """
     _migrate_to_head()
     folded = _with_database(rollups.fold_once)
+    if as_json:
+        # None: another process held the fold lock; nothing was folded here.
+        _print_json({"folded": folded or 0, "another_folder_at_work": folded is None})
+        return
     if folded is None:
         typer.echo("another folder is at work; nothing folded")
         return
@@ -221,12 +330,16 @@ cli.add_typer(keys_cli, name="keys")
 def keys_create(
     name: Annotated[str, typer.Option(help="Who or what uses the key.")],
     scope: Annotated[list[Scope], typer.Option(help="A scope the key gets; repeat for several.")],
+    as_json: JsonOption = False,
 ) -> None:
     """Create a key and print it, this once; only its hash is stored."""
     _migrate_to_head()
     data = ApiKeyCreate(name=name, scopes=scope)
 
     created = _in_transaction(lambda session: keys_service.create(session, data=data))
+    if as_json:
+        _print_json(created.model_dump(mode="json"))
+        return
     typer.echo(f"key {created.id} ({created.name}; {', '.join(created.scopes)}): store it now")
     typer.echo(created.key)
 
@@ -234,6 +347,7 @@ def keys_create(
 @keys_cli.command("list")
 def keys_list(
     include_revoked: Annotated[bool, typer.Option(help="Also list revoked keys.")] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """The keys: number, prefix, name, scopes, last use."""
     _migrate_to_head()
@@ -242,7 +356,11 @@ def keys_list(
         async with database.read_sessions() as session:
             return await keys_service.list_keys(session, include_revoked=include_revoked)
 
-    for key in _with_database(_list):
+    keys = _with_database(_list)
+    if as_json:
+        _print_json({"keys": [key.model_dump(mode="json") for key in keys]})
+        return
+    for key in keys:
         last_used = key.last_used_at.isoformat() if key.last_used_at else "never used"
         revoked = f"  revoked {key.revoked_at.isoformat()}" if key.revoked_at else ""
         typer.echo(
@@ -273,6 +391,7 @@ def purge(
     chunk_size: Annotated[
         int, typer.Option(min=1, max=10_000, help="Touchpoints deleted per transaction.")
     ] = privacy_service.PURGE_CHUNK,
+    as_json: JsonOption = False,
 ) -> None:
     """Delete touchpoints older than MOT_RETENTION_DAYS, with everything about them.
 
@@ -283,14 +402,34 @@ def purge(
     _migrate_to_head()
     days = get_settings().retention_days
     if days is None:
+        if as_json:
+            _print_json({"retention_days": None, "dry_run": dry_run, "removed": None})
+            return
         typer.echo("MOT_RETENTION_DAYS is not set: touchpoints are kept forever; nothing purged")
         return
     cutoff = privacy_service.retention_cutoff(datetime.now(UTC), days=days)
-    report = _with_database(
-        lambda database: privacy_service.purge(
-            database, occurred_before=cutoff, chunk_size=chunk_size, dry_run=dry_run
+    with _progress("purge", "touchpoints deleted") as progress:
+        report = _with_database(
+            lambda database: privacy_service.purge(
+                database,
+                occurred_before=cutoff,
+                chunk_size=chunk_size,
+                dry_run=dry_run,
+                progress=progress,
+            )
         )
-    )
+    if as_json:
+        _print_json(
+            {
+                "retention_days": days,
+                "dry_run": dry_run,
+                "occurred_before": cutoff.isoformat(),
+                "removed": report.removed.model_dump(),
+                "kept_open": report.kept_open,
+                "audit_entry": report.audit_entry,
+            }
+        )
+        return
     verb = "would delete" if dry_run else "deleted"
     typer.echo(
         f"purge of touchpoints that occurred before {cutoff.isoformat()} "
@@ -314,17 +453,52 @@ def smoke(
     wait: Annotated[
         float, typer.Option(help="Seconds to wait for the service to become ready first.")
     ] = 0,
+    junit: Annotated[
+        Path | None,
+        typer.Option(
+            dir_okay=False, help="Also write a JUnit XML report here, one test case per step."
+        ),
+    ] = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Post a few touchpoints to a running service and read them back; exit 1 on failure."""
     base_url = url.rstrip("/")
-    try:
-        if wait > 0:
+    results: list[StepResult] = []
+    # With --json the step lines still tell a reader what happens, away from the result.
+    report = (lambda line: typer.echo(line, err=True)) if as_json else typer.echo
+    failure: SmokeFailure | None = None
+    if wait > 0:
+        started = time.monotonic()
+        try:
             wait_until_ready(base_url, seconds=wait, timeout=timeout)
-        run_smoke(base_url, api_key=api_key, timeout=timeout, report=typer.echo)
-    except SmokeFailure as failure:
+        except SmokeFailure as error:
+            failure = error
+        waited = time.monotonic() - started
+        results.append(StepResult(WAIT_STEP, waited, None if failure is None else str(failure)))
+    if failure is None:
+        try:
+            run_smoke(base_url, api_key=api_key, timeout=timeout, report=report, results=results)
+        except SmokeFailure as error:
+            failure = error
+    if junit is not None:
+        junit.write_bytes(junit_report(results, url=url))
+    if as_json:
+        _print_json(
+            {
+                "url": url,
+                "passed": failure is None,
+                "failure": None if failure is None else str(failure),
+                "steps": [
+                    {"name": r.name, "seconds": round(r.seconds, 3), "failure": r.failure}
+                    for r in results
+                ],
+            }
+        )
+    if failure is not None:
         typer.echo(f"FAIL {failure}", err=True)
-        raise typer.Exit(code=1) from None
-    typer.echo(f"smoke check passed against {url}")
+        raise typer.Exit(code=1)
+    if not as_json:
+        typer.echo(f"smoke check passed against {url}")
 
 
 def main() -> None:

@@ -21,6 +21,7 @@ the command twice stores nothing new.
 """
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -286,9 +287,16 @@ async def load(
     payloads: list[dict[str, Any]],
     follow_up_targets: Targets,
     batch_size: int = 1000,
+    progress: Callable[[int, int], None] | None = None,
 ) -> tuple[int, int]:
-    """Catalogue the demo moments and ingest the payloads; returns (stored, duplicates)."""
+    """Catalogue the demo moments and ingest the payloads; returns (stored, duplicates).
+
+    `progress(done, total)` is told of the payloads ingested, at the start and after each
+    batch.
+    """
     stored = duplicates = 0
+    if progress is not None:
+        progress(0, len(payloads))
     async with database.write_sessions() as session:
         known = set((await session.scalars(select(Moment.key))).all())
         for moment in MOMENTS:
@@ -322,6 +330,8 @@ async def load(
             raise RuntimeError(f"demo data refused: {report.errors[0].message}")
         stored += report.created
         duplicates += report.duplicates
+        if progress is not None:
+            progress(start + len(chunk), len(payloads))
     # Readers would add the pending counts themselves; folded, the demo reads faster.
     await rollups_service.fold_once(database)
     return stored, duplicates

@@ -1,5 +1,6 @@
 """Schema migrations: run Alembic programmatically and tell whether the schema is current."""
 
+from importlib import resources
 from pathlib import Path
 
 from alembic import command
@@ -10,20 +11,32 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.db import sync_url
 
-_PROJECT_ROOT = Path(__file__).resolve().parent.parent
+MIGRATIONS_PACKAGE = "app.migrations"
+"""Where an installed service (a wheel, or an editable install) keeps the migrations: the
+repository's top-level migrations/ directory, shipped inside the package."""
+_SOURCE_TREE_MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
 
-def _migrations_dir() -> Path:
-    # A source checkout keeps migrations beside the package; an image may run from elsewhere.
-    for candidate in (_PROJECT_ROOT / "migrations", Path.cwd() / "migrations"):
-        if (candidate / "env.py").is_file():
+def migrations_dir() -> Path:
+    """The directory of the migrations, whatever the working directory."""
+    try:
+        installed = resources.files(MIGRATIONS_PACKAGE)
+    except ModuleNotFoundError:
+        # A source tree imported without installing it (PYTHONPATH): beside the package.
+        installed = None
+    for candidate in (installed, _SOURCE_TREE_MIGRATIONS):
+        # Alembic reads the scripts from the file system: a package inside a zip won't do.
+        if isinstance(candidate, Path) and (candidate / "env.py").is_file():
             return candidate
-    raise FileNotFoundError("the migrations directory was not found next to the app package")
+    raise FileNotFoundError(
+        f"the migrations were not found in the package {MIGRATIONS_PACKAGE} "
+        f"nor in {_SOURCE_TREE_MIGRATIONS}"
+    )
 
 
 def alembic_config(database_url: str) -> Config:
     config = Config()
-    config.set_main_option("script_location", str(_migrations_dir()))
+    config.set_main_option("script_location", str(migrations_dir()))
     # Percent signs in passwords would otherwise be read as interpolation.
     config.set_main_option("sqlalchemy.url", sync_url(database_url).replace("%", "%%"))
     return config

@@ -1,23 +1,41 @@
 """The `mot` command as users run it: real processes, real HTTP over a socket."""
 
+import itertools
 import json
 import os
+import pty
 import re
 import subprocess
 import time
 from collections.abc import Iterator
+from importlib import metadata
 from pathlib import Path
+from xml.etree import ElementTree
 
 import httpx
 import pytest
 
+from app import migrate
+from app.smoke import SMOKE_STEPS, WAIT_STEP
 from tests.servers import ADMIN_KEY, MOT, Served, free_port
 
 
-def _run(*args: str, database_url: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "MOT_DATABASE_URL": database_url, "MOT_API_KEY": ADMIN_KEY}
+def _run(
+    *args: str,
+    database_url: str,
+    timeout: float = 120,
+    cwd: Path | None = None,
+    **variables: str,
+) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "MOT_DATABASE_URL": database_url, "MOT_API_KEY": ADMIN_KEY, **variables}
     return subprocess.run(
-        [MOT, *args], env=env, capture_output=True, text=True, timeout=timeout, check=False
+        [MOT, *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        cwd=cwd,
     )
 
 
@@ -29,13 +47,82 @@ def served(database_url: str, tmp_path: Path) -> Iterator[str]:
 
 
 @pytest.mark.slow
-def test_smoke_passes_against_a_running_service(served: str, database_url: str) -> None:
+def test_smoke_passes_against_a_running_service(
+    served: str, database_url: str, tmp_path: Path
+) -> None:
     result = _run("smoke", served, database_url=database_url)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "smoke check passed" in result.stdout
     # A second run must pass too: it uses fresh ids and an existing moment.
-    again = _run("smoke", served, database_url=database_url)
+    report = tmp_path / "smoke.xml"
+    again = _run(
+        "smoke", served, "--wait", "5", "--junit", str(report), "--json", database_url=database_url
+    )
     assert again.returncode == 0, again.stdout + again.stderr
+    result_object = json.loads(again.stdout)
+    assert result_object["passed"] is True
+    assert [step["name"] for step in result_object["steps"]] == [WAIT_STEP, *SMOKE_STEPS]
+    assert all(step["failure"] is None for step in result_object["steps"])
+    # The step lines go to stderr, away from the one JSON object.
+    assert f"ok  {SMOKE_STEPS[0]}" in again.stderr
+
+    suite = ElementTree.parse(report).getroot().find("testsuite")
+    assert suite is not None
+    cases = suite.findall("testcase")
+    assert [case.get("name") for case in cases] == [WAIT_STEP, *SMOKE_STEPS]
+    assert (suite.get("tests"), suite.get("failures"), suite.get("skipped")) == ("6", "0", "0")
+    assert not [child for case in cases for child in case]
+
+
+def test_smoke_report_names_the_failing_step_and_skips_the_rest(
+    database_url: str, tmp_path: Path
+) -> None:
+    report = tmp_path / "smoke.xml"
+    url = f"http://127.0.0.1:{free_port()}"
+    result = _run(
+        "smoke", url, "--timeout", "2", "--junit", str(report), "--json", database_url=database_url
+    )
+    assert result.returncode == 1
+    assert "FAIL cannot talk to" in result.stderr
+    result_object = json.loads(result.stdout)
+    assert result_object["passed"] is False
+    assert result_object["failure"].startswith(f"cannot talk to {url}")
+
+    suite = ElementTree.parse(report).getroot().find("testsuite")
+    assert suite is not None
+    cases = {case.get("name"): case for case in suite.findall("testcase")}
+    assert list(cases) == list(SMOKE_STEPS)
+    failure = cases[SMOKE_STEPS[0]].find("failure")
+    assert failure is not None
+    assert (failure.get("message") or "").startswith(f"cannot talk to {url}")
+    assert all(cases[name].find("skipped") is not None for name in SMOKE_STEPS[1:])
+    assert (suite.get("failures"), suite.get("skipped")) == ("1", str(len(SMOKE_STEPS) - 1))
+
+
+def test_smoke_report_records_a_wait_that_ran_out(database_url: str, tmp_path: Path) -> None:
+    report = tmp_path / "smoke.xml"
+    url = f"http://127.0.0.1:{free_port()}"
+    result = _run(
+        "smoke",
+        url,
+        "--wait",
+        "1",
+        "--timeout",
+        "0.5",
+        "--junit",
+        str(report),
+        database_url=database_url,
+    )
+    assert result.returncode == 1
+    suite = ElementTree.parse(report).getroot().find("testsuite")
+    assert suite is not None
+    first, *others = suite.findall("testcase")
+    assert first.get("name") == WAIT_STEP
+    failure = first.find("failure")
+    assert failure is not None
+    assert "was not ready within 1 s" in (failure.text or "")
+    assert [case.get("name") for case in others] == list(SMOKE_STEPS)
+    assert all(case.find("skipped") is not None for case in others)
 
 
 def test_smoke_fails_clearly_when_nothing_listens(database_url: str) -> None:
@@ -57,6 +144,115 @@ def test_migrate_brings_an_empty_database_to_head(empty_database_url: str) -> No
     result = _run("migrate", database_url=empty_database_url)
     assert result.returncode == 0, result.stderr
     assert "latest migration" in result.stdout
+
+
+def test_migrate_finds_the_migrations_from_any_directory(
+    empty_database_url: str, tmp_path: Path
+) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    result = _run("migrate", "--json", database_url=empty_database_url, cwd=elsewhere)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {
+        "schema": "current",
+        "revisions": sorted(migrate.head_revisions(empty_database_url)),
+    }
+    assert list(elsewhere.iterdir()) == []
+
+
+def test_version_is_the_installed_distributions() -> None:
+    result = subprocess.run([MOT, "--version"], capture_output=True, text=True, check=True)
+    assert result.stdout == f"mot {metadata.version('mot')}\n"
+
+
+def _progress_lines(stderr: str, label: str) -> list[tuple[int, int]]:
+    steps = re.findall(rf"^{re.escape(label)}: (\d+)/(\d+) ", stderr, re.MULTILINE)
+    return [(int(done), int(total)) for done, total in steps]
+
+
+def test_long_commands_report_progress_line_by_line_and_results_as_json(
+    database_url: str,
+) -> None:
+    args = ("demo", "--touchpoints", "2500", "--days", "20", "--until", "2026-11-01", "--json")
+    loaded = _run(*args, database_url=database_url)
+    assert loaded.returncode == 0, loaded.stderr
+    assert json.loads(loaded.stdout) == {
+        "stored": 2500,
+        "duplicates": 0,
+        "until": "2026-11-01",
+        "days": 20,
+        "seed": 7,
+    }
+    assert _progress_lines(loaded.stderr, "demo data") == [
+        (0, 2500),
+        (1000, 2500),
+        (2000, 2500),
+        (2500, 2500),
+    ]
+
+    rebuilt = _run("rollups", "rebuild", "--json", database_url=database_url)
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    rebuild = json.loads(rebuilt.stdout)
+    assert rebuild["rows"] > 0
+    assert rebuild["kept_before"] is None
+    steps = _progress_lines(rebuilt.stderr, "rollups rebuild")
+    assert steps == [(done, steps[-1][1]) for done in range(steps[-1][1] + 1)]
+
+    folded = _run("rollups", "fold", "--json", database_url=database_url)
+    assert folded.returncode == 0, folded.stderr
+    assert json.loads(folded.stdout) == {"folded": 0, "another_folder_at_work": False}
+
+    # Until 2026-11-01 over 20 days: a retention of 10 days from today purges every one
+    # but those whose follow-up is still open.
+    purged = _run(
+        "purge",
+        "--chunk-size",
+        "1000",
+        "--json",
+        database_url=database_url,
+        MOT_RETENTION_DAYS="10",
+    )
+    assert purged.returncode == 0, purged.stderr
+    purge = json.loads(purged.stdout)
+    deleted = purge["removed"]["touchpoints"]
+    assert deleted + purge["kept_open"] == 2500
+    assert purge["retention_days"] == 10
+    assert purge["dry_run"] is False
+    assert isinstance(purge["audit_entry"], int)
+    lines = _progress_lines(purged.stderr, "purge")
+    assert lines[0] == (0, deleted)
+    assert lines[-1] == (deleted, deleted)
+    assert len(lines) >= 4  # 0, then a line per chunk of at most 1000
+    assert all(0 <= b[0] - a[0] <= 1000 for a, b in itertools.pairwise(lines))
+
+    again = _run("rollups", "rebuild", "--json", database_url=database_url)
+    assert json.loads(again.stdout)["kept_before"] == purge["occurred_before"][:10]
+
+
+def test_progress_is_a_bar_on_a_terminal(database_url: str) -> None:
+    controller, terminal = pty.openpty()
+    env = {**os.environ, "MOT_DATABASE_URL": database_url, "COLUMNS": "100"}
+    with subprocess.Popen(
+        [MOT, "rollups", "rebuild"], env=env, stdout=subprocess.PIPE, stderr=terminal
+    ) as process:
+        os.close(terminal)
+        shown = b""
+        while True:
+            try:
+                chunk = os.read(controller, 4096)
+            except OSError:  # the other end closed: the command is done
+                break
+            if not chunk:
+                break
+            shown += chunk
+        stdout = process.stdout.read() if process.stdout else b""
+    os.close(controller)
+    assert process.returncode == 0, shown
+    assert b"rollups rebuilt" in stdout
+    drawn = shown.decode(errors="replace")
+    assert "\u2501" in drawn  # the bar's line
+    assert re.search(r"7/7", re.sub(r"\x1b\[[0-9;?]*[a-zA-Z]", "", drawn))
+    assert not _progress_lines(drawn, "rollups rebuild")
 
 
 def test_demo_is_reproducible_and_idempotent(database_url: str) -> None:
@@ -109,10 +305,52 @@ def test_keys_can_be_created_listed_and_revoked_from_the_command_line(database_u
     assert "revoked" in _run("keys", "list", "--include-revoked", database_url=database_url).stdout
 
 
+def test_keys_are_created_and_listed_as_json_for_scripts(database_url: str) -> None:
+    created = _run(
+        "keys",
+        "create",
+        "--name",
+        "portal",
+        "--scope",
+        "ingest",
+        "--json",
+        database_url=database_url,
+    )
+    assert created.returncode == 0, created.stderr
+    key = json.loads(created.stdout)
+    assert key["key"].startswith("mot_")
+    assert (key["name"], key["scopes"]) == ("portal", ["ingest"])
+
+    listed = json.loads(_run("keys", "list", "--json", database_url=database_url).stdout)
+    portal = [entry for entry in listed["keys"] if entry["name"] == "portal"]
+    assert [entry["id"] for entry in portal] == [key["id"]]
+    assert "key" not in portal[0]
+    assert key["key"] not in json.dumps(listed)
+
+
 def test_revoking_an_unknown_key_fails_clearly(database_url: str) -> None:
     result = _run("keys", "revoke", "999", database_url=database_url)
     assert result.returncode == 1
     assert "No API key 999" in result.stderr
+
+
+@pytest.mark.slow
+def test_serving_on_the_development_secret_warns_at_start(
+    database_url: str, tmp_path: Path
+) -> None:
+    warning = "links are signed with the development secret"
+    default = Served(database_url, tmp_path / "default.log")
+    default.env.pop("MOT_SECRET_KEY", None)
+    with default:
+        pass
+    lines = [json.loads(line) for line in default.log.splitlines() if line.startswith("{")]
+    warned = [line for line in lines if warning in line["message"]]
+    assert [line["level"] for line in warned] == ["WARNING"], default.log
+
+    secret = {"MOT_SECRET_KEY": "a-real-secret-of-at-least-32-characters-0123"}
+    with Served(database_url, tmp_path / "secret.log", env=secret) as configured:
+        pass
+    assert warning not in configured.log
 
 
 @pytest.mark.slow

@@ -6,7 +6,7 @@ the rollups do not break down (team and channel together, or a team's agents) is
 from the touchpoints alone. The callers read in one snapshot (see `app.db`).
 """
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, cast
 
@@ -240,7 +240,12 @@ async def recompute(session: AsyncSession) -> dict[RollupKey, Counters]:
     return expected
 
 
-async def rebuild(session: AsyncSession, *, since: date | None = None) -> int:
+async def rebuild(
+    session: AsyncSession,
+    *,
+    since: date | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> int:
     """Replace rollup rows by a recount from the touchpoints; returns the rows there are.
 
     Folders and writers of count deltas wait until the rebuild commits, so that no change
@@ -250,7 +255,20 @@ async def rebuild(session: AsyncSession, *, since: date | None = None) -> int:
     complete; days from `since` on are recounted from the touchpoints; months from the one
     holding `since` on are summed from their day rows, so a month that straddles `since`
     keeps the counts of its purged days.
+
+    `progress(done, total)` is told of the recount statements at the start and as each ends.
     """
+    steps = sum(len(grains(d)) for d in Dimension) if since is None else len(Dimension) + 1
+    done = 0
+
+    def _stepped(count: int = 1) -> None:
+        nonlocal done
+        done += count
+        if progress is not None:
+            progress(done, steps)
+
+    _stepped(0)
+
     await rollups.lock_for_rebuild(session)
     columns = [*rollups.KEY_COLUMNS, *rollups.STORED_COLUMNS]
     if since is None:
@@ -260,6 +278,7 @@ async def rebuild(session: AsyncSession, *, since: date | None = None) -> int:
             for grain in grains(dimension):
                 recount = _recount(session, dimension, grain)
                 await session.execute(_rollup.insert().from_select(columns, recount))
+                _stepped()
     else:
         await rollups.fold(session)
         first_month = since.replace(day=1)
@@ -276,9 +295,11 @@ async def rebuild(session: AsyncSession, *, since: date | None = None) -> int:
                 _touchpoint.c.occurred_at >= _midnight(since)
             )
             await session.execute(_rollup.insert().from_select(columns, recount))
+            _stepped()
         await session.execute(
             _rollup.insert().from_select(columns, _months_from_days(session, first_month))
         )
+        _stepped()
     written = await session.scalar(select(func.count()).select_from(_rollup))
     return written or 0
 

@@ -9,7 +9,7 @@ over old periods must not change because raw data aged out).
 
 import hashlib
 import hmac
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, cast
@@ -210,13 +210,16 @@ async def purge(
     occurred_before: datetime,
     chunk_size: int = PURGE_CHUNK,
     dry_run: bool = False,
+    progress: Callable[[int, int], None] | None = None,
 ) -> PurgeReport:
     """Delete the touchpoints that occurred before `occurred_before` and everything about
     them, except those with an open follow-up; the rollups keep their counts.
 
     Each chunk of `chunk_size` touchpoints is a transaction of its own, which also adds its
     counts to the purge's audit entry: whatever was committed is always on record. Dry,
-    only counts what would go.
+    only counts what would go. `progress(deleted, total)` is told of the touchpoints
+    deleted, at the start and after each chunk; the total is counted at the start
+    (follow-ups settled since may add to it).
     """
     if dry_run:
         async with database.read_sessions() as session:
@@ -225,6 +228,11 @@ async def purge(
         return PurgeReport(occurred_before, removed, kept, None)
     removed = RemovedCounts()
     entry_id: int | None = None
+    total = 0
+    if progress is not None:
+        async with database.read_sessions() as session:
+            total = await _count(session, Touchpoint, _purgeable(occurred_before))
+        progress(0, total)
     done = False
     while not done:
         async with database.write_sessions() as session, session.begin():
@@ -235,6 +243,9 @@ async def purge(
                 session, entry_id=entry_id, occurred_before=occurred_before, counts=chunk
             )
         removed = removed.plus(chunk)
+        if progress is not None:
+            total = max(total, removed.touchpoints)
+            progress(removed.touchpoints, total)
     async with database.read_sessions() as session:
         kept = await _kept_open(session, occurred_before)
     return PurgeReport(occurred_before, removed, kept, entry_id)

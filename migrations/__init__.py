@@ -1,0 +1,1 @@
+"""The schema migrations, installed with the service as the package `app.migrations`."""
