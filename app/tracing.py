@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.sampling import Sampler
     from opentelemetry.trace import Span
 
 logger = logging.getLogger(__name__)
@@ -131,6 +132,8 @@ def _process_provider(environ: Mapping[str, str]) -> "TracerProvider":
     if str(resource.attributes.get(SERVICE_NAME, "")).startswith("unknown_service"):
         resource = resource.merge(Resource({SERVICE_NAME: "mot"}))
     provider = TracerProvider(resource=resource)
+    # The sampler the variables chose (OTEL_TRACES_SAMPLER), before any tracer takes it.
+    provider.sampler = requests_only(provider.sampler)
     for name in _exporter_names(environ):
         exporter = _exporter(name, environ)
         if exporter is not None:
@@ -138,6 +141,39 @@ def _process_provider(environ: Mapping[str, str]) -> "TracerProvider":
     trace.set_tracer_provider(provider)
     _provider = provider
     return provider
+
+
+def requests_only(delegate: "Sampler") -> "Sampler":
+    """`delegate`, except that statements run outside any request are not traced: the
+    background loops (folding counts, sending webhooks) poll the database several times a
+    second, and their traces would bury those of the requests."""
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace.sampling import Decision, Sampler, SamplingResult
+
+    class RequestsOnly(Sampler):
+        def should_sample(
+            self,
+            parent_context: Any,
+            trace_id: int,
+            name: str,
+            kind: trace.SpanKind | None = None,
+            attributes: Any = None,
+            links: Any = None,
+            trace_state: Any = None,
+        ) -> SamplingResult:
+            # The spans of statements come with no attributes yet, but they are the only
+            # client spans: the service's own calls (webhooks) are not instrumented.
+            parent = trace.get_current_span(parent_context).get_span_context()
+            if kind == trace.SpanKind.CLIENT and not parent.is_valid:
+                return SamplingResult(Decision.DROP)
+            return delegate.should_sample(
+                parent_context, trace_id, name, kind, attributes, links, trace_state
+            )
+
+        def get_description(self) -> str:
+            return f"RequestsOnly{{{delegate.get_description()}}}"
+
+    return RequestsOnly()
 
 
 def _exporter(name: str, environ: Mapping[str, str]) -> Any:
