@@ -1,4 +1,5 @@
-"""Logging: one JSON object a line, carrying the id of the request being served.
+"""Logging: one JSON object a line, carrying the id of the request being served, and the
+ids of the trace and span when tracing is on (see `app.tracing`).
 
 Nothing a client sent reaches a log line: the access line names the route template, never
 the path or query string (see `app.access_log`), and tracebacks keep exception types and
@@ -15,6 +16,11 @@ from typing import Any
 from pythonjsonlogger.core import RESERVED_ATTRS
 from pythonjsonlogger.json import JsonFormatter as PlainJsonFormatter
 
+try:
+    from opentelemetry import trace
+except ImportError:  # tracing is optional: the `otel` extra
+    trace = None  # type: ignore[assignment]
+
 REQUEST_ID_HEADER = "x-request-id"
 
 request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
@@ -24,7 +30,8 @@ _ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None] | tup
 
 
 class JsonFormatter(PlainJsonFormatter):
-    """`time`, `level`, `logger`, `message`, `request_id` during a request, and any extras."""
+    """`time`, `level`, `logger`, `message`, `request_id` during a request, `trace_id` and
+    `span_id` within a span, and any extras."""
 
     def __init__(self) -> None:
         super().__init__(
@@ -49,6 +56,12 @@ class JsonFormatter(PlainJsonFormatter):
         current = request_id.get()
         if current is not None:
             log_data.setdefault("request_id", current)
+        if trace is not None:
+            span = trace.get_current_span().get_span_context()
+            if span.is_valid:
+                # The hex forms every tracing backend searches by.
+                log_data.setdefault("trace_id", format(span.trace_id, "032x"))
+                log_data.setdefault("span_id", format(span.span_id, "016x"))
 
 
 def redacted_traceback(error: BaseException | None) -> str:

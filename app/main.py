@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
 
-from app import health, metrics, serving
+from app import health, metrics, serving, tracing
 from app.access_log import AccessLogMiddleware
 from app.actions.router import insights_router as action_insights
 from app.actions.router import router as actions_router
@@ -151,4 +151,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(catalogue_page_router)
     app.include_router(moment_page_router)
     app.include_router(hotspots_page_router)
+    tracing.install(app, database.engine)
     return app

@@ -26,6 +26,7 @@ PLUMBING = (
     "scales",
     "serving",
     "smoke",
+    "tracing",
 )
 WIRING = ("__init__", "cli", "demo", "main")
 """Modules that assemble domains (the app, the command line, the demo data) and so may

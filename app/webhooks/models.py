@@ -18,6 +18,11 @@ class Webhook(Base):
     url: Mapped[str] = mapped_column(String(2000))
     events: Mapped[list[str]] = mapped_column(JSON)
     secret: Mapped[str] = mapped_column(String(100))
+    # The secret a rotation replaced: it keeps signing beside the new one until it expires,
+    # so that receivers can switch over without refusing a single notification.
+    previous_secret: Mapped[str | None] = mapped_column(String(100))
+    previous_secret_expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # False while paused.
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
 

@@ -4,6 +4,8 @@ import asyncio
 import hashlib
 import hmac
 import json
+import random
+import statistics
 import time
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -13,6 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
+import standardwebhooks
 from prometheus_client import REGISTRY
 from sqlalchemy import func, select, update
 
@@ -67,6 +70,16 @@ async def _make_due(database_url: str) -> None:
 
 
 def _verified(secret: str, headers: dict[str, str], body: bytes) -> bool:
+    """Checked as a Standard Webhooks receiver checks, with the reference verifier."""
+    try:
+        standardwebhooks.Webhook(secret).verify(body, headers)
+    except standardwebhooks.WebhookVerificationError:
+        return False
+    return True
+
+
+def _verified_the_old_way(secret: str, headers: dict[str, str], body: bytes) -> bool:
+    """Checked as receivers written before Standard Webhooks check the deprecated header."""
     parts = dict(part.split("=", 1) for part in headers["x-mot-signature"].split(","))
     expected = hmac.new(secret.encode(), f"{parts['t']}.".encode() + body, hashlib.sha256)
     return hmac.compare_digest(parts["v1"], expected.hexdigest())
@@ -89,8 +102,12 @@ async def test_events_are_delivered_signed(
         "value": 1,
     }
     assert events["follow_up.opened"]["data"]["reason"] == "negative_rating"
+    assert hook["secret"].startswith("whsec_")
     assert all(_verified(hook["secret"], h, b) for h, b in receiver.received)
-    assert not _verified("another-secret", *receiver.received[0])
+    assert not _verified(service.new_secret(), *receiver.received[0])
+    # The deprecated headers are still sent, for one release.
+    assert all(_verified_the_old_way(hook["secret"], h, b) for h, b in receiver.received)
+    assert all(h["x-mot-delivery"] == h["webhook-id"] for h, _b in receiver.received)
 
     detail = (await client.get(f"/v1/webhooks/{hook['id']}")).json()
     assert {(d["state"], d["attempts"], d["last_status"]) for d in detail["deliveries"]} == {
@@ -100,8 +117,13 @@ async def test_events_are_delivered_signed(
 
 
 async def test_a_failed_delivery_is_retried_later(
-    client: httpx.AsyncClient, database_url: str, receiver: Receiver
+    client: httpx.AsyncClient,
+    database_url: str,
+    receiver: Receiver,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    # The longest wait the jitter may draw: a wait drawn near zero would be due at once.
+    monkeypatch.setattr(service, "backoff", service.backoff_ceiling)
     hook = await _register(client, receiver.url)
     receiver.failures_left = 1
     await client.post("/v1/touchpoints", json=touchpoint(id="w2", complaint=True))
@@ -164,9 +186,54 @@ async def test_delivery_outcomes_are_counted(
     assert added == [1, 1, 1]
 
 
-def test_backoff_doubles_and_is_capped() -> None:
-    assert [service.backoff(n).total_seconds() for n in (1, 2, 3)] == [2, 4, 8]
-    assert service.backoff(30).total_seconds() == 3600
+def test_backoff_ceiling_doubles_and_is_capped() -> None:
+    assert [service.backoff_ceiling(n).total_seconds() for n in (1, 2, 3)] == [2, 4, 8]
+    assert service.backoff_ceiling(30).total_seconds() == 3600
+    assert service.backoff_ceiling(10_000).total_seconds() == 3600
+
+
+@pytest.mark.parametrize("attempts", [1, 3, 6, 12, 40])
+def test_backoff_is_drawn_uniformly_between_nothing_and_the_ceiling(attempts: int) -> None:
+    rng = random.Random(attempts)
+    ceiling = service.backoff_ceiling(attempts).total_seconds()
+    waits = [service.backoff(attempts, rng=rng).total_seconds() for _ in range(2000)]
+    assert all(0 <= wait <= ceiling for wait in waits)
+    # Full jitter: the whole range is used, not a band around the ceiling.
+    assert min(waits) < 0.01 * ceiling
+    assert max(waits) > 0.99 * ceiling
+    assert statistics.fmean(waits) == pytest.approx(ceiling / 2, rel=0.05)
+
+
+class _Extreme(random.Random):
+    """A random source that always draws one end of the range."""
+
+    def __init__(self, *, high: bool) -> None:
+        super().__init__()
+        self.high = high
+
+    def uniform(self, a: float, b: float) -> float:
+        return b if self.high else a
+
+
+def test_backoff_reaches_both_ends_of_its_range() -> None:
+    assert service.backoff(3, rng=_Extreme(high=True)) == timedelta(seconds=8)
+    assert service.backoff(3, rng=_Extreme(high=False)) == timedelta(0)
+
+
+async def test_a_retry_waits_what_the_jitter_draws(
+    client: httpx.AsyncClient,
+    database_url: str,
+    receiver: Receiver,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A wait of nothing drawn: the retry is due at once, which the ceiling alone never is.
+    monkeypatch.setattr(service, "_jitter", _Extreme(high=False))
+    receiver.failures_left = 1
+    await _register(client, receiver.url)
+    await client.post("/v1/touchpoints", json=touchpoint(id="j1", complaint=True))
+    # The failed attempt and its retry, in the same round of sending.
+    assert await _deliver(database_url) == 2
+    assert len(receiver.received) == 2
 
 
 async def test_two_senders_deliver_each_notification_once_to_a_slow_receiver(
