@@ -49,13 +49,15 @@ AttributeValue = Annotated[
 
 
 def _one_range_per_scale(schema: dict[str, Any]) -> None:
-    # Each scale's range, in the schema: a value is valid or not by its scale.
+    # Each scale's range, in the schema: a value is valid or not by its scale. Each option
+    # requires its scale, so that the options exclude each other by it as `oneOf` says.
     schema["oneOf"] = [
         {
             "properties": {
                 "scale": {"const": scale.name.value},
                 "value": {"minimum": scale.low, "maximum": scale.high},
-            }
+            },
+            "required": ["scale"],
         }
         for scale in SCALES.values()
     ]
