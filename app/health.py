@@ -25,6 +25,8 @@ class Readiness(BaseModel):
 
 @router.get("/healthz", response_model=Health, summary="Process is up")
 async def healthz() -> Health:
+    """Answers while the process serves requests, whatever the database's state: a
+    liveness probe restarts the process when this fails."""
     return Health(status="ok")
 
 
@@ -35,6 +37,8 @@ async def healthz() -> Health:
     summary="Database reachable and schema current",
 )
 async def readyz(request: Request) -> JSONResponse:
+    """Ready once the database answers and its schema is at the latest migration: a
+    readiness probe sends traffic only then. Not ready is a 503 with the same body."""
     database = request.app.state.database
     try:
         revisions = await current_revisions(database.engine)

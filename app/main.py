@@ -26,6 +26,7 @@ from app.keys.access import document_scopes
 from app.keys.router import router as keys_router
 from app.migrate import head_revisions
 from app.moments.router import router as moments_router
+from app.openapi import CONTACT, LICENSE, TAGS, check_operation_ids, operation_id, servers
 from app.privacy.router import router as privacy_router
 from app.rollups import service as rollups_service
 from app.surveys.router import insights_router as survey_insights
@@ -110,6 +111,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="mot: Moments of Truth",
         version="0.1.0",
         description=DESCRIPTION,
+        license_info=LICENSE,
+        contact=CONTACT,
+        openapi_tags=TAGS,
+        servers=servers(settings),
+        generate_unique_id_function=operation_id,
         lifespan=lifespan,
         # Any request can be refused before a route sees it: a body that is not text, one
         # over the size limit, or any while the database is unavailable.
@@ -152,4 +158,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(moment_page_router)
     app.include_router(hotspots_page_router)
     tracing.install(app, database.engine)
+    check_operation_ids(app)
     return app

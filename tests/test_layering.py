@@ -21,6 +21,7 @@ PLUMBING = (
     "logs",
     "metrics",
     "migrate",
+    "openapi",
     "pages",
     "pagination",
     "scales",

@@ -8,9 +8,11 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
 
 from app.config import Settings
 from app.main import create_app
+from app.openapi import DuplicateOperationId, check_operation_ids
 from tests.payloads import touchpoint
 
 OPENAPI = create_app(Settings(_env_file=None, database_url="sqlite://")).openapi()
@@ -130,3 +132,86 @@ async def test_an_integer_written_as_a_float_is_accepted(client: httpx.AsyncClie
     for fraction in ({"scale": "csat5", "value": 4.5}, {"scale": "csat5", "value": "4"}):
         refused = await client.put("/v1/touchpoints/tp-1/rating", json=fraction)
         assert refused.status_code == 422, refused.text
+
+
+OPERATIONS = [
+    (f"{method.upper()} {path}", operation)
+    for path, operations in OPENAPI["paths"].items()
+    for method, operation in operations.items()
+]
+
+
+def test_every_operation_id_is_its_route_functions_name_and_its_own() -> None:
+    ids = [operation["operationId"] for _label, operation in OPERATIONS]
+    assert len(ids) == len(set(ids)), sorted(i for i in ids if ids.count(i) > 1)
+    assert all(re.fullmatch(r"[a-z][a-z0-9_]*", i) for i in ids), ids
+    by_label = {label: operation["operationId"] for label, operation in OPERATIONS}
+    assert by_label["GET /v1/moments"] == "list_moments"
+    assert by_label["GET /v1/insights/weak-spots"] == "weak_spots"
+    assert by_label["POST /v1/follow-ups/{follow_up_id}/events"] == "add_follow_up_event"
+
+
+def test_an_app_whose_operations_share_a_name_is_refused() -> None:
+    twice = FastAPI()
+
+    @twice.api_route("/both", methods=["GET", "POST"])
+    async def both() -> None:
+        return None
+
+    with pytest.raises(DuplicateOperationId, match="both"):
+        check_operation_ids(twice)
+    check_operation_ids(FastAPI())
+
+
+def test_every_schema_is_named_by_its_own_title_without_a_module_path() -> None:
+    assert [name for name in COMPONENTS if not re.fullmatch(r"[A-Z][A-Za-z0-9]*", name)] == []
+    # A client generator names its classes by title: two schemas of one title collide.
+    titles = [schema.get("title", name) for name, schema in COMPONENTS.items()]
+    assert len(titles) == len(set(titles)), sorted(t for t in titles if titles.count(t) > 1)
+    assert {"FollowUpReason", "FollowUpStatus", "WeakSpotReason"} <= set(COMPONENTS)
+
+
+def test_open_routes_say_so_and_the_others_name_their_scope_in_text_only() -> None:
+    schemes = set(OPENAPI["components"]["securitySchemes"])
+    open_routes = []
+    for label, operation in OPERATIONS:
+        requirements = operation["security"]
+        if not requirements:
+            open_routes.append(label)
+            assert "x-required-scope" not in operation
+            continue
+        # Scopes belong to OAuth schemes: for a bearer or a header key they go in the text.
+        assert requirements == [{name: []} for name in sorted(schemes, reverse=True)], label
+        scope = operation["x-required-scope"]
+        assert operation["description"].startswith(f"Requires an API key with the `{scope}`")
+    assert open_routes == ["GET /healthz", "GET /readyz"]
+
+
+def test_every_route_that_can_answer_csv_publishes_it_as_text() -> None:
+    offering = []
+    for label, operation in OPERATIONS:
+        names = {parameter["name"] for parameter in operation.get("parameters", [])}
+        content = {
+            media_type: body
+            for status, response in operation["responses"].items()
+            if status.startswith("2")
+            for media_type, body in response.get("content", {}).items()
+        }
+        if "format" in names or "text/csv" in content:
+            offering.append(label)
+            assert content["text/csv"]["schema"]["type"] == "string", label
+    assert {"GET /v1/insights/weak-spots", "GET /v1/moments/{key}/report"} <= set(offering)
+
+
+def test_the_contract_names_its_licence_contact_tags_and_server() -> None:
+    info = OPENAPI["info"]
+    assert info["license"]["identifier"] == "Apache-2.0"
+    assert info["contact"]["name"]
+    described = {tag["name"] for tag in OPENAPI["tags"] if tag.get("description")}
+    used = {tag for _label, operation in OPERATIONS for tag in operation["tags"]}
+    assert used <= described, used - described
+    assert OPENAPI["servers"][0]["url"] == "/"
+    public = Settings(
+        _env_file=None, database_url="sqlite://", public_url="https://feedback.example.org/"
+    )
+    assert create_app(public).openapi()["servers"] == [{"url": "https://feedback.example.org"}]

@@ -13,9 +13,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from app.followups.workflow import Status
+from app.followups.workflow import FollowUpStatus
 
-NEWS_STATUSES = frozenset({Status.resolved.value, Status.closed.value})
+NEWS_STATUSES = frozenset({FollowUpStatus.resolved.value, FollowUpStatus.closed.value})
 
 
 class Outcome(enum.StrEnum):

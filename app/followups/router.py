@@ -17,7 +17,7 @@ from app.followups.schemas import (
     FollowUpInsights,
     FollowUpPage,
 )
-from app.followups.workflow import Status
+from app.followups.workflow import FollowUpStatus
 from app.inputs import Timestamp
 from app.keys.access import requires
 from app.keys.schemas import Scope
@@ -55,7 +55,9 @@ async def create_follow_up(
 )
 async def list_follow_ups(
     session: SessionDep,
-    state: Annotated[Status | None, Query(alias="status", description="Current status.")] = None,
+    state: Annotated[
+        FollowUpStatus | None, Query(alias="status", description="Current status.")
+    ] = None,
     moment: Annotated[str | None, Query(max_length=100, description="Moment key.")] = None,
     team: Annotated[str | None, Query(max_length=100, description="Team.")] = None,
     opened_from: Annotated[

@@ -2,7 +2,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.followups.workflow import Reason, Status
+from app.followups.workflow import FollowUpReason, FollowUpStatus
 from app.inputs import InputModel, Timestamp
 
 Actor = Field(min_length=1, max_length=100, description="Who acts: a person or a system.")
@@ -15,7 +15,7 @@ class FollowUpCreate(InputModel):
 
 
 class FollowUpEventCreate(InputModel):
-    status: Status = Field(description="Status to move to.")
+    status: FollowUpStatus = Field(description="Status to move to.")
     actor: str = Actor
     note: str | None = Field(
         default=None, max_length=4000, description="Internal note; never shown to the client."
@@ -34,7 +34,7 @@ class FollowUpEventCreate(InputModel):
 
 
 class FollowUpEventRead(BaseModel):
-    status: Status = Field(description="Status the follow-up moved to.")
+    status: FollowUpStatus = Field(description="Status the follow-up moved to.")
     actor: str = Field(description="Who moved it.")
     at: datetime = Field(description="When.")
     note: str | None = Field(description="Internal note.")
@@ -49,8 +49,8 @@ class FollowUpRead(BaseModel):
     touchpoint: str = Field(description="Touchpoint id.")
     moment: str = Field(description="Moment key.")
     team: str | None = Field(description="Team that served the client.")
-    reason: Reason = Field(description="What opened it.")
-    status: Status = Field(description="Current status.")
+    reason: FollowUpReason = Field(description="What opened it.")
+    status: FollowUpStatus = Field(description="Current status.")
     opened_at: datetime = Field(description="When it was opened.")
     acknowledged_at: datetime | None = Field(description="First acknowledgement.")
     resolved_at: datetime | None = Field(description="Latest resolution.")
@@ -71,7 +71,7 @@ class FollowUpRead(BaseModel):
     )
     overdue: bool = Field(description="Not acknowledged, or not resolved, by its due time.")
     root_cause: str | None = Field(description="Root cause, set once resolved.")
-    allowed_transitions: list[Status] = Field(description="Statuses it may move to next.")
+    allowed_transitions: list[FollowUpStatus] = Field(description="Statuses it may move to next.")
 
 
 class FollowUpDetail(FollowUpRead):
@@ -85,7 +85,7 @@ class FollowUpDetail(FollowUpRead):
 
 class FollowUpSummary(BaseModel):
     id: int = Field(description="Follow-up number.")
-    status: Status = Field(description="Current status.")
+    status: FollowUpStatus = Field(description="Current status.")
     overdue: bool = Field(description="Not acknowledged, or not resolved, by its due time.")
 
 

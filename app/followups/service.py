@@ -46,7 +46,7 @@ from app.followups.schemas import (
     PromiseFigures,
 )
 from app.followups.targets import Targets, working_hours_between
-from app.followups.workflow import Reason, Status
+from app.followups.workflow import FollowUpReason, FollowUpStatus
 from app.inputs import Timestamp
 from app.moments.models import Moment
 from app.pagination import RowId, decode_cursor, encode_cursor
@@ -62,7 +62,7 @@ class BadExperience:
     """A touchpoint that calls for a follow-up, and why."""
 
     external_id: str
-    reason: Reason
+    reason: FollowUpReason
 
 
 class _Opening(NamedTuple):
@@ -175,7 +175,7 @@ def _opening_statement() -> Select[int, int]:
                 bad.c.moment_id,
                 bad.c.team,
                 bad.c.reason,
-                literal(Status.open.value),
+                literal(FollowUpStatus.open.value),
                 now,
                 bindparam("acknowledge_due", type_=UtcDateTime()),
                 bindparam("resolve_due", type_=UtcDateTime()),
@@ -193,7 +193,7 @@ def _opening_statement() -> Select[int, int]:
         insert(_follow_up_event)
         .from_select(
             ["follow_up_id", "status", "actor", "at"],
-            select(opened.c.id, literal(Status.open.value), literal(SYSTEM_ACTOR), now),
+            select(opened.c.id, literal(FollowUpStatus.open.value), literal(SYSTEM_ACTOR), now),
         )
         .cte("first_events")
     )
@@ -224,7 +224,7 @@ async def _open_row_by_row(
     values = [
         {
             **row._asdict(),
-            "status": Status.open.value,
+            "status": FollowUpStatus.open.value,
             "opened_at": now,
             "acknowledge_due_at": times.acknowledge_due,
             "resolve_due_at": times.resolve_due,
@@ -244,7 +244,7 @@ async def _open_row_by_row(
             [
                 {
                     "follow_up_id": row.follow_up_id,
-                    "status": Status.open.value,
+                    "status": FollowUpStatus.open.value,
                     "actor": SYSTEM_ACTOR,
                     "at": now,
                 }
@@ -279,8 +279,8 @@ async def create(
         touchpoint_id=touchpoint.id,
         moment_id=touchpoint.moment_id,
         team=touchpoint.team,
-        reason=Reason.manual.value,
-        status=Status.open.value,
+        reason=FollowUpReason.manual.value,
+        status=FollowUpStatus.open.value,
         opened_at=now,
         acknowledge_due_at=targets.acknowledge_due(now),
         resolve_due_at=targets.resolve_due(now),
@@ -291,14 +291,14 @@ async def create(
     session.add(
         FollowUpEvent(
             follow_up_id=follow_up.id,
-            status=Status.open.value,
+            status=FollowUpStatus.open.value,
             actor=data.actor,
             at=now,
             note=data.note,
         )
     )
     await session.flush()
-    metrics.count_on_commit(session, metrics.FOLLOW_UPS_OPENED.labels(Reason.manual.value))
+    metrics.count_on_commit(session, metrics.FOLLOW_UPS_OPENED.labels(FollowUpReason.manual.value))
     await webhooks_service.enqueue(
         session,
         event=EventType.follow_up_opened,
@@ -322,7 +322,7 @@ async def summaries_for(
     return {
         external_id: FollowUpSummary(
             id=follow_up.id,
-            status=Status(follow_up.status),
+            status=FollowUpStatus(follow_up.status),
             overdue=is_overdue(follow_up, now=now),
         )
         for follow_up, external_id in rows.all()
@@ -338,7 +338,7 @@ def _read_query() -> Select[FollowUp, str, str]:
 
 
 def _fields(follow_up: FollowUp, touchpoint: str, moment: str) -> dict[str, Any]:
-    status = Status(follow_up.status)
+    status = FollowUpStatus(follow_up.status)
     return {
         "id": follow_up.id,
         "touchpoint": touchpoint,
@@ -374,8 +374,8 @@ async def get(session: AsyncSession, *, follow_up_id: int) -> FollowUpDetail:
     return FollowUpDetail(**_fields(follow_up, touchpoint, moment), events=events)
 
 
-AWAITING_ACKNOWLEDGEMENT = (Status.open.value, Status.reopened.value)
-SETTLED = (Status.resolved.value, Status.closed.value)
+AWAITING_ACKNOWLEDGEMENT = (FollowUpStatus.open.value, FollowUpStatus.reopened.value)
+SETTLED = (FollowUpStatus.resolved.value, FollowUpStatus.closed.value)
 
 
 def is_overdue(follow_up: FollowUp, *, now: datetime) -> bool:
@@ -452,7 +452,7 @@ def _overdue_clause(now: datetime) -> ColumnElement[bool]:
 
 @dataclass(frozen=True, slots=True)
 class FollowUpFilter:
-    status: Status | None = None
+    status: FollowUpStatus | None = None
     moment: str | None = None
     team: str | None = None
     opened_from: datetime | None = None
@@ -506,7 +506,7 @@ async def add_event(
     )
     if follow_up is None:
         raise NotFound(f"No follow-up {follow_up_id}.")
-    current = Status(follow_up.status)
+    current = FollowUpStatus(follow_up.status)
     if not workflow.can_move(current, event.status):
         legal = ", ".join(workflow.allowed(current)) or "none"
         raise Conflict(
@@ -526,13 +526,13 @@ async def add_event(
     now = utcnow()
     follow_up.status = event.status.value
     follow_up.updated_at = now
-    if event.status is Status.acknowledged and follow_up.acknowledged_at is None:
+    if event.status is FollowUpStatus.acknowledged and follow_up.acknowledged_at is None:
         follow_up.acknowledged_at = now
-    if event.status is Status.resolved:
+    if event.status is FollowUpStatus.resolved:
         follow_up.resolved_at = now
-    if event.status is Status.closed:
+    if event.status is FollowUpStatus.closed:
         follow_up.closed_at = now
-    if event.status is Status.reopened:
+    if event.status is FollowUpStatus.reopened:
         # A reopened problem is a fresh promise: acknowledge and solve it in time again.
         follow_up.acknowledge_due_at = targets.acknowledge_due(now)
         follow_up.resolve_due_at = targets.resolve_due(now)
@@ -575,7 +575,7 @@ class ClientMessage:
 class ClientView:
     """All a client may see of a follow-up: no note, no actor, no root cause, no team."""
 
-    status: Status
+    status: FollowUpStatus
     next_update_at: datetime | None
     last_update_at: datetime | None
     messages: list[ClientMessage]
@@ -597,7 +597,7 @@ async def client_view(
     if follow_up is None or follow_up.link_nonce != nonce:
         return None
     return ClientView(
-        status=Status(follow_up.status),
+        status=FollowUpStatus(follow_up.status),
         next_update_at=follow_up.next_update_at,
         last_update_at=follow_up.last_news_at,
         messages=[

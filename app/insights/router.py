@@ -68,7 +68,19 @@ ScopeDep = Annotated[service.Scope, Depends(_scope)]
 MomentScopeDep = Annotated[service.Scope, Depends(_moment_scope)]
 """The same without the team: for comparisons between teams."""
 
-CSV_RESPONSE: dict[int | str, dict[str, Any]] = {200: {"content": {CSV_MEDIA_TYPE: {}}}}
+CSV_RESPONSE: dict[int | str, dict[str, Any]] = {
+    200: {
+        "content": {
+            CSV_MEDIA_TYPE: {
+                "schema": {
+                    "type": "string",
+                    "description": "The rows as CSV, one header line first.",
+                }
+            }
+        }
+    }
+}
+"""The CSV download a route offers beside its JSON (with `format=csv` or Accept: text/csv)."""
 
 
 @router.get(

@@ -6,7 +6,7 @@ from enum import StrEnum
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.figures import WindowRead
-from app.insights.stats import Reason
+from app.insights.stats import WeakSpotReason
 from app.scales import ScaleName
 
 
@@ -226,7 +226,7 @@ class WeakSpot(Schema):
         "responses or all answers agree."
     )
     native: NativeFigures = Field(description="CSAT, NPS and CES in their own units.")
-    reasons: list[Reason] = Field(description="Why the moment ranks where it does.")
+    reasons: list[WeakSpotReason] = Field(description="Why the moment ranks where it does.")
 
 
 class WeakSpotsRead(Schema):

@@ -1199,7 +1199,9 @@ def ces_mean(value_counts: Mapping[int, int]) -> float | None:
 # --- step 10: reasons ---
 
 
-class Reason(StrEnum):
+class WeakSpotReason(StrEnum):
+    """Why a moment ranks among the weak spots."""
+
     high_volume = "high_volume"
     over_target = "over_target"
     confident_problem = "confident_problem"
@@ -1209,7 +1211,7 @@ class Reason(StrEnum):
     many_complaints = "many_complaints"
 
 
-_REASONS_IN_ORDER = tuple(Reason)
+_REASONS_IN_ORDER = tuple(WeakSpotReason)
 """The fixed order of the reasons, read once (reading an enum member costs ~0.2 us)."""
 
 
@@ -1265,10 +1267,10 @@ def reasons(
     worsening: bool,
     consistency_q: float | None,
     window: WindowShares,
-) -> list[Reason]:
+) -> list[WeakSpotReason]:
     """Why a moment is listed, in fixed order; thresholds as in the ranking method, step 10."""
     volume = effective_volume(touchpoints, responses=responses)
-    checks = (  # one per reason, in the order of `Reason`
+    checks = (  # one per reason, in the order of `WeakSpotReason`
         _is_high_volume(volume, window),  # high_volume
         target is not None and rate > target,  # over_target
         confident_problem,

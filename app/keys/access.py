@@ -86,8 +86,14 @@ def required_scopes(dependant: Dependant) -> Iterator[str]:
 
 
 def document_scopes(app: FastAPI) -> None:
-    """Name each route's scope in the OpenAPI description (at the top of the operation's
-    text and as `x-required-scope`): HTTP bearer schemes carry no scopes of their own."""
+    """Say in the OpenAPI description which routes need a key and with what scope.
+
+    A route without the key check lists no security (`security: []`), so that it is not
+    read as covered by some default. The key schemes are an HTTP bearer and an API-key
+    header, which carry no scopes in OpenAPI (scopes are OAuth's): their requirements list
+    none, and the scope is named at the top of the operation's text and as
+    `x-required-scope` instead.
+    """
     build = app.openapi
 
     def openapi() -> dict[str, Any]:
@@ -101,7 +107,13 @@ def document_scopes(app: FastAPI) -> None:
             scopes = sorted(set(required_scopes(route.dependant)))
             for method in route.methods or ():
                 operation = schema["paths"][route.path_format].get(method.lower())
-                if operation is None or not scopes:
+                if operation is None:
+                    continue
+                operation["security"] = [
+                    {scheme: [] for scheme in requirement}
+                    for requirement in operation.get("security", [])
+                ]
+                if not scopes:
                     continue
                 needed = ", ".join(f"`{scope}`" for scope in scopes)
                 text = operation.get("description", "")

@@ -49,13 +49,19 @@ AttributeValue = Annotated[
 
 
 def _one_range_per_scale(schema: dict[str, Any]) -> None:
-    # Each scale's range, in the schema: a value is valid or not by its scale.
+    # Each scale's range, in the schema: a value is valid or not by its scale. Each option
+    # is the whole object with its scale fixed (client generators build a type from each
+    # option alone) and requires its scale, so the options exclude each other by it.
+    properties = schema["properties"]
     schema["oneOf"] = [
         {
+            "type": "object",
             "properties": {
+                **properties,
                 "scale": {"const": scale.name.value},
-                "value": {"minimum": scale.low, "maximum": scale.high},
-            }
+                "value": {**properties["value"], "minimum": scale.low, "maximum": scale.high},
+            },
+            "required": schema["required"],
         }
         for scale in SCALES.values()
     ]

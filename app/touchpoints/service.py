@@ -19,7 +19,7 @@ from app.db import one_of, utcnow
 from app.errors import ErrorDetail, NotFound, details_from_validation_error
 from app.followups import service as followups_service
 from app.followups.targets import Targets
-from app.followups.workflow import Reason
+from app.followups.workflow import FollowUpReason
 from app.inputs import Timestamp, with_nul_check
 from app.moments import service as moments_service
 from app.moments.models import Moment
@@ -333,9 +333,9 @@ def _negative_rating(
 def _bad(row: TouchpointRow) -> followups_service.BadExperience | None:
     """A stored row that calls for a follow-up: a complaint, or a negative rating."""
     if row.complaint:
-        return followups_service.BadExperience(row.external_id, Reason.complaint)
+        return followups_service.BadExperience(row.external_id, FollowUpReason.complaint)
     if _is_negative(row):
-        return followups_service.BadExperience(row.external_id, Reason.negative_rating)
+        return followups_service.BadExperience(row.external_id, FollowUpReason.negative_rating)
     return None
 
 
@@ -527,7 +527,7 @@ async def rate(
                 event=EventType.rating_negative,
                 payloads=[_negative_rating(external_id, moment_key, new.scale.value, new.value)],
             )
-            bad = followups_service.BadExperience(external_id, Reason.negative_rating)
+            bad = followups_service.BadExperience(external_id, FollowUpReason.negative_rating)
             await followups_service.open_for(session, [bad], targets=follow_up_targets)
     outcome = "unchanged" if unchanged else "recorded"
     metrics.count_on_commit(session, metrics.LATE_RATINGS.labels(outcome))

@@ -23,7 +23,7 @@ from app.followups import router as followups_router
 from app.followups import service as followups_service
 from app.followups import targets as followups_targets
 from app.followups.schemas import FollowUpEventCreate, FollowUpRead
-from app.followups.workflow import Status
+from app.followups.workflow import FollowUpStatus
 from app.pagination import MAX_PAGE_SIZE
 from app.ui.access import Viewer, ViewerDep, check_csrf, may_manage
 from app.ui.router import refused_unless_manager, render, tidied
@@ -159,19 +159,19 @@ async def queue(
             viewer=viewer,
             error=message,
             form=form,
-            statuses=list(Status),
+            statuses=list(FollowUpStatus),
             sections=[],
             params=params,
         )
 
-    if state and state not in Status.__members__:
+    if state and state not in FollowUpStatus.__members__:
         return refused(f"`{state}` is not a status.")
     if overdue and overdue not in OVERDUE_CHOICES:
         return refused("`overdue` is true or false.")
     if (tidy := tidied(request, f"/ui/follow-ups?{_query(params)}")) is not None:
         return tidy
     filters = followups_service.FollowUpFilter(
-        status=Status(state) if state else None, moment=moment or None, team=team or None
+        status=FollowUpStatus(state) if state else None, moment=moment or None, team=team or None
     )
     now = utcnow()
     parts = [("late", "Overdue", True), ("rest", "On time", False)]
@@ -201,7 +201,7 @@ async def queue(
         viewer=viewer,
         error=None,
         form=form,
-        statuses=list(Status),
+        statuses=list(FollowUpStatus),
         sections=sections,
         params=params,
     )

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.db import SessionDep, utcnow
 from app.errors import ErrorDetail, NotFound, ValidationFailed
 from app.followups import service as followups_service
-from app.followups.workflow import Status
+from app.followups.workflow import FollowUpStatus
 from app.insights import router as insights_router
 from app.insights import service as insights_service
 from app.insights.schemas import (
@@ -48,7 +48,7 @@ CUSTOM_OFF: dict[str, str | None] = {"from": None, "to": None}
 GRANULARITIES = (Granularity.day, Granularity.week)
 DEFAULT_GRANULARITY = Granularity.week
 
-OPEN_STATUSES = tuple(s for s in Status if s.value not in followups_service.SETTLED)
+OPEN_STATUSES = tuple(s for s in FollowUpStatus if s.value not in followups_service.SETTLED)
 OPEN_FOLLOW_UPS = 20
 """How many of the moment's open follow-ups the page lists, newest first."""
 

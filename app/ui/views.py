@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from app.insights.schemas import Overview, WeakSpot, WeakSpotsRead
-from app.insights.stats import Reason
+from app.insights.stats import WeakSpotReason
 
 BAR_WIDTH = 120.0
 RANGE_WIDTH = 160.0
@@ -19,14 +19,14 @@ MARKERS: dict[str, str] = {
     "low_data": "Low data",
 }
 
-REASONS: dict[Reason, str] = {
-    Reason.high_volume: "Many clients pass through it",
-    Reason.over_target: "Its negative rate is over the target",
-    Reason.confident_problem: "Confidently worse than its reference",
-    Reason.worsening: "Worse than in the previous window",
-    Reason.inconsistent_teams: "Some teams do clearly worse than others",
-    Reason.low_response_rate: "Few clients answer",
-    Reason.many_complaints: "Many complaints",
+REASONS: dict[WeakSpotReason, str] = {
+    WeakSpotReason.high_volume: "Many clients pass through it",
+    WeakSpotReason.over_target: "Its negative rate is over the target",
+    WeakSpotReason.confident_problem: "Confidently worse than its reference",
+    WeakSpotReason.worsening: "Worse than in the previous window",
+    WeakSpotReason.inconsistent_teams: "Some teams do clearly worse than others",
+    WeakSpotReason.low_response_rate: "Few clients answer",
+    WeakSpotReason.many_complaints: "Many complaints",
 }
 
 

@@ -7,7 +7,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 from app.followups import workflow
-from app.followups.workflow import Status
+from app.followups.workflow import FollowUpStatus
 from tests.conftest import ClientFactory
 from tests.payloads import touchpoint
 
@@ -202,10 +202,10 @@ async def test_follow_ups_filter_and_page(client: httpx.AsyncClient) -> None:
 
 
 def test_every_status_can_move_somewhere_and_closing_needs_resolving_first() -> None:
-    assert all(workflow.allowed(state) for state in Status)
-    assert not workflow.can_move(Status.open, Status.closed)
-    assert not workflow.can_move(Status.in_progress, Status.closed)
-    assert workflow.can_move(Status.resolved, Status.closed)
+    assert all(workflow.allowed(state) for state in FollowUpStatus)
+    assert not workflow.can_move(FollowUpStatus.open, FollowUpStatus.closed)
+    assert not workflow.can_move(FollowUpStatus.in_progress, FollowUpStatus.closed)
+    assert workflow.can_move(FollowUpStatus.resolved, FollowUpStatus.closed)
 
 
 async def test_the_status_page_shows_client_messages_and_nothing_internal(

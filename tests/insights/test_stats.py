@@ -20,9 +20,9 @@ from app.insights.stats import (
     MomentInput,
     Posterior,
     Prior,
-    Reason,
     TeamCounts,
     TrendInput,
+    WeakSpotReason,
     WindowShares,
     bayesian_q_values,
     benjamini_hochberg,
@@ -588,7 +588,7 @@ def test_all_reasons_in_fixed_order() -> None:
         "low_response_rate",
         "many_complaints",
     ]
-    assert found[0] is Reason.high_volume
+    assert found[0] is WeakSpotReason.high_volume
 
 
 def test_no_reasons_for_an_unremarkable_moment() -> None:
@@ -620,7 +620,7 @@ def test_reason_boundaries() -> None:
         consistency_q=0.1,
         window=_WINDOW,
     )
-    assert at_limits == [Reason.inconsistent_teams]
+    assert at_limits == [WeakSpotReason.inconsistent_teams]
     # V = 0: no response rate to judge, even with a single response.
     no_touchpoints = reasons(
         touchpoints=0,
