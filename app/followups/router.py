@@ -18,6 +18,7 @@ from app.followups.schemas import (
     FollowUpPage,
 )
 from app.followups.workflow import Status
+from app.idempotency.router import IdempotentRoute
 from app.inputs import Timestamp
 from app.keys.access import requires
 from app.keys.schemas import Scope
@@ -25,7 +26,10 @@ from app.pagination import DEFAULT_PAGE_SIZE, CursorQuery, LimitQuery
 from app.surveys import tokens
 
 router = APIRouter(
-    prefix="/v1/follow-ups", tags=["follow-ups"], responses=error_responses(401, 403, 422)
+    prefix="/v1/follow-ups",
+    tags=["follow-ups"],
+    responses=error_responses(401, 403, 422),
+    route_class=IdempotentRoute,
 )
 page_router = APIRouter(include_in_schema=False)
 insights_router = figures_router(guard=requires(Scope.read))

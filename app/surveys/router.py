@@ -11,6 +11,7 @@ from app.db import SessionDep, WriteSessionDep, utcnow
 from app.errors import NotFound, error_responses
 from app.figures import WindowDep, figures_router
 from app.followups import targets as followups_targets
+from app.idempotency.router import IdempotentRoute
 from app.keys.access import requires
 from app.keys.schemas import Scope
 from app.scales import SCALES, Sentiment
@@ -30,6 +31,7 @@ router = APIRouter(
     tags=["surveys"],
     responses=error_responses(401, 403, 422),
     dependencies=[requires(Scope.ingest)],
+    route_class=IdempotentRoute,
 )
 page_router = APIRouter(include_in_schema=False)
 insights_router = figures_router(guard=requires(Scope.read))
