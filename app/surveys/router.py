@@ -7,6 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import pages
 from app.config import Settings, SettingsDep
+from app.csv_response import CSV_RESPONSE, FormatQuery, csv_response, wants_csv
 from app.db import SessionDep, WriteSessionDep, utcnow
 from app.errors import NotFound, error_responses
 from app.figures import WindowDep, figures_router
@@ -23,6 +24,7 @@ from app.surveys.schemas import (
     SurveyCreate,
     SurveyFigures,
     SurveyLinks,
+    SurveyReach,
 )
 from app.surveys.tokens import Language, SurveyClaims
 from app.touchpoints.schemas import COMMENT_MAX_LENGTH
@@ -240,10 +242,17 @@ async def comment_page(
 @insights_router.get(
     "/surveys",
     response_model=SurveyFigures,
-    responses=error_responses(422),
+    responses={**CSV_RESPONSE, **error_responses(422)},
     summary="Survey reach: issued, opened, answered",
 )
-async def survey_figures(session: SessionDep, span: WindowDep) -> SurveyFigures:
+async def survey_figures(
+    request: Request, session: SessionDep, span: WindowDep, output: FormatQuery = None
+) -> SurveyFigures | Response:
     """Surveys issued in the window, how many were opened and answered, per moment: the
-    response rate of the clients actually asked."""
-    return await service.figures(session, start=span.start, end=span.end)
+    response rate of the clients actually asked. As CSV: one row for all moments (an empty
+    `moment`), then one per moment."""
+    figures = await service.figures(session, start=span.start, end=span.end)
+    if not wants_csv(request, output):
+        return figures
+    rows = [figures.total, *figures.by_moment]
+    return csv_response(SurveyReach, rows, filename="surveys.csv")
