@@ -59,10 +59,11 @@ async def guard(
     ] = None,
 ) -> None:
     """Dependency of every writing route of an `IdempotentRoute`, after the key check."""
-    if idempotency_key is None:
+    # Set by the API-key check, a dependency solved before this one. A key's answers are
+    # its own: without a caller to keep them for, there is nothing to replay.
+    api_key_id: int | None = getattr(request.state, "api_key_id", None)
+    if idempotency_key is None or api_key_id is None:
         return
-    # Set by the API-key check, a dependency solved before this one.
-    api_key_id: int = request.state.api_key_id
     claim = service.Claim(
         api_key_id=api_key_id,
         key=idempotency_key,
