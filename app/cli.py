@@ -25,6 +25,7 @@ from app.config import DEVELOPMENT_SECRET, get_settings
 from app.db import Database
 from app.errors import AppError
 from app.followups import targets as followups_targets
+from app.idempotency import service as idempotency_service
 from app.insights import counts
 from app.keys import service as keys_service
 from app.keys.schemas import ApiKeyCreate, ApiKeyRead, Scope
@@ -393,13 +394,19 @@ def purge(
     ] = privacy_service.PURGE_CHUNK,
     as_json: JsonOption = False,
 ) -> None:
-    """Delete touchpoints older than MOT_RETENTION_DAYS, with everything about them.
+    """Delete touchpoints older than MOT_RETENTION_DAYS, with everything about them, and
+    the answers kept for idempotency keys once their 24 hours are over.
 
     The rollups keep their counts, so rankings over old periods stay as they were.
     Touchpoints whose follow-up is still open are kept until it is resolved or closed.
     Safe to interrupt and to run again; run it daily (see the README).
     """
     _migrate_to_head()
+    if not dry_run:
+        expired = _in_transaction(
+            lambda session: idempotency_service.purge_expired(session, now=datetime.now(UTC))
+        )
+        typer.echo(f"idempotency keys older than 24 hours: deleted {expired}")
     days = get_settings().retention_days
     if days is None:
         if as_json:

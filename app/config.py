@@ -16,6 +16,8 @@ DEVELOPMENT_SECRET = "development-only-secret-do-not-use-in-production"
 MIN_SECRET_LENGTH = 32
 _HOST_NAME = re.compile(r"(?!-)[a-z0-9_-]{1,63}(?<!-)(\.(?!-)[a-z0-9_-]{1,63}(?<!-))*")
 
+_ORIGIN = re.compile(r"https?://[^/\s:]+(:\d{1,5})?")
+
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
@@ -107,6 +109,12 @@ class Settings(BaseSettings):
         "by default a webhook URL toward a loopback, private, link-local, shared (100.64/10) "
         "or other special-purpose address is refused, at registration and at every send.",
     )
+    cors_origins: str = Field(
+        default="",
+        description="Comma-separated origins (`https://dash.example.org, "
+        "http://localhost:3000`) whose pages may call the API from a browser (CORS), or `*` "
+        "for any; empty: none, and browsers refuse such calls.",
+    )
 
     acknowledge_within_hours: float = Field(
         default=4, gt=0, le=1000, description="Target: working hours to acknowledge a follow-up."
@@ -148,6 +156,18 @@ class Settings(BaseSettings):
                 )
         return ",".join(filter(None, entries))
 
+    @field_validator("cors_origins")
+    @classmethod
+    def _origins(cls, value: str) -> str:
+        origins = [entry.strip().rstrip("/") for entry in value.split(",")]
+        for origin in filter(None, origins):
+            if origin != "*" and not _ORIGIN.fullmatch(origin):
+                raise ValueError(
+                    "MOT_CORS_ORIGINS entries are origins (scheme://host[:port], no path) or "
+                    f"`*`; got {origin!r}"
+                )
+        return ",".join(filter(None, origins))
+
     @field_validator("time_zone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
@@ -179,6 +199,11 @@ class Settings(BaseSettings):
     def working_weekdays(self) -> frozenset[int]:
         """The working days as weekday numbers, Monday = 0."""
         return frozenset(WEEKDAYS.index(day) for day in self.working_days.split(","))
+
+    @property
+    def cors_origin_list(self) -> list[str]:
+        """The origins of `cors_origins`, in the order given."""
+        return [origin for origin in self.cors_origins.split(",") if origin]
 
     @property
     def webhook_allowed_networks(self) -> tuple[IPNetwork, ...]:

@@ -81,21 +81,34 @@ class DatabaseUnavailable(AppError):
     headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
 
 
-class BodyTooLarge(StarletteHTTPException):
-    """A request body over the size limit.
+class BodyRefused(StarletteHTTPException):
+    """A request body refused while it is read (too large, or not decodable).
 
     An HTTPException rather than an AppError: raised while the body is read, it must pass
     through FastAPI's body parsing, which turns any other exception into a 400.
     """
 
-    def __init__(self, limit: int) -> None:
-        super().__init__(413, f"The request body is larger than the limit of {limit} bytes.")
-        self.limit = limit
+    def __init__(self, status_code: int, code: str, message: str, detail: ErrorDetail) -> None:
+        super().__init__(status_code, message)
+        self.code = code
+        self.error_detail = detail
 
     def response(self) -> JSONResponse:
-        detail = ErrorDetail(field="body", message=f"at most {self.limit} bytes", type="max_bytes")
-        body = ErrorBody(code="payload_too_large", message=str(self.detail), details=[detail])
-        return _render(413, body)
+        body = ErrorBody(code=self.code, message=str(self.detail), details=[self.error_detail])
+        return _render(self.status_code, body)
+
+
+class BodyTooLarge(BodyRefused):
+    """A request body over the size limit (once inflated, when it was sent compressed)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(
+            413,
+            "payload_too_large",
+            f"The request body is larger than the limit of {limit} bytes.",
+            ErrorDetail(field="body", message=f"at most {limit} bytes", type="max_bytes"),
+        )
+        self.limit = limit
 
 
 def error_responses(*status_codes: int) -> dict[int | str, dict[str, Any]]:
@@ -159,7 +172,7 @@ _HTTP_CODES = {
 
 async def _handle_http_exception(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
-    if isinstance(exc, BodyTooLarge):
+    if isinstance(exc, BodyRefused):
         return exc.response()
     code = _HTTP_CODES.get(exc.status_code, "http_error")
     response = _render(exc.status_code, ErrorBody(code=code, message=str(exc.detail)))

@@ -10,6 +10,7 @@ SQLite keeps text that reads back as null.
 """
 
 import time
+import zlib
 from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import cache
@@ -32,7 +33,7 @@ from pydantic_core import CoreSchema, PydanticCustomError, core_schema
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.errors import BodyTooLarge, ErrorDetail, ValidationFailed
+from app.errors import BodyRefused, BodyTooLarge, ErrorDetail, ValidationFailed
 
 _RFC3339 = r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?([Zz]|[+-]\d{2}:?\d{2})?$"
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
@@ -240,6 +241,116 @@ class BodySizeLimit:
             return message
 
         await self.app(scope, receive_within_limit, send)
+
+
+GZIP_ENCODINGS = frozenset({"gzip", "x-gzip"})
+"""The `Content-Encoding` values of a request body the service inflates (x-gzip: RFC 9110's
+alias); `identity`, or none, is a body as is."""
+INFLATE_CHUNK_BYTES = 64 * 1024
+"""The most a compressed body is inflated at a time: a gzip bomb grows by this much at most
+before the size limit is checked again."""
+
+
+class RequestDecompression:
+    """Inflates `Content-Encoding: gzip` request bodies as the service reads them, holding
+    the body limit (`max_bytes`) against the inflated size; other encodings get a 415.
+
+    Inflated a chunk at a time (`zlib.decompressobj` with `max_length`): a body of zeros
+    that inflates a thousandfold is refused once `max_bytes` came out of it, never inflated
+    whole. Placed inside `BodySizeLimit`, which holds the same limit against the bytes as
+    sent.
+    """
+
+    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        encoding = Headers(scope=scope).get("content-encoding", "").strip().lower()
+        if encoding in ("", "identity"):
+            await self.app(scope, receive, send)
+            return
+        if encoding not in GZIP_ENCODINGS:
+            await _unsupported_encoding(encoding).response()(scope, receive, send)
+            return
+        # What the service reads is the inflated body, whose length nobody declared.
+        dropped = (b"content-encoding", b"content-length")
+        headers = [(name, value) for name, value in scope["headers"] if name not in dropped]
+        body = GzipBody(receive, max_bytes=self.max_bytes)
+        await self.app({**scope, "headers": headers}, body.receive, send)
+
+
+class GzipBody:
+    """An ASGI `receive` that hands out a gzip body inflated, a chunk at a time."""
+
+    def __init__(self, receive: Receive, *, max_bytes: int) -> None:
+        self._receive = receive
+        self._max_bytes = max_bytes
+        # 16 + MAX_WBITS: a gzip member (header and trailer), not a raw zlib stream.
+        self._inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        self._pending = b""  # received, not inflated yet
+        self._more = True  # the client has more to send
+        self.received = 0
+        """Compressed bytes received so far."""
+        self.inflated = 0
+        """Bytes inflated so far: past `max_bytes` by at most one chunk, then refused."""
+
+    async def receive(self) -> Message:
+        while True:
+            if self._pending:
+                chunk = self._inflate()
+                if chunk:
+                    return {"type": "http.request", "body": chunk, "more_body": True}
+                continue
+            if not self._more:
+                if not self._inflater.eof:
+                    raise _broken_gzip("the stream ends before its end")
+                return {"type": "http.request", "body": b"", "more_body": False}
+            message = await self._receive()
+            if message["type"] != "http.request":
+                return message  # the client went away
+            self._pending = message.get("body", b"")
+            self._more = message.get("more_body", False)
+            self.received += len(self._pending)
+
+    def _inflate(self) -> bytes:
+        if self._inflater.eof:
+            # A second gzip member, or bytes after the first: not a body we can vouch for.
+            raise _broken_gzip("data follows the end of the gzip stream")
+        try:
+            chunk = self._inflater.decompress(self._pending, INFLATE_CHUNK_BYTES)
+        except zlib.error:
+            raise _broken_gzip("the data is not a gzip stream, or is corrupt") from None
+        self._pending = self._inflater.unconsumed_tail or self._inflater.unused_data
+        self.inflated += len(chunk)
+        if self.inflated > self._max_bytes:
+            raise BodyTooLarge(self._max_bytes)
+        return chunk
+
+
+def _broken_gzip(reason: str) -> BodyRefused:
+    return BodyRefused(
+        400,
+        "invalid_gzip",
+        f"The request body is declared gzip-compressed but cannot be inflated: {reason}.",
+        ErrorDetail(field="body", message=reason, type="invalid_gzip"),
+    )
+
+
+def _unsupported_encoding(encoding: str) -> BodyRefused:
+    return BodyRefused(
+        415,
+        "unsupported_content_encoding",
+        f"Content-Encoding {encoding!r} is not supported: send the body as is, or gzip.",
+        ErrorDetail(
+            field="header.content-encoding",
+            message="must be gzip or identity",
+            type="unsupported_content_encoding",
+        ),
+    )
 
 
 NO_NUL_PATTERN = r"^[^\x00]*$"

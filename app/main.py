@@ -7,6 +7,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
+from starlette.middleware.cors import CORSMiddleware
+from starlette.middleware.gzip import GZipMiddleware
 
 from app import health, metrics, serving, tracing
 from app.access_log import AccessLogMiddleware
@@ -20,7 +22,12 @@ from app.errors import error_responses, install_error_handlers
 from app.followups.router import insights_router as follow_up_insights
 from app.followups.router import page_router as follow_up_pages
 from app.followups.router import router as follow_ups_router
-from app.inputs import BodySizeLimit, document_input_rules, refuse_nul_in_url
+from app.inputs import (
+    BodySizeLimit,
+    RequestDecompression,
+    document_input_rules,
+    refuse_nul_in_url,
+)
 from app.insights.router import router as insights_router
 from app.keys.access import document_scopes
 from app.keys.router import router as keys_router
@@ -79,6 +86,43 @@ def settle_garbage_collector() -> None:
     gc.set_threshold(GC_YOUNG_THRESHOLD, middle, old)
 
 
+GZIP_MINIMUM_BYTES = 1000
+"""Answers shorter than this are sent as they are: compressing them saves less than it costs."""
+
+
+def install_middleware(app: FastAPI, settings: Settings) -> None:
+    """The middleware stack, outermost first: access log and metrics (they see every answer,
+    a refused preflight included), CORS, response compression, then the body limits, held
+    against the body as sent and then as inflated."""
+    app.add_middleware(RequestDecompression, max_bytes=settings.max_body_bytes)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(GZipMiddleware, minimum_size=GZIP_MINIMUM_BYTES)
+    if settings.cors_origin_list:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origin_list,
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            allow_headers=[
+                "Authorization",
+                "X-API-Key",
+                "Content-Type",
+                "Content-Encoding",
+                "Idempotency-Key",
+                "X-Request-ID",
+            ],
+            expose_headers=[
+                "Idempotent-Replayed",
+                "X-Request-ID",
+                "Retry-After",
+                "Content-Disposition",
+            ],
+            # Keys travel in headers, never in cookies: no credentials mode.
+            allow_credentials=False,
+            max_age=600,
+        )
+    app.add_middleware(AccessLogMiddleware)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     database = Database(settings.database_url)
@@ -132,8 +176,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_docs(app)
     document_scopes(app)
     document_input_rules(app)
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
-    app.add_middleware(AccessLogMiddleware)
+    install_middleware(app, settings)
     app.include_router(health.router)
     app.include_router(metrics.router)
     app.include_router(moments_router)

@@ -13,6 +13,7 @@ from app.alerts import models as _alert_models  # noqa: F401
 from app.config import get_settings
 from app.db import Base, UtcDateTime, sync_url
 from app.followups import models as _follow_up_models  # noqa: F401
+from app.idempotency import models as _idempotency_models  # noqa: F401
 from app.keys import models as _key_models  # noqa: F401
 from app.moments import models as _moment_models  # noqa: F401  (registers tables)
 from app.privacy import models as _privacy_models  # noqa: F401

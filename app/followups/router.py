@@ -6,6 +6,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import pages
 from app.config import Settings, SettingsDep
+from app.csv_response import CSV_RESPONSE, FormatQuery, csv_response, wants_csv
 from app.db import MAX_INTEGER_ID, SessionDep
 from app.errors import error_responses
 from app.figures import WindowDep, figures_router
@@ -14,10 +15,12 @@ from app.followups.schemas import (
     FollowUpCreate,
     FollowUpDetail,
     FollowUpEventCreate,
+    FollowUpFigures,
     FollowUpInsights,
     FollowUpPage,
 )
 from app.followups.workflow import FollowUpStatus
+from app.idempotency.router import IdempotentRoute
 from app.inputs import Timestamp
 from app.keys.access import requires
 from app.keys.schemas import Scope
@@ -25,7 +28,10 @@ from app.pagination import DEFAULT_PAGE_SIZE, CursorQuery, LimitQuery
 from app.surveys import tokens
 
 router = APIRouter(
-    prefix="/v1/follow-ups", tags=["follow-ups"], responses=error_responses(401, 403, 422)
+    prefix="/v1/follow-ups",
+    tags=["follow-ups"],
+    responses=error_responses(401, 403, 422),
+    route_class=IdempotentRoute,
 )
 page_router = APIRouter(include_in_schema=False)
 insights_router = figures_router(guard=requires(Scope.read))
@@ -174,15 +180,25 @@ async def status_page(
 @insights_router.get(
     "/follow-ups",
     response_model=FollowUpInsights,
-    responses=error_responses(422),
+    responses={**CSV_RESPONSE, **error_responses(422)},
     summary="How well the loop is closed",
 )
 async def follow_up_figures(
-    session: SessionDep, settings: SettingsDep, span: WindowDep
-) -> FollowUpInsights:
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    span: WindowDep,
+    output: FormatQuery = None,
+) -> FollowUpInsights | Response:
     """Follow-ups opened in the window: counts, median and p90 time to acknowledge and to
     resolve in working hours, and the share done within target; overall, per moment and
-    per team."""
-    return await service.figures(
+    per team. As CSV: one row for all follow-ups, then one per moment and per team, told
+    apart by the `group` column."""
+    figures = await service.figures(
         session, start=span.start, end=span.end, targets=targets.from_settings(settings)
     )
+    if not wants_csv(request, output):
+        return figures
+    rows = [figures.total, *figures.by_moment, *figures.by_team]
+    groups = ["all"] + ["moment"] * len(figures.by_moment) + ["team"] * len(figures.by_team)
+    return csv_response(FollowUpFigures, rows, filename="follow-ups.csv", leading={"group": groups})

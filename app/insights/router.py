@@ -3,20 +3,24 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
-from app.csv_response import CSV_MEDIA_TYPE, csv_response, wants_csv
+from app.csv_response import CSV_RESPONSE, FormatQuery, csv_response, wants_csv
 from app.db import SessionDep
 from app.errors import error_responses
 from app.figures import WindowDep
 from app.insights import service
 from app.insights.schemas import (
     BreakdownRow,
+    ConsistencyItem,
     ConsistencyList,
     Granularity,
+    HotspotCell,
     HotspotDimension,
     HotspotsRead,
     MomentReport,
-    OutputFormat,
     Overview,
+    ReportTable,
+    SeriesPoint,
+    SilenceItem,
     SilenceList,
     WeakSpot,
     WeakSpotsRead,
@@ -45,10 +49,6 @@ MomentPrefixQuery = Annotated[
     str | None,
     Query(max_length=100, description="Only moments whose key starts with this, e.g. `portal.`."),
 ]
-FormatQuery = Annotated[
-    OutputFormat | None,
-    Query(alias="format", description="`csv` for a CSV download (or send Accept: text/csv)."),
-]
 
 
 def _moment_scope(
@@ -67,20 +67,6 @@ ScopeDep = Annotated[service.Scope, Depends(_scope)]
 """Filters on the touchpoint (channel, team) and on the moment (stage, key prefix)."""
 MomentScopeDep = Annotated[service.Scope, Depends(_moment_scope)]
 """The same without the team: for comparisons between teams."""
-
-CSV_RESPONSE: dict[int | str, dict[str, Any]] = {
-    200: {
-        "content": {
-            CSV_MEDIA_TYPE: {
-                "schema": {
-                    "type": "string",
-                    "description": "The rows as CSV, one header line first.",
-                }
-            }
-        }
-    }
-}
-"""The CSV download a route offers beside its JSON (with `format=csv` or Accept: text/csv)."""
 
 
 @router.get(
@@ -122,27 +108,51 @@ def weak_spots_csv(result: WeakSpotsRead) -> Response:
     """The weak spots as CSV: the ranked moments, then those listed apart."""
     rows = [*result.data, *result.insufficient_data]
     listed = ["ranked"] * len(result.data) + ["insufficient_data"] * len(result.insufficient_data)
-    return csv_response(WeakSpot, rows, filename="weak-spots.csv", leading=("listed", listed))
+    return csv_response(WeakSpot, rows, filename="weak-spots.csv", leading={"listed": listed})
 
 
 @router.get(
     "/insights/hotspots",
     response_model=HotspotsRead,
+    responses=CSV_RESPONSE,
     summary="Where each moment goes wrong: by team or by channel",
 )
 async def hotspots(
+    request: Request,
     session: SessionDep,
     span: WindowDep,
     scope: ScopeDep,
     by: Annotated[
         HotspotDimension, Query(description="Columns of the matrix: `team` or `channel`.")
     ] = HotspotDimension.team,
-) -> HotspotsRead:
+    output: FormatQuery = None,
+) -> HotspotsRead | Response:
     """A matrix of moments (in the order of the weak spots) by team or channel: each cell's
     excess bad experiences, touchpoints x (adjusted rate of the cell - the moment's
     reference), the cell's rate shrunk towards its moment as in the moment report's
-    breakdowns, so that a cell of a few answers does not stand out."""
-    return await service.hotspots(session, span=span, scope=scope, by=by)
+    breakdowns, so that a cell of a few answers does not stand out. As CSV: one row per
+    cell, after the columns of its moment."""
+    result = await service.hotspots(session, span=span, scope=scope, by=by)
+    if not wants_csv(request, output):
+        return result
+    return hotspots_csv(result)
+
+
+def hotspots_csv(result: HotspotsRead) -> Response:
+    """The hotspots matrix as CSV: one row per cell (team or channel `member`), led by its
+    moment's figures."""
+    placed = [(row, cell) for row in result.data for cell in row.cells]
+    leading: dict[str, list[Any]] = {
+        "rank": [row.rank for row, _cell in placed],
+        "moment": [row.moment for row, _cell in placed],
+        "name": [row.name for row, _cell in placed],
+        "moment_adjusted_negative_rate": [row.adjusted_negative_rate for row, _ in placed],
+        "moment_reference": [row.reference for row, _cell in placed],
+        "moment_priority": [row.priority for row, _cell in placed],
+    }
+    cells = [cell for _row, cell in placed]
+    filename = f"hotspots-by-{result.by.value}.csv"
+    return csv_response(HotspotCell, cells, filename=filename, leading=leading)
 
 
 @router.get(
@@ -159,19 +169,32 @@ async def moment_report(
     granularity: Annotated[
         Granularity, Query(description="Bucket of the time series (UTC days, ISO weeks, months).")
     ] = Granularity.day,
+    table: Annotated[
+        ReportTable,
+        Query(
+            description="As CSV, which rows: `breakdown` (by team, agent and channel) or "
+            "`series` (the time series)."
+        ),
+    ] = ReportTable.breakdown,
     output: FormatQuery = None,
 ) -> MomentReport | Response:
     """Rating distribution per scale, a time series, breakdowns by team, agent and channel
     with adjusted rates, and the latest comments left with negative ratings. As CSV: the
-    breakdown rows."""
+    breakdown rows, or the time series with `table=series`."""
     report = await service.moment_report(session, key=key, span=span, granularity=granularity)
     if not wants_csv(request, output):
         return report
-    return moment_report_csv(report)
+    return moment_report_csv(report, table=table)
 
 
-def moment_report_csv(report: MomentReport) -> Response:
-    """The moment report as CSV: its breakdown rows by team, agent and channel."""
+def moment_report_csv(
+    report: MomentReport, *, table: ReportTable = ReportTable.breakdown
+) -> Response:
+    """The moment report as CSV: its breakdown rows by team, agent and channel, or its
+    time series."""
+    if table is ReportTable.series:
+        filename = f"{report.moment}-series-{report.granularity.value}.csv"
+        return csv_response(SeriesPoint, report.series, filename=filename)
     rows = [*report.by_team, *report.by_agent, *report.by_channel]
     return csv_response(BreakdownRow, rows, filename=f"{report.moment}-breakdown.csv")
 
@@ -179,29 +202,66 @@ def moment_report_csv(report: MomentReport) -> Response:
 @router.get(
     "/insights/consistency",
     response_model=ConsistencyList,
+    responses=CSV_RESPONSE,
     summary="Moments where teams give different experiences",
 )
 async def consistency(
-    session: SessionDep, span: WindowDep, scope: MomentScopeDep
-) -> ConsistencyList:
+    request: Request,
+    session: SessionDep,
+    span: WindowDep,
+    scope: MomentScopeDep,
+    output: FormatQuery = None,
+) -> ConsistencyList | Response:
     """Moments ranked by how differently their teams perform: Pearson chi-square test of
     one negative rate across teams with 10+ responses (Monte Carlo given the margins where
     an expected count is under 5), q-values corrected across moments, with the best and the
-    worst team and the teams that differ from the others pooled (exact test, Holm)."""
-    return await service.consistency(session, span=span, scope=scope)
+    worst team and the teams that differ from the others pooled (exact test, Holm). As
+    CSV: one row per moment, the teams named joined with `;`."""
+    result = await service.consistency(session, span=span, scope=scope)
+    if not wants_csv(request, output):
+        return result
+    return csv_response(ConsistencyItem, result.data, filename="consistency.csv")
 
 
 @router.get(
-    "/insights/silence", response_model=SilenceList, summary="Moments where clients are silent"
+    "/insights/silence",
+    response_model=SilenceList,
+    responses=CSV_RESPONSE,
+    summary="Moments where clients are silent",
 )
-async def silence(session: SessionDep, span: WindowDep, scope: ScopeDep) -> SilenceList:
+async def silence(
+    request: Request,
+    session: SessionDep,
+    span: WindowDep,
+    scope: ScopeDep,
+    output: FormatQuery = None,
+) -> SilenceList | Response:
     """Silence is a bad sign: moments answered at under half the overall response rate,
-    and high-volume moments with no complaint and no negative rating at all."""
-    return await service.silence(session, span=span, scope=scope)
+    and high-volume moments with no complaint and no negative rating at all. As CSV: one
+    row per moment."""
+    result = await service.silence(session, span=span, scope=scope)
+    if not wants_csv(request, output):
+        return result
+    return csv_response(SilenceItem, result.data, filename="silence.csv")
 
 
-@router.get("/insights/overview", response_model=Overview, summary="Headline figures")
-async def overview(session: SessionDep, span: WindowDep, scope: ScopeDep) -> Overview:
+@router.get(
+    "/insights/overview",
+    response_model=Overview,
+    responses=CSV_RESPONSE,
+    summary="Headline figures",
+)
+async def overview(
+    request: Request,
+    session: SessionDep,
+    span: WindowDep,
+    scope: ScopeDep,
+    output: FormatQuery = None,
+) -> Overview | Response:
     """Touchpoints, responses, response rate, negative share, NPS, CSAT and CES of the
-    window, of the previous window of equal length, and the change."""
-    return await service.overview(session, span=span, scope=scope)
+    window, of the previous window of equal length, and the change. As CSV: one row, a
+    column per figure (`current_...`, `previous_...`, `change_...`)."""
+    result = await service.overview(session, span=span, scope=scope)
+    if not wants_csv(request, output):
+        return result
+    return csv_response(Overview, [result], filename="overview.csv")

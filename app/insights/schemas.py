@@ -16,9 +16,9 @@ class Granularity(StrEnum):
     month = "month"
 
 
-class OutputFormat(StrEnum):
-    json = "json"
-    csv = "csv"
+class ReportTable(StrEnum):
+    breakdown = "breakdown"
+    series = "series"
 
 
 class Schema(BaseModel):

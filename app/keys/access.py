@@ -67,6 +67,8 @@ async def authorize(
                 f"This API key lacks the `{needed}` scope this request needs.",
                 details=[_detail("missing_scope", f"requires the `{needed}` scope")],
             )
+    # For the dependencies that act on the caller's behalf (idempotency keys are the key's).
+    request.state.api_key_id = key.id
     now = utcnow()
     if service.needs_use_recorded(key, now):
         await service.record_use(database, key_id=key.id, now=now)

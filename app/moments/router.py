@@ -5,6 +5,7 @@ from fastapi import APIRouter, Path, Query, status
 from app.config import SettingsDep
 from app.db import SessionDep
 from app.errors import error_responses
+from app.idempotency.router import IdempotentRoute
 from app.keys.access import requires
 from app.keys.schemas import Scope
 from app.moments import service
@@ -18,7 +19,12 @@ from app.moments.schemas import (
 )
 from app.pagination import DEFAULT_PAGE_SIZE, CursorQuery, LimitQuery
 
-router = APIRouter(prefix="/v1/moments", tags=["moments"], responses=error_responses(401, 403, 422))
+router = APIRouter(
+    prefix="/v1/moments",
+    tags=["moments"],
+    responses=error_responses(401, 403, 422),
+    route_class=IdempotentRoute,
+)
 
 KeyPath = Annotated[str, Path(max_length=100, pattern=MOMENT_KEY_PATTERN)]
 

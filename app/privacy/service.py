@@ -9,6 +9,7 @@ over old periods must not change because raw data aged out).
 
 import hashlib
 import hmac
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -23,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.db import Database, utcnow
 from app.followups.models import FollowUp, FollowUpEvent
 from app.followups.service import SETTLED
+from app.idempotency import service as idempotency_service
 from app.keys.models import ApiKey
 from app.pagination import RowId, decode_cursor, encode_cursor
 from app.privacy.models import AuditEntry
@@ -166,6 +168,8 @@ async def erase_client(
     facts: list[rollups.Facts] = []
     erased = await _remove(session, Touchpoint.id.in_(list(locked)), removed=facts)
     await rollups.record(session, rollups.added(facts, times=-1))
+    # Answers kept for retries quote the client (a touchpoint's ref, its comment).
+    await idempotency_service.forget_mentioning(session, json.dumps(client_ref)[1:-1])
     hashed = client_hash(client_ref, key=key)
     entry = await _record(
         session, action=AuditAction.erasure, counts=erased, client_hash=hashed, by=by

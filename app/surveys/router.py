@@ -7,10 +7,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import pages
 from app.config import Settings, SettingsDep
+from app.csv_response import CSV_RESPONSE, FormatQuery, csv_response, wants_csv
 from app.db import SessionDep, WriteSessionDep, utcnow
 from app.errors import NotFound, error_responses
 from app.figures import WindowDep, figures_router
 from app.followups import targets as followups_targets
+from app.idempotency.router import IdempotentRoute
 from app.keys.access import requires
 from app.keys.schemas import Scope
 from app.scales import SCALES, Sentiment
@@ -22,6 +24,7 @@ from app.surveys.schemas import (
     SurveyCreate,
     SurveyFigures,
     SurveyLinks,
+    SurveyReach,
 )
 from app.surveys.tokens import Language, SurveyClaims
 from app.touchpoints.schemas import COMMENT_MAX_LENGTH
@@ -30,6 +33,7 @@ router = APIRouter(
     tags=["surveys"],
     responses=error_responses(401, 403, 422),
     dependencies=[requires(Scope.ingest)],
+    route_class=IdempotentRoute,
 )
 page_router = APIRouter(include_in_schema=False)
 insights_router = figures_router(guard=requires(Scope.read))
@@ -238,10 +242,17 @@ async def comment_page(
 @insights_router.get(
     "/surveys",
     response_model=SurveyFigures,
-    responses=error_responses(422),
+    responses={**CSV_RESPONSE, **error_responses(422)},
     summary="Survey reach: issued, opened, answered",
 )
-async def survey_figures(session: SessionDep, span: WindowDep) -> SurveyFigures:
+async def survey_figures(
+    request: Request, session: SessionDep, span: WindowDep, output: FormatQuery = None
+) -> SurveyFigures | Response:
     """Surveys issued in the window, how many were opened and answered, per moment: the
-    response rate of the clients actually asked."""
-    return await service.figures(session, start=span.start, end=span.end)
+    response rate of the clients actually asked. As CSV: one row for all moments (an empty
+    `moment`), then one per moment."""
+    figures = await service.figures(session, start=span.start, end=span.end)
+    if not wants_csv(request, output):
+        return figures
+    rows = [figures.total, *figures.by_moment]
+    return csv_response(SurveyReach, rows, filename="surveys.csv")

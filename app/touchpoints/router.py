@@ -7,6 +7,7 @@ from app.db import SessionDep
 from app.errors import Conflict, LimitExceeded, NotFound, ValidationFailed, error_responses
 from app.followups import service as followups_service
 from app.followups import targets as followups_targets
+from app.idempotency.router import IdempotentRoute
 from app.inputs import NulChecked, Timestamp, may_hold_nul
 from app.keys.access import requires
 from app.keys.schemas import Scope
@@ -30,6 +31,7 @@ router = APIRouter(
     prefix="/v1/touchpoints",
     tags=["touchpoints"],
     responses=error_responses(401, 403, 422),
+    route_class=IdempotentRoute,
 )
 clients_router = APIRouter(
     prefix="/v1/clients",

@@ -1,5 +1,7 @@
 """Tiny builders for the insights API tests: moments, touchpoints, one batch post, queries."""
 
+import csv
+import io
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
@@ -81,3 +83,17 @@ def listed(weak_spots: dict[str, Any]) -> dict[str, dict[str, Any]]:
 def counts(item: dict[str, Any]) -> tuple[int, int, int]:
     """(touchpoints, responses, negatives) of an answer item."""
     return item["touchpoints"], item["responses"], item["negatives"]
+
+
+CSV_ROUNDING = 5e-5
+"""How far a CSV figure may be from the JSON one: CSV rounds to 4 decimals."""
+
+
+def read_csv(response: httpx.Response) -> tuple[list[str], list[dict[str, str]]]:
+    """(columns, rows) of a CSV answer, which must open with a UTF-8 byte order mark."""
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "text/csv; charset=utf-8"
+    assert response.content.startswith(b"\xef\xbb\xbf")
+    reader = csv.DictReader(io.StringIO(response.content.decode("utf-8-sig")))
+    rows = list(reader)
+    return list(reader.fieldnames or []), rows

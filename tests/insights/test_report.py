@@ -1,14 +1,21 @@
 """GET /v1/moments/{key}/report: distribution, time series, breakdowns, comments, CSV."""
 
-import csv
-import io
 from typing import Any
 
 import httpx
 import pytest
 
 from app.insights.stats import funnel_limits, wilson_interval
-from tests.insights.builders import add_moment, get_json, post, rated, touchpoint, window
+from tests.insights.builders import (
+    CSV_ROUNDING,
+    add_moment,
+    get_json,
+    post,
+    rated,
+    read_csv,
+    touchpoint,
+    window,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -327,9 +334,8 @@ async def test_report_csv_holds_the_breakdown_rows_with_the_json_values(
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/csv")
     assert "m.rep-breakdown.csv" in response.headers["content-disposition"]
-    reader = csv.DictReader(io.StringIO(response.text))
-    rows = list(reader)
-    assert reader.fieldnames == BREAKDOWN_HEADER
+    fieldnames, rows = read_csv(response)
+    assert fieldnames == BREAKDOWN_HEADER
     expected = [*as_json["by_team"], *as_json["by_agent"], *as_json["by_channel"]]
     assert len(rows) == len(expected) == 10
     for row, item in zip(rows, expected, strict=True):
@@ -338,9 +344,13 @@ async def test_report_csv_holds_the_breakdown_rows_with_the_json_values(
             assert int(row[column]) == item[column], column
         for column in ("negative_rate", "adjusted_negative_rate", "prob_worse", "mean_score"):
             value = item[column]
-            assert (row[column] == "") if value is None else float(row[column]) == value, column
-        assert float(row["interval_lower"]) == item["interval"]["lower"]
-        assert float(row["interval_upper"]) == item["interval"]["upper"]
+            if value is None:
+                assert row[column] == "", column
+            else:
+                assert float(row[column]) == pytest.approx(value, abs=CSV_ROUNDING), column
+        for bound in ("lower", "upper"):
+            expected = item["interval"][bound]
+            assert float(row[f"interval_{bound}"]) == pytest.approx(expected, abs=CSV_ROUNDING)
     assert [(r["dimension"], r["member"]) for r in rows[:3]] == [
         ("team", "red"),
         ("team", ""),
