@@ -36,6 +36,11 @@ TAGS: list[dict[str, Any]] = [
         "description": "Bad experiences followed up: opened by a negative rating or a "
         "complaint (or by hand), and moved along their workflow.",
     },
+    {
+        "name": "improvement actions",
+        "description": "Changes made to a moment, each with the negative rate before and "
+        "after it and the change net of the other moments of its scale family.",
+    },
     {"name": "webhooks", "description": "Subscriptions to events, delivered by signed POST."},
     {"name": "keys", "description": "API keys and their scopes."},
     {"name": "privacy", "description": "A client's erasure, and the audit of what was done."},
