@@ -108,8 +108,7 @@ def test_log_odds_by_hand_with_a_weaker_prior() -> None:
     # delta = log((6+4)/(10+20-6-4)) - log((2+4)/(30+20-2-4)) = log(10/20) - log(6/44)
     # var = 1/10 + 1/6
     scores = {
-        s.term: s
-        for s in log_odds({"wait": 6, "x": 4}, {"wait": 2, "y": 28}, prior_scale=0.5)
+        s.term: s for s in log_odds({"wait": 6, "x": 4}, {"wait": 2, "y": 28}, prior_scale=0.5)
     }
     delta = math.log(10 / 20) - math.log(6 / 44)
     assert scores["wait"].delta == pytest.approx(delta)
