@@ -16,7 +16,7 @@ from enum import StrEnum
 
 MIN_TOKEN_LENGTH = 2
 MIN_COUNT = 3
-PRIOR_SCALE = 1.0
+PRIOR_SCALE = 0.1
 
 
 class Language(StrEnum):
@@ -155,10 +155,12 @@ def log_odds(
 
     y_w^i, y_w^j are the term's counts in the negative and the other comments, n^i, n^j the
     sums of all terms' counts in each. The prior is the pooled frequency of the term in both
-    groups, a_w = a0 * (y_w^i + y_w^j) / (n^i + n^j), with a0 = prior_scale * (n^i + n^j):
-    at 1, the prior weighs as much as the comments themselves, seen once more without their
-    sentiment. It pulls the log-odds of rare terms towards zero, so that a word seen twice
-    does not outrank one seen in a hundred comments.
+    groups, a_w = a0 * (y_w^i + y_w^j) / (n^i + n^j), with a0 = prior_scale * (n^i + n^j).
+    At the default 0.1 the prior weighs a tenth of the comments (1 would weigh as much as
+    the comments themselves, seen once more without their sentiment, and halve the z-scores
+    of a window's few hundred comments): enough to pull the log-odds of rare terms towards
+    zero, so that a word seen in three comments does not outrank one seen in a hundred,
+    while a term in most negative comments and few others stands out at small counts.
 
     Terms whose odds are undefined (the only term of both groups) are left out.
     """
