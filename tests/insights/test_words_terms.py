@@ -91,10 +91,13 @@ def test_the_script_tells_the_language() -> None:
 
 
 def test_log_odds_by_hand() -> None:
-    # n^i = n^j = 4, n = 8, a0 = 8, a_queue = 8 * 4/8 = 4:
+    # prior_scale 1: n^i = n^j = 4, n = 8, a0 = 8, a_queue = 8 * 4/8 = 4:
     # delta = log((3+4)/(4+8-3-4)) - log((1+4)/(4+8-1-4)) = log(7/5) - log(5/7) = 2 log 1.4
     # var = 1/(3+4) + 1/(1+4) = 12/35
-    scores = {s.term: s for s in log_odds({"queue": 3, "staff": 1}, {"queue": 1, "staff": 3})}
+    scores = {
+        s.term: s
+        for s in log_odds({"queue": 3, "staff": 1}, {"queue": 1, "staff": 3}, prior_scale=1.0)
+    }
     queue, staff = scores["queue"], scores["staff"]
     assert queue.delta == pytest.approx(0.6729444732)
     assert queue.z == pytest.approx(0.6729444732 / 0.5855400438)
