@@ -24,6 +24,9 @@ from app.insights.schemas import (
     SilenceList,
     WeakSpot,
     WeakSpotsRead,
+    WordRead,
+    WordsLanguage,
+    WordsRead,
 )
 from app.keys.access import requires
 from app.keys.schemas import Scope
@@ -265,3 +268,40 @@ async def overview(
     if not wants_csv(request, output):
         return result
     return csv_response(Overview, [result], filename="overview.csv")
+
+
+@router.get(
+    "/moments/{key}/words",
+    response_model=WordsRead,
+    responses={**CSV_RESPONSE, **error_responses(404, 422)},
+    summary="What clients say: the words of bad experiences",
+)
+async def moment_words(
+    request: Request,
+    session: SessionDep,
+    key: Annotated[str, Path(max_length=100, description="Moment key.")],
+    span: WindowDep,
+    team: TeamQuery = None,
+    channel: ChannelQuery = None,
+    lang: Annotated[
+        WordsLanguage,
+        Query(
+            description="`en` or `ru`: only comments written mostly in Latin or Cyrillic "
+            "letters; `auto`: every comment, in the language of its script."
+        ),
+    ] = WordsLanguage.auto,
+    limit: Annotated[int, Query(ge=1, le=100, description="Terms listed at most.")] = 20,
+    output: FormatQuery = None,
+) -> WordsRead | Response:
+    """The words and two-word phrases that most set the moment's negative comments apart
+    from its neutral and positive ones: log-odds ratio with an informative Dirichlet prior
+    and its z-score (Monroe, Colaresi and Quinn 2008, "Fightin' Words"), each term counted
+    once per comment, listed when at least 3 negative comments hold it, with up to 3 of the
+    latest of them. English and Russian, stop words left out. Reads the latest 20,000
+    comments of the window at most (`truncated` says so). As CSV: the terms."""
+    result = await service.moment_words(
+        session, key=key, span=span, team=team, channel=channel, lang=lang, limit=limit
+    )
+    if not wants_csv(request, output):
+        return result
+    return csv_response(WordRead, result.data, filename=f"{result.moment}-words.csv")

@@ -469,3 +469,79 @@ class Overview(Schema):
     change: HeadlineChange = Field(
         description="Current minus previous; null where either is missing."
     )
+
+
+class WordsLanguage(StrEnum):
+    en = "en"
+    ru = "ru"
+    auto = "auto"
+
+
+class TermKind(StrEnum):
+    word = "word"
+    phrase = "phrase"
+
+
+class WordExample(Schema):
+    id: str = Field(description="Touchpoint id.")
+    occurred_at: datetime = Field(description="When the touchpoint happened.")
+    channel: str = Field(description="Channel.")
+    team: str | None = Field(description="Team.")
+    comment: str = Field(description="What the client wrote, as written.")
+
+
+class WordRead(Schema):
+    term: str = Field(
+        description="A word, or two words written next to each other, in lower case with "
+        "Russian ё read as е."
+    )
+    kind: TermKind = Field(description="`word`, or `phrase` for two words.")
+    z: float = Field(
+        description="z-score of the log-odds ratio: how far the term sets negative comments "
+        "apart, in standard errors (positive: more frequent in negative comments)."
+    )
+    log_odds: float = Field(
+        description="Log-odds ratio of the term in negative comments against the others, "
+        "with the informative Dirichlet prior."
+    )
+    negative_count: int = Field(description="Negative comments that contain the term.")
+    other_count: int = Field(description="Neutral and positive comments that contain the term.")
+    examples: list[WordExample] = Field(
+        description="Up to 3 of the latest negative comments that contain the term."
+    )
+
+
+class WordsMethod(Schema):
+    statistic: str = Field(description="How terms are scored, with its source.")
+    counting: str = Field(description="How a term is counted.")
+    prior: str = Field(description="What the Dirichlet prior is made of.")
+    prior_scale: float = Field(
+        description="alpha0 / (terms counted): 1 would weigh the prior as much as the comments."
+    )
+    alpha0: float = Field(description="Total weight of the prior, in counted terms.")
+    min_count: int = Field(description="Negative comments a term must be in to be listed.")
+    max_comments: int = Field(description="Most recent comments read at most.")
+
+
+class WordsRead(Schema):
+    moment: str = Field(description="Moment key.")
+    window: WindowRead = Field(description="The window (and the previous one, unused here).")
+    team: str | None = Field(description="Only touchpoints of this team, if given.")
+    channel: str | None = Field(description="Only touchpoints on this channel, if given.")
+    lang: WordsLanguage = Field(
+        description="`en` or `ru`: only comments written mostly in Latin or Cyrillic letters; "
+        "`auto`: every comment, read in the language of its script."
+    )
+    comments_total: int = Field(
+        description="Comments left with a rating in the window and filters."
+    )
+    comments_read: int = Field(description="Of those, the most recent ones read.")
+    truncated: bool = Field(description="True when older comments were left unread.")
+    negative_comments: int = Field(description="Negative comments read in the language asked.")
+    other_comments: int = Field(
+        description="Neutral and positive comments read in the language asked."
+    )
+    method: WordsMethod = Field(description="The statistic and its parameters.")
+    data: list[WordRead] = Field(
+        description="The terms most distinctive of negative comments, highest z first."
+    )

@@ -4,17 +4,18 @@ Counts come from the rollups and their pending deltas (`counts.tallies`); the st
 from `stats`; this module joins them to the moments catalogue and shapes the answers.
 """
 
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import NamedTuple
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.errors import NotFound
 from app.figures import Window
-from app.insights import counts, stats
+from app.insights import counts, stats, words
 from app.insights.schemas import (
     BreakdownRow,
     CesRead,
@@ -45,10 +46,16 @@ from app.insights.schemas import (
     TeamLimits,
     TeamOutlierRead,
     TeamRate,
+    TermKind,
     TestsRead,
     TrendRead,
     WeakSpot,
     WeakSpotsRead,
+    WordExample,
+    WordRead,
+    WordsLanguage,
+    WordsMethod,
+    WordsRead,
 )
 from app.moments.models import Moment
 from app.rollups.reads import Slice
@@ -813,3 +820,125 @@ def _value(estimate: EstimateRead | None) -> float | None:
 
 def _difference(now: float | None, then: float | None) -> float | None:
     return None if now is None or then is None else now - then
+
+
+# --- what clients say ---
+
+WORDS_MAX_COMMENTS = 20_000
+WORDS_EXAMPLES = 3
+WORDS_STATISTIC = (
+    "Log-odds ratio with an informative Dirichlet prior and its z-score (Monroe, Colaresi and "
+    "Quinn 2008, 'Fightin' Words'): negative comments against the neutral and positive ones."
+)
+
+
+def _words_method(counted: int) -> WordsMethod:
+    return WordsMethod(
+        statistic=WORDS_STATISTIC,
+        counting="Once per comment: a term's count is the number of comments that contain it.",
+        prior="The term's frequency in all the comments read, negative and others alike.",
+        prior_scale=words.PRIOR_SCALE,
+        alpha0=words.PRIOR_SCALE * counted,
+        min_count=words.MIN_COUNT,
+        max_comments=WORDS_MAX_COMMENTS,
+    )
+
+
+async def moment_words(
+    session: AsyncSession,
+    *,
+    key: str,
+    span: Window,
+    team: str | None,
+    channel: str | None,
+    lang: WordsLanguage,
+    limit: int,
+) -> WordsRead:
+    """The words and phrases that most set a moment's negative comments apart from its
+    neutral and positive ones, read from at most `WORDS_MAX_COMMENTS` latest comments."""
+    moment = await session.scalar(select(Moment).where(Moment.key == key))
+    if moment is None:
+        raise NotFound(f"No moment with key '{key}'.")
+    # The total over every matching row comes in the same statement as the rows, so the
+    # two are read in one snapshot.
+    query = (
+        select(
+            Touchpoint.external_id,
+            Touchpoint.occurred_at,
+            Touchpoint.channel,
+            Touchpoint.team,
+            Touchpoint.sentiment,
+            Touchpoint.comment,
+            func.count().over().label("total"),
+        )
+        .where(
+            Touchpoint.moment_id == moment.id,
+            Touchpoint.occurred_at >= span.start,
+            Touchpoint.occurred_at < span.end,
+            Touchpoint.sentiment.is_not(None),
+            Touchpoint.comment.is_not(None),
+        )
+        .order_by(Touchpoint.occurred_at.desc(), Touchpoint.id.desc())
+        .limit(WORDS_MAX_COMMENTS)
+    )
+    if team is not None:
+        query = query.where(Touchpoint.team == team)
+    if channel is not None:
+        query = query.where(Touchpoint.channel == channel)
+    rows = (await session.execute(query)).all()
+
+    negative: Counter[str] = Counter()
+    other: Counter[str] = Counter()
+    negative_comments = other_comments = 0
+    examples: dict[str, list[WordExample]] = {}
+    for row in rows:  # latest first, so the first examples found are the latest
+        if lang is not WordsLanguage.auto and words.script(row.comment) != lang.value:
+            continue
+        terms = words.comment_terms(row.comment)
+        if row.sentiment != Sentiment.negative.value:
+            other_comments += 1
+            other.update(terms)
+            continue
+        negative_comments += 1
+        negative.update(terms)
+        example = WordExample(
+            id=row.external_id,
+            occurred_at=row.occurred_at,
+            channel=row.channel,
+            team=row.team,
+            comment=row.comment,
+        )
+        for term in terms:
+            found = examples.setdefault(term, [])
+            if len(found) < WORDS_EXAMPLES:
+                found.append(example)
+
+    scores = words.log_odds(negative, other)
+    counted = sum(negative.values()) + sum(other.values())
+    return WordsRead.model_validate(
+        {
+            "moment": moment.key,
+            "window": span.read(),
+            "team": team,
+            "channel": channel,
+            "lang": lang,
+            "comments_total": rows[0].total if rows else 0,
+            "comments_read": len(rows),
+            "truncated": bool(rows) and rows[0].total > len(rows),
+            "negative_comments": negative_comments,
+            "other_comments": other_comments,
+            "method": _words_method(counted),
+            "data": [
+                WordRead(
+                    term=score.term,
+                    kind=TermKind.phrase if " " in score.term else TermKind.word,
+                    z=score.z,
+                    log_odds=score.delta,
+                    negative_count=score.negative_count,
+                    other_count=score.other_count,
+                    examples=examples[score.term],
+                )
+                for score in words.distinctive(scores, limit=limit)
+            ],
+        }
+    )

@@ -30,6 +30,7 @@ from app.insights.schemas import (
     MomentReport,
     SeriesPoint,
     TeamLimits,
+    WordsLanguage,
 )
 from app.moments import service as moments_service
 from app.ui.access import ViewerDep
@@ -51,6 +52,8 @@ DEFAULT_GRANULARITY = Granularity.week
 OPEN_STATUSES = tuple(s for s in FollowUpStatus if s.value not in followups_service.SETTLED)
 OPEN_FOLLOW_UPS = 20
 """How many of the moment's open follow-ups the page lists, newest first."""
+WORDS_SHOWN = 10
+"""How many of the words of bad experiences (`/v1/moments/{key}/words`) the page lists."""
 
 KeyPath = Annotated[str, Path(max_length=100)]
 GranularityQuery = Annotated[str | None, Query(max_length=10)]
@@ -375,8 +378,8 @@ async def moment_page(
     key: KeyPath,
     granularity: GranularityQuery = None,
 ) -> Response:
-    """The moment's trend, teams, agents, channels, bad experiences' comments and open
-    follow-ups."""
+    """The moment's trend, teams, agents, channels, bad experiences' comments and the words
+    that set them apart, and open follow-ups."""
     try:
         shown, report = await _report(session, key, view, granularity)
     except NotFound as missing:
@@ -394,6 +397,16 @@ async def moment_page(
         )
     moment = await moments_service.get_moment(session, key=key)
     target = moment.target_negative_rate
+    # Like the rest of the page, every touchpoint of the moment in the window.
+    words = await insights_service.moment_words(
+        session,
+        key=key,
+        span=shown.span,
+        team=None,
+        channel=None,
+        lang=WordsLanguage.auto,
+        limit=WORDS_SHOWN,
+    )
     named = {
         found.team: found.direction
         for found in (report.team_consistency.outliers if report.team_consistency else [])
@@ -439,6 +452,7 @@ async def moment_page(
         agents=members(report.by_agent, {}),
         channels=members(report.by_channel, {}),
         comments=report.negative_comments,
+        words=words,
         follow_ups=await open_follow_ups(session, key),
         follow_ups_shown=OPEN_FOLLOW_UPS,
         queue=f"/ui/follow-ups?{urlencode({'moment': key})}",
