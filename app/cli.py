@@ -406,7 +406,8 @@ def purge(
         expired = _in_transaction(
             lambda session: idempotency_service.purge_expired(session, now=datetime.now(UTC))
         )
-        typer.echo(f"idempotency keys older than 24 hours: deleted {expired}")
+        # Stdout is the JSON result's alone when one is asked for.
+        typer.echo(f"idempotency keys older than 24 hours: deleted {expired}", err=as_json)
     days = get_settings().retention_days
     if days is None:
         if as_json:

@@ -414,3 +414,18 @@ async def refuse_nul_in_url(request: Request) -> None:
     ]
     if offending:
         raise ValidationFailed("NUL characters are not accepted.", details=offending)
+
+
+async def refuse_repeated_query(request: Request) -> None:
+    """Dependency of every route: each query parameter of the API takes one value, so a
+    name given twice is refused rather than read as its last value."""
+    names = [name for name, _ in request.query_params.multi_items()]
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise ValidationFailed(
+            "A query parameter is given more than once; each takes one value.",
+            details=[
+                ErrorDetail(field=f"query.{name}", message="given more than once", type="repeated")
+                for name in repeated
+            ],
+        )

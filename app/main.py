@@ -27,6 +27,7 @@ from app.inputs import (
     RequestDecompression,
     document_input_rules,
     refuse_nul_in_url,
+    refuse_repeated_query,
 )
 from app.insights.router import router as insights_router
 from app.keys.access import document_scopes
@@ -164,7 +165,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # Any request can be refused before a route sees it: a body that is not text, one
         # over the size limit, or any while the database is unavailable.
         responses=error_responses(400, 413, 503),
-        dependencies=[Depends(refuse_nul_in_url)],
+        dependencies=[Depends(refuse_nul_in_url), Depends(refuse_repeated_query)],
         # Served by install_docs from local assets instead.
         docs_url=None,
         redoc_url=None,

@@ -132,3 +132,14 @@ async def test_openapi_documents_every_response_field(client: httpx.AsyncClient)
         if "description" not in spec
     ]
     assert undocumented == []
+
+
+async def test_a_query_parameter_given_twice_is_refused_naming_it(
+    client: httpx.AsyncClient,
+) -> None:
+    response = await client.get(
+        "/v1/insights/weak-spots", params=[("moment", "a."), ("moment", "b."), ("limit", "5")]
+    )
+    assert response.status_code == 422
+    (detail,) = response.json()["details"]
+    assert (detail["field"], detail["type"]) == ("query.moment", "repeated")

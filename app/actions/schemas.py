@@ -7,6 +7,7 @@ from pydantic_core import PydanticCustomError
 from app.db import utcnow
 from app.inputs import InputModel, Timestamp
 from app.insights.effects import Unavailable, Verdict
+from app.insights.schemas import IntervalRead
 
 DONE_AT_TOLERANCE = timedelta(minutes=1)
 """How far ahead of the server clock `done_at` may lie: clocks drift, plans are no actions."""
@@ -55,11 +56,6 @@ class WindowsRead(Schema):
     after: PeriodRead = Field(
         description="As many days, from the end of the washout after the day of the action."
     )
-
-
-class IntervalRead(Schema):
-    lower: float = Field(description="Lower bound (5% quantile).")
-    upper: float = Field(description="Upper bound (95% quantile).")
 
 
 class RateRead(Schema):

@@ -21,7 +21,6 @@ from app.actions.schemas import (
     EffectMethodRead,
     EffectRead,
     EffectUnavailableRead,
-    IntervalRead,
     OthersRead,
     PeriodRead,
     RateRead,
@@ -30,6 +29,7 @@ from app.actions.schemas import (
 from app.errors import NotFound
 from app.inputs import Timestamp
 from app.insights import counts, effects
+from app.insights.schemas import IntervalRead
 from app.insights.stats import CREDIBLE_LOWER, CREDIBLE_UPPER, Counts
 from app.moments import service as moments_service
 from app.moments.models import Moment

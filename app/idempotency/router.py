@@ -9,7 +9,7 @@ from fastapi.routing import APIRoute
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import SessionDep, utcnow
-from app.errors import AppError
+from app.errors import AppError, error_responses
 from app.idempotency import service
 
 HEADER = "Idempotency-Key"
@@ -100,6 +100,8 @@ class IdempotentRoute(APIRoute):
         if GUARDED_METHODS & set(kwargs.get("methods") or ()):
             # Last: after the API-key check the route or its router declares.
             kwargs["dependencies"] = [*(kwargs.get("dependencies") or ()), Depends(guard)]
+            # A key reused for another request, or still in use, is a 409 on any such route.
+            kwargs["responses"] = {**error_responses(409), **(kwargs.get("responses") or {})}
         super().__init__(path, endpoint, **kwargs)
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:

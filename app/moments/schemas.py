@@ -36,9 +36,21 @@ MomentKey = Annotated[
         examples=["service-desk.first-voice"],
     ),
 ]
-TeamName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
-ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-StageName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)]
+# Blank names are stripped to nothing: the published pattern says so (something besides
+# white space, and no NUL), so that a client generated from the schema refuses them too.
+NOT_BLANK = r"^[^\x00]*[^\s\x00][^\x00]*$"
+TeamName = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=100, pattern=NOT_BLANK),
+]
+ShortText = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=NOT_BLANK),
+]
+StageName = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=50, pattern=NOT_BLANK),
+]
 Description = Annotated[str, StringConstraints(max_length=4000)]
 TargetRate = Annotated[StrictFloat, Field(ge=0, le=1, allow_inf_nan=False)]
 

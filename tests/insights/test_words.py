@@ -284,7 +284,9 @@ async def test_words_as_csv(client: httpx.AsyncClient) -> None:
 
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/csv")
-    rows = list(csv.DictReader(io.StringIO(response.text)))
+    text = response.content.decode("utf-8")
+    assert text.startswith("\ufeff")  # spreadsheets' byte order mark
+    rows = list(csv.DictReader(io.StringIO(text.removeprefix("\ufeff"))))
     assert rows[0]["term"] == "queue"
     assert rows[0]["negative_count"] == "16"
 
