@@ -6,12 +6,14 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    GetJsonSchemaHandler,
     StrictBool,
     StrictFloat,
     StringConstraints,
     field_validator,
 )
-from pydantic.json_schema import SkipJsonSchema
+from pydantic.json_schema import JsonSchemaValue, SkipJsonSchema
+from pydantic_core import CoreSchema
 
 from app.inputs import InputModel
 
@@ -36,20 +38,37 @@ MomentKey = Annotated[
         examples=["service-desk.first-voice"],
     ),
 ]
-# Blank names are stripped to nothing: the published pattern says so (something besides
-# white space, and no NUL), so that a client generated from the schema refuses them too.
 NOT_BLANK = r"^[^\x00]*[^\s\x00][^\x00]*$"
+
+
+class _PublishedNotBlank:
+    """Publishes that a name must hold something besides white space (and no NUL), so that
+    generated clients and fuzzers refuse what validation refuses: a blank name is stripped
+    to nothing, then too short. Validation itself stays with the constraints, so that a NUL
+    is still named as one."""
+
+    def __get_pydantic_json_schema__(
+        self, schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        published = handler(schema)
+        published["pattern"] = NOT_BLANK
+        return published
+
+
 TeamName = Annotated[
     str,
-    StringConstraints(strip_whitespace=True, min_length=1, max_length=100, pattern=NOT_BLANK),
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=100),
+    _PublishedNotBlank(),
 ]
 ShortText = Annotated[
     str,
-    StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=NOT_BLANK),
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
+    _PublishedNotBlank(),
 ]
 StageName = Annotated[
     str,
-    StringConstraints(strip_whitespace=True, min_length=1, max_length=50, pattern=NOT_BLANK),
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=50),
+    _PublishedNotBlank(),
 ]
 Description = Annotated[str, StringConstraints(max_length=4000)]
 TargetRate = Annotated[StrictFloat, Field(ge=0, le=1, allow_inf_nan=False)]
