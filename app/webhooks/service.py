@@ -379,8 +379,11 @@ class _Outcome:
     """A short reason, never the receiver's answer nor the details of a network error."""
 
 
-async def _claim(database: Database, *, now: datetime) -> _Claimed | None:
-    """Lease the oldest due delivery to this sender, or None when none is due.
+async def _claim(
+    database: Database, *, now: datetime, due_by: datetime | None = None
+) -> _Claimed | None:
+    """Lease the oldest delivery due by `due_by` (by default `now`) to this sender, or None
+    when none is due.
 
     One at a time: a lease taken for a batch would run out while the batch is still being
     sent, and another sender would send the rest again.
@@ -392,7 +395,7 @@ async def _claim(database: Database, *, now: datetime) -> _Claimed | None:
             select(WebhookDelivery.id)
             .where(
                 WebhookDelivery.state == "pending",
-                WebhookDelivery.next_attempt_at <= now,
+                WebhookDelivery.next_attempt_at <= (due_by or now),
                 # A paused webhook's deliveries wait until it is resumed.
                 WebhookDelivery.webhook_id.in_(select(Webhook.id).where(Webhook.active)),
             )
@@ -527,10 +530,15 @@ async def _record(database: Database, claimed: _Claimed, outcome: _Outcome) -> N
 
 async def deliver_due(database: Database, client: httpx.AsyncClient, *, allowed: AllowList) -> int:
     """Send the deliveries that are due, each under a lease of its own taken just before it
-    is sent; returns how many were attempted."""
+    is sent; returns how many were attempted.
+
+    Only what was due when the pass began: a failure whose jittered wait is a few
+    milliseconds is retried by the next pass, not again and again by this one.
+    """
+    pass_began = utcnow()
     attempted = 0
     while attempted < CLAIM_BATCH:
-        claimed = await _claim(database, now=utcnow())
+        claimed = await _claim(database, now=utcnow(), due_by=pass_began)
         if claimed is None:
             break
         await _record(database, claimed, await _send(client, claimed, allowed=allowed))
