@@ -7,6 +7,9 @@ Served by several worker processes (`mot serve --workers N`), the service runs i
 prometheus_client's multiprocess mode: `PROMETHEUS_MULTIPROC_DIR` names a directory where
 every worker writes its values, read when prometheus_client is imported, and `/metrics`
 adds up the files of all workers, whichever worker answers.
+
+`mot consume` is a process of its own: it serves its metrics (the `mot_broker_*` ones, and
+the ingest counts it adds to) on the port given by `--metrics-port`.
 """
 
 import os
