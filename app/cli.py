@@ -506,9 +506,13 @@ def consume(
         )
         if metrics_port is not None:
             start_http_server(metrics_port, addr=metrics_host)
-    consumer.run_until_signalled(
-        settings, url=url or settings.amqp_url.get_secret_value(), route=route
-    )
+    try:
+        consumer.run_until_signalled(
+            settings, url=url or settings.amqp_url.get_secret_value(), route=route
+        )
+    except consumer.SetupRefused as refused:
+        logger.error("mot consume could not start: %s", refused)
+        raise typer.Exit(code=STARTUP_FAILURE) from None
 
 
 @cli.command()

@@ -127,15 +127,30 @@ async def consume(settings: Settings, *, url: str, route: Route, stop: asyncio.E
         await database.dispose()
 
 
+class SetupRefused(Exception):
+    """The broker refused the queues or the binding: the consumer cannot start."""
+
+
 async def declare(channel: AbstractChannel, route: Route) -> AbstractQueue:
     """The queue and its dead-letter queue (durable quorum queues), and the binding.
 
     The exchange must exist: it belongs to the publishers, who chose its type.
     """
-    await channel.declare_queue(route.dead_letter_queue, durable=True, arguments=QUORUM)
-    queue = await channel.declare_queue(route.queue, durable=True, arguments=QUORUM)
+    try:
+        await channel.declare_queue(route.dead_letter_queue, durable=True, arguments=QUORUM)
+        queue = await channel.declare_queue(route.queue, durable=True, arguments=QUORUM)
+    except aio_pika.exceptions.ChannelPreconditionFailed as error:
+        raise SetupRefused(
+            f"the queue {route.queue!r} or {route.dead_letter_queue!r} exists with other "
+            f"settings than a durable quorum queue ({error})"
+        ) from None
     if route.exchange:
-        exchange = await channel.get_exchange(route.exchange, ensure=True)
+        try:
+            exchange = await channel.get_exchange(route.exchange, ensure=True)
+        except aio_pika.exceptions.ChannelNotFoundEntity:
+            raise SetupRefused(
+                f"the exchange {route.exchange!r} does not exist: its publishers declare it"
+            ) from None
         await queue.bind(exchange, routing_key=route.routing_key or route.queue)
     return queue
 
