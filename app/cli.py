@@ -1,4 +1,5 @@
-"""The `mot` command: serve, migrate, demo data, rollups, keys, purge and the smoke check."""
+"""The `mot` command: serve, consume, migrate, demo data, rollups, keys, purge and the smoke
+check."""
 
 import asyncio
 import json
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
+from prometheus_client import start_http_server
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from sqlalchemy.engine import make_url
@@ -21,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from uvicorn.config import STARTUP_FAILURE
 
 from app import demo, logs, metrics, migrate, serving
+from app.broker import consumer
 from app.config import DEVELOPMENT_SECRET, get_settings
 from app.db import Database
 from app.errors import AppError
@@ -448,6 +451,68 @@ def purge(
     typer.echo(f"kept: {report.kept_open} touchpoints past retention with an open follow-up")
     if report.audit_entry is not None:
         typer.echo(f"audit entry {report.audit_entry}")
+
+
+@cli.command()
+def consume(
+    url: Annotated[
+        str | None,
+        typer.Option(
+            help="RabbitMQ URL; default MOT_AMQP_URL (prefer it: a password given here "
+            "shows in the process list)."
+        ),
+    ] = None,
+    queue: Annotated[str | None, typer.Option(help="Queue; default MOT_AMQP_QUEUE.")] = None,
+    exchange: Annotated[
+        str | None, typer.Option(help="Existing exchange to bind to; default MOT_AMQP_EXCHANGE.")
+    ] = None,
+    routing_key: Annotated[
+        str | None,
+        typer.Option(
+            help="Routing key of the binding; default MOT_AMQP_ROUTING_KEY, else the queue."
+        ),
+    ] = None,
+    prefetch: Annotated[
+        int | None,
+        typer.Option(
+            min=1, max=10_000, help="Unacknowledged messages at once; default MOT_AMQP_PREFETCH."
+        ),
+    ] = None,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(min=0, max=65_535, help="Serve /metrics (Prometheus) on this port."),
+    ] = None,
+    metrics_host: Annotated[str, typer.Option(help="Interface of /metrics.")] = "127.0.0.1",
+    run_migrations: Annotated[
+        bool, typer.Option("--migrate/--no-migrate", help="Apply migrations before consuming.")
+    ] = True,
+) -> None:
+    """Store touchpoints from a RabbitMQ queue, exactly once, until SIGTERM.
+
+    Messages are touchpoints in JSON (one or a list), stored as `POST /v1/touchpoints/batch`
+    stores them and acknowledged after the commit; refused ones go to `<queue>.dead` with
+    their errors in the header `x-mot-errors`. Several consumers may share a queue.
+    """
+    settings = get_settings()
+    with _starting(logs.config(settings.log_level)):
+        if run_migrations:
+            _migrate_to_head()
+        defaults = consumer.Route.of(settings)
+        route = consumer.Route(
+            queue or defaults.queue,
+            exchange or defaults.exchange,
+            routing_key or defaults.routing_key,
+            prefetch or defaults.prefetch,
+        )
+        if metrics_port is not None:
+            start_http_server(metrics_port, addr=metrics_host)
+    try:
+        consumer.run_until_signalled(
+            settings, url=url or settings.amqp_url.get_secret_value(), route=route
+        )
+    except consumer.SetupRefused as refused:
+        logger.error("mot consume could not start: %s", refused)
+        raise typer.Exit(code=STARTUP_FAILURE) from None
 
 
 @cli.command()

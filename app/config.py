@@ -116,6 +116,37 @@ class Settings(BaseSettings):
         "for any; empty: none, and browsers refuse such calls.",
     )
 
+    amqp_url: SecretStr = Field(
+        default=SecretStr("amqp://guest:guest@127.0.0.1:5672/"),
+        description="RabbitMQ that `mot consume` reads touchpoints from (AMQP 0-9-1 URL; "
+        "`amqps://` for TLS).",
+    )
+    amqp_queue: str = Field(
+        default="mot.touchpoints",
+        min_length=1,
+        max_length=200,
+        description="Durable quorum queue `mot consume` reads; a publisher may send to it "
+        "through the default exchange. Dead letters go to the queue `<queue>.dead`.",
+    )
+    amqp_exchange: str | None = Field(
+        default=None,
+        max_length=255,
+        description="An existing exchange to bind the queue to; empty: no binding.",
+    )
+    amqp_routing_key: str | None = Field(
+        default=None,
+        max_length=255,
+        description="Routing key of that binding (`#` takes everything from a topic "
+        "exchange); default: the queue's name.",
+    )
+    amqp_prefetch: int = Field(
+        default=200,
+        ge=1,
+        le=10_000,
+        description="Messages `mot consume` holds unacknowledged at once, and so stores in "
+        "one transaction at most.",
+    )
+
     acknowledge_within_hours: float = Field(
         default=4, gt=0, le=1000, description="Target: working hours to acknowledge a follow-up."
     )
@@ -129,7 +160,13 @@ class Settings(BaseSettings):
     )
     time_zone: str = Field(default="UTC", description="Time zone of the working hours (IANA).")
 
-    @field_validator("retention_days", "default_target_negative_rate", mode="before")
+    @field_validator(
+        "retention_days",
+        "default_target_negative_rate",
+        "amqp_exchange",
+        "amqp_routing_key",
+        mode="before",
+    )
     @classmethod
     def _empty_means_none(cls, value: object) -> object:
         # An empty environment variable is how "none" is written in a .env file or a unit.

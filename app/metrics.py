@@ -7,6 +7,9 @@ Served by several worker processes (`mot serve --workers N`), the service runs i
 prometheus_client's multiprocess mode: `PROMETHEUS_MULTIPROC_DIR` names a directory where
 every worker writes its values, read when prometheus_client is imported, and `/metrics`
 adds up the files of all workers, whichever worker answers.
+
+`mot consume` is a process of its own: it serves its metrics (the `mot_broker_*` ones, and
+the ingest counts it adds to) on the port given by `--metrics-port`.
 """
 
 import os
@@ -84,6 +87,39 @@ PENDING_DELTAS = Gauge(
 OLDEST_PENDING = Gauge(
     "mot_rollup_oldest_pending_seconds",
     "Age of the oldest count delta not yet folded: the folder's lag.",
+    multiprocess_mode="mostrecent",
+)
+
+BROKER_MESSAGES_CONSUMED = Counter(
+    "mot_broker_messages_consumed",
+    "Messages `mot consume` took from its queue and acknowledged, once their touchpoints "
+    "were stored (or dead-lettered).",
+)
+BROKER_MESSAGES_DEAD_LETTERED = Counter(
+    "mot_broker_messages_dead_lettered",
+    "Messages sent to the dead-letter queue `<queue>.dead` with their errors: not JSON, no "
+    "touchpoint, or holding at least one refused item (its good items are stored).",
+)
+BROKER_TOUCHPOINTS = Counter(
+    "mot_broker_touchpoints",
+    "Touchpoints of acknowledged messages, by outcome: stored, duplicate (already stored: "
+    "a redelivery or a retry) or refused (dead-lettered with its errors).",
+    ["outcome"],
+)
+BROKER_STORE_FAILURES = Counter(
+    "mot_broker_store_failures",
+    "Batches of messages whose transaction failed (the database unavailable, mostly); "
+    "each is retried, unacknowledged, until it commits.",
+)
+BROKER_QUEUE_READY = Gauge(
+    "mot_broker_queue_messages_ready",
+    "Messages waiting in the queue, not yet delivered to a consumer: the consumers' lag.",
+    multiprocess_mode="mostrecent",
+)
+BROKER_OLDEST_MESSAGE_AGE = Gauge(
+    "mot_broker_oldest_message_age_seconds",
+    "Age, by its `timestamp` property, of the oldest message of the last batch stored: how "
+    "long touchpoints waited in the broker.",
     multiprocess_mode="mostrecent",
 )
 
