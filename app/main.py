@@ -100,9 +100,7 @@ def install_middleware(app: FastAPI, settings: Settings) -> None:
     against the body as sent and then as inflated."""
     app.add_middleware(RequestDecompression, max_bytes=settings.max_body_bytes)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
-    app.add_middleware(
-        GZipMiddleware, minimum_size=GZIP_MINIMUM_BYTES, compresslevel=GZIP_LEVEL
-    )
+    app.add_middleware(GZipMiddleware, minimum_size=GZIP_MINIMUM_BYTES, compresslevel=GZIP_LEVEL)
     if settings.cors_origin_list:
         app.add_middleware(
             CORSMiddleware,
