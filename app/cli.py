@@ -376,7 +376,7 @@ def keys_list(
 def keys_revoke(
     key_id: Annotated[int, typer.Argument(help="Key number, from `keys list`.")],
 ) -> None:
-    """Revoke a key: it stops working at once."""
+    """Revoke a key: running services refuse it within MOT_API_KEY_CACHE_SECONDS (5 s)."""
     _migrate_to_head()
 
     try:

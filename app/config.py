@@ -94,6 +94,14 @@ class Settings(BaseSettings):
         description="Seconds between two folds of the pending count deltas into the rollups; "
         "0: this process does not fold (another one, or `mot rollups fold`, must).",
     )
+    api_key_cache_seconds: float = Field(
+        default=5,
+        ge=0,
+        le=300,
+        description="Seconds a process trusts an API key the database found active before "
+        "asking again; a key revoked through one process stops working in the others within "
+        "this time (in that process at once). 0: every request asks the database.",
+    )
     alert_interval_seconds: float = Field(
         default=300,
         ge=0,

@@ -30,7 +30,7 @@ from app.inputs import (
     refuse_repeated_query,
 )
 from app.insights.router import router as insights_router
-from app.keys.access import document_scopes
+from app.keys.access import VerifiedKeys, document_scopes
 from app.keys.router import router as keys_router
 from app.migrate import head_revisions
 from app.moments.router import router as moments_router
@@ -89,6 +89,9 @@ def settle_garbage_collector() -> None:
 
 GZIP_MINIMUM_BYTES = 1000
 """Answers shorter than this are sent as they are: compressing them saves less than it costs."""
+GZIP_LEVEL = 1
+"""zlib's fastest level. On the weak spots' JSON (57 kB) it takes 0.3 ms where level 9
+(Starlette's default) takes 1.7 ms, for an answer a quarter larger (15 kB instead of 12)."""
 
 
 def install_middleware(app: FastAPI, settings: Settings) -> None:
@@ -97,7 +100,7 @@ def install_middleware(app: FastAPI, settings: Settings) -> None:
     against the body as sent and then as inflated."""
     app.add_middleware(RequestDecompression, max_bytes=settings.max_body_bytes)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
-    app.add_middleware(GZipMiddleware, minimum_size=GZIP_MINIMUM_BYTES)
+    app.add_middleware(GZipMiddleware, minimum_size=GZIP_MINIMUM_BYTES, compresslevel=GZIP_LEVEL)
     if settings.cors_origin_list:
         app.add_middleware(
             CORSMiddleware,
@@ -172,6 +175,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.database = database
+    app.state.verified_keys = VerifiedKeys(settings.api_key_cache_seconds)
     app.state.schema_heads = head_revisions(settings.database_url)
     install_error_handlers(app)
     install_docs(app)

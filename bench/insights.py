@@ -418,7 +418,7 @@ def time_queries(
 @contextmanager
 def loaded_database(backend: str, shape: Shape, args: argparse.Namespace) -> Iterator[str]:
     """A database holding the shape's touchpoints, counted into the rollups."""
-    name = f"mot_bench_insights_{shape.touchpoints}"
+    name = args.database or f"mot_bench_insights_{shape.touchpoints}"
     if args.reuse and backend == "postgresql":
         url = database_url(args.postgres_url, name)
         try:
@@ -533,6 +533,10 @@ def main() -> None:
     parser.add_argument("--postgres-url", default=DEFAULT_POSTGRES_URL)
     parser.add_argument(
         "--keep", action="store_true", help="keep the loaded database (to look into it after)"
+    )
+    parser.add_argument(
+        "--database",
+        help="PostgreSQL: the database's name (default mot_bench_insights_<touchpoints>)",
     )
     parser.add_argument(
         "--reuse",

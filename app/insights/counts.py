@@ -71,25 +71,49 @@ async def tallies(
     session: AsyncSession, *, start: datetime, end: datetime, part: Slice
 ) -> dict[CellKey, Tally]:
     """Counts in [start, end) per (moment, member of the breakdown, day if daily)."""
-    start, end = _utc(start, end)
-    found: dict[CellKey, Tally] = {}
-    raw = [(start, end)] if start < end else []
-    days = _whole_days(start, end)
+    return (await window_tallies(session, windows=[(start, end)], part=part))[0]
+
+
+async def window_tallies(
+    session: AsyncSession, *, windows: Sequence[tuple[datetime, datetime]], part: Slice
+) -> list[dict[CellKey, Tally]]:
+    """`tallies` of each window [start, end), their whole days read in one statement."""
+    windows = [_utc(start, end) for start, end in windows]
+    found: list[dict[CellKey, Tally]] = [{} for _ in windows]
+    raw = [[(start, end)] if start < end else [] for start, end in windows]
     if part.rollup_dimension() is not None:
-        raw = _edges(start, end)
-        if days is not None:
-            await reads.tallies(session, first=days[0], last=days[1], part=part, into=found)
-    if raw:
-        # Grouped by rating rather than counted per rating column: far cheaper to compute.
-        rating = [_touchpoint.c.rating_scale, _touchpoint.c.rating_value, _touchpoint.c.complaint]
-        query = _raw_query(session, raw, part, [*rating, func.count()], rating)
-        for row in (await session.execute(query)).all():
-            scale, value, complaint, count = row[3:]
-            tally_at(found, (row[0], row[1], row[2])).add_touchpoint(
-                complaint=complaint, scale=scale, value=value, times=count
+        raw = [_edges(start, end) for start, end in windows]
+        days = [_whole_days(start, end) for start, end in windows]
+        counted = [(i, whole) for i, whole in enumerate(days) if whole is not None]
+        if counted:
+            await reads.tallies(
+                session,
+                windows=[whole for _, whole in counted],
+                part=part,
+                into=[found[i] for i, _ in counted],
             )
+    for ranges, into in zip(raw, found, strict=True):
+        if ranges:
+            await _add_raw(session, ranges, part, into)
     # Periods taken away can leave members with nothing in the window.
-    return {key: tally for key, tally in found.items() if not tally.is_empty()}
+    return [{key: tally for key, tally in cells.items() if not tally.is_empty()} for cells in found]
+
+
+async def _add_raw(
+    session: AsyncSession,
+    ranges: Sequence[tuple[datetime, datetime]],
+    part: Slice,
+    into: dict[CellKey, Tally],
+) -> None:
+    """Add the counts of the touchpoints in `ranges` (parts of days) to `into`."""
+    # Grouped by rating rather than counted per rating column: far cheaper to compute.
+    rating = [_touchpoint.c.rating_scale, _touchpoint.c.rating_value, _touchpoint.c.complaint]
+    query = _raw_query(session, ranges, part, [*rating, func.count()], rating)
+    for row in (await session.execute(query)).all():
+        scale, value, complaint, count = row[3:]
+        tally_at(into, (row[0], row[1], row[2])).add_touchpoint(
+            complaint=complaint, scale=scale, value=value, times=count
+        )
 
 
 async def response_counts(

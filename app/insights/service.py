@@ -5,7 +5,7 @@ from `stats`; this module joins them to the moments catalogue and shapes the ans
 """
 
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import NamedTuple
@@ -58,7 +58,7 @@ from app.insights.schemas import (
     WordsRead,
 )
 from app.moments.models import Moment
-from app.rollups.reads import Slice
+from app.rollups.reads import CellKey, Slice
 from app.rollups.service import Dimension
 from app.rollups.tally import Tally, total
 from app.scales import SCALES, ScaleFamily, ScaleName, Sentiment
@@ -133,9 +133,29 @@ async def _admitted(session: AsyncSession, scope: Scope) -> dict[int, CatalogEnt
 async def _per_moment(
     session: AsyncSession, span: Window, part: Slice, admitted: Mapping[int, CatalogEntry]
 ) -> dict[int, Tally]:
-    found = await counts.tallies(session, start=span.start, end=span.end, part=part)
+    return (await moment_tallies(session, spans=[span], part=part, admitted=admitted))[0]
+
+
+async def moment_tallies(
+    session: AsyncSession,
+    *,
+    spans: Sequence[Window],
+    part: Slice,
+    admitted: Mapping[int, CatalogEntry],
+) -> list[dict[int, Tally]]:
+    """Per window: the counts of each admitted moment with touchpoints in it, by moment id.
+    The windows are read together (one statement for their whole days)."""
+    found = await counts.window_tallies(
+        session, windows=[(span.start, span.end) for span in spans], part=part
+    )
+    return [_by_moment(cells, admitted) for cells in found]
+
+
+def _by_moment(
+    cells: Mapping[CellKey, Tally], admitted: Mapping[int, CatalogEntry]
+) -> dict[int, Tally]:
     per_moment: dict[int, Tally] = {}
-    for (moment_id, _, _), tally in found.items():
+    for (moment_id, _, _), tally in cells.items():
         if moment_id in per_moment:
             per_moment[moment_id].merge(tally)
         else:
@@ -261,8 +281,9 @@ async def weak_spots(
 ) -> WeakSpotsRead:
     """Moments ranked by priority, with confidence, trend, team consistency and reasons."""
     admitted = await _admitted(session, scope)
-    current = await _per_moment(session, span, scope.slice(), admitted)
-    before = await _per_moment(session, span.previous, scope.slice(), admitted)
+    current, before = await moment_tallies(
+        session, spans=[span, span.previous], part=scope.slice(), admitted=admitted
+    )
     # Filtered to one team, there are no teams to compare.
     teams = {} if scope.team is not None else await _team_counts(session, span, scope, admitted)
 
@@ -777,8 +798,9 @@ async def silence(session: AsyncSession, *, span: Window, scope: Scope) -> Silen
 async def overview(session: AsyncSession, *, span: Window, scope: Scope) -> Overview:
     """Headline figures of the window and of the previous one."""
     admitted = await _admitted(session, scope)
-    current = await _per_moment(session, span, scope.slice(), admitted)
-    before = await _per_moment(session, span.previous, scope.slice(), admitted)
+    current, before = await moment_tallies(
+        session, spans=[span, span.previous], part=scope.slice(), admitted=admitted
+    )
     now, then = _headline(current.values()), _headline(before.values())
     return Overview(
         window=span.read(),

@@ -1,11 +1,11 @@
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, status
+from fastapi import APIRouter, Path, Query, Request, status
 
 from app.db import MAX_INTEGER_ID, SessionDep
 from app.errors import error_responses
 from app.keys import service
-from app.keys.access import requires
+from app.keys.access import requires, verified_keys
 from app.keys.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyRead, Scope
 
 router = APIRouter(
@@ -41,7 +41,11 @@ async def list_keys(
 async def revoke_key(
     key_id: Annotated[int, Path(ge=1, le=MAX_INTEGER_ID, description="Key number.")],
     session: SessionDep,
+    request: Request,
 ) -> ApiKeyRead:
-    """The key stops working at once. Revoking a revoked key changes nothing; the last
-    active admin key cannot be revoked."""
-    return await service.revoke(session, key_id=key_id)
+    """The key stops working at once in the process that revokes it, and within
+    `MOT_API_KEY_CACHE_SECONDS` in every other. Revoking a revoked key changes nothing; the
+    last active admin key cannot be revoked."""
+    revoked = await service.revoke(session, key_id=key_id)
+    verified_keys(request).forget(key_id)
+    return revoked

@@ -61,10 +61,10 @@ async def create(
     )
 
 
-async def authenticate(session: AsyncSession, key: str) -> ApiKey | None:
-    """The active key with this value, if any."""
+async def authenticate(session: AsyncSession, *, key_hash: str) -> ApiKey | None:
+    """The active key whose value has this hash (`hash_key`), if any."""
     return await session.scalar(
-        select(ApiKey).where(ApiKey.secret_hash == hash_key(key), ApiKey.revoked_at.is_(None))
+        select(ApiKey).where(ApiKey.secret_hash == key_hash, ApiKey.revoked_at.is_(None))
     )
 
 
@@ -95,8 +95,8 @@ async def record_use(database: Database, *, key_id: int, now: datetime) -> None:
         )
 
 
-def needs_use_recorded(key: ApiKey, now: datetime) -> bool:
-    return key.last_used_at is None or key.last_used_at < now - LAST_USED_PRECISION
+def needs_use_recorded(last_used_at: datetime | None, now: datetime) -> bool:
+    return last_used_at is None or last_used_at < now - LAST_USED_PRECISION
 
 
 async def list_keys(session: AsyncSession, *, include_revoked: bool) -> list[ApiKeyRead]:

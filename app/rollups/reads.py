@@ -6,7 +6,7 @@ the database can reuse its plans. Callers read in one snapshot (see `app.db`), s
 committing meanwhile is either wholly seen or not at all.
 """
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import cache
@@ -141,9 +141,11 @@ def _params(dimension: Dimension, part: Slice, **bounds: Any) -> dict[str, Any]:
     return params
 
 
-def _rollup_sql(shape: _Shape, measures: Iterable[str], *, sign: int, suffix: str) -> str:
-    """Rollup rows of one run of periods, their counters signed; `suffix` names the run's
-    parameters (several runs share one statement)."""
+def _rollup_sql(
+    shape: _Shape, measures: Iterable[str], *, sign: int, suffix: str, span: int
+) -> str:
+    """Rollup rows of one run of periods of window `span`, their counters signed; `suffix`
+    names the run's parameters (several runs share one statement)."""
     conditions = [
         "dimension = :dimension",
         f"grain = :grain{suffix}",
@@ -158,104 +160,144 @@ def _rollup_sql(shape: _Shape, measures: Iterable[str], *, sign: int, suffix: st
     signed = ", ".join(f"{factor}{name} AS {name}" for name in measures)
     day = ", period AS day" if shape.daily else ""
     return (
-        f"SELECT moment_id, member{day}, {signed} FROM moment_rollup "
+        f"SELECT {span} AS span, moment_id, member{day}, {signed} FROM moment_rollup "
         f"WHERE {' AND '.join(conditions)}"
     )
 
 
-def _delta_sql(shape: _Shape, measures: Iterable[str]) -> str:
-    """The pending deltas of the window, as rollup counters."""
+def _delta_sql(shape: _Shape, measures: Iterable[str], *, span: int) -> str:
+    """The pending deltas of window `span`, as rollup counters."""
     member = DELTA_MEMBER_SQL[shape.dimension]
     conditions = [
-        "day >= :first",
-        "day < :last",
+        f"day >= :first_{span}",
+        f"day < :last_{span}",
         *([f"{member} = :member"] if shape.member else []),
         *(["moment_id = :moment_id"] if shape.moment else []),
     ]
     counters = ", ".join(f"{DELTA_COUNTER_SQL[name]} AS {name}" for name in measures)
     day = ", day" if shape.daily else ""
     return (
-        f"SELECT moment_id, {member} AS member{day}, {counters} FROM rollup_delta "
-        f"WHERE {' AND '.join(conditions)}"
+        f"SELECT {span} AS span, moment_id, {member} AS member{day}, {counters} "
+        f"FROM rollup_delta WHERE {' AND '.join(conditions)}"
     )
 
 
-def _summed_sql(shape: _Shape, measures: tuple[str, ...], signs: tuple[int, ...]) -> str:
-    """Every run of rollup periods and the pending deltas, summed by the database per
-    (moment, member, day if daily) in one statement.
+Signs = tuple[tuple[int, ...], ...]
+"""Per window, the signs of its runs of rollup periods: what shapes a statement."""
+
+
+def _summed_sql(shape: _Shape, measures: tuple[str, ...], signs: Signs) -> str:
+    """Every run of rollup periods and the pending deltas of every window, summed by the
+    database per (window, moment, member, day if daily) in one statement.
 
     The pieces are not summed on their own: their integer counters then sum to a bigint
-    once, where sums of sums would be PostgreSQL's slower numeric.
+    once, where sums of sums would be PostgreSQL's slower numeric. The windows share one
+    statement, so that a ranking and its previous window cost one round trip, not two.
     """
-    pieces = [
-        _rollup_sql(shape, measures, sign=sign, suffix=f"_{i}") for i, sign in enumerate(signs)
-    ]
-    pieces.append(_delta_sql(shape, measures))
+    pieces: list[str] = []
+    for span, runs in enumerate(signs):
+        pieces.extend(
+            _rollup_sql(shape, measures, sign=sign, suffix=f"_{span}_{i}", span=span)
+            for i, sign in enumerate(runs)
+        )
+        pieces.append(_delta_sql(shape, measures, span=span))
     day = "day" if shape.daily else "NULL AS day"
-    grouping = "moment_id, member" + (", day" if shape.daily else "")
+    grouping = "span, moment_id, member" + (", day" if shape.daily else "")
     sums = ", ".join(f"sum({name}) AS {name}" for name in measures)
     return (
-        f"SELECT moment_id, member, {day}, {sums} "
+        f"SELECT moment_id, member, {day}, span, {sums} "
         f"FROM ({' UNION ALL '.join(pieces)}) AS pieces GROUP BY {grouping}"
     )
 
 
-def _typed(sql: str, runs: int) -> TextualSelect:
+_KEYS = 4
+"""The columns of a summed row before its counters: moment_id, member, day, span."""
+
+
+def _typed(sql: str, signs: Signs) -> TextualSelect:
     """The statement with its date parameters typed, and its key columns typed: the day is
     a key the caller merges on, so SQLite's text must come back as a date too."""
     dates = [
-        bindparam(f"{bound}_{i}", type_=Date) for i in range(runs) for bound in ("low", "high")
+        bindparam(name, type_=Date)
+        for span, runs in enumerate(signs)
+        for name in (
+            *(f"{bound}_{span}_{i}" for i in range(len(runs)) for bound in ("low", "high")),
+            f"first_{span}",
+            f"last_{span}",
+        )
     ]
     return (
         text(sql)
-        .bindparams(*dates, bindparam("first", type_=Date), bindparam("last", type_=Date))
-        .columns(column("moment_id", Integer), column("member", String), column("day", Date))
+        .bindparams(*dates)
+        .columns(
+            column("moment_id", Integer),
+            column("member", String),
+            column("day", Date),
+            column("span", Integer),
+        )
     )
 
 
 @cache
-def _tallies(shape: _Shape, signs: tuple[int, ...]) -> TextualSelect:
-    return _typed(_summed_sql(shape, COUNT_COLUMNS, signs), len(signs))
+def _tallies(shape: _Shape, signs: Signs) -> TextualSelect:
+    return _typed(_summed_sql(shape, COUNT_COLUMNS, signs), signs)
 
 
 @cache
-def _response_counts(shape: _Shape, signs: tuple[int, ...]) -> TextualSelect:
+def _response_counts(shape: _Shape, signs: Signs) -> TextualSelect:
     """Members under `:minimum` responses are left out."""
     sql = _summed_sql(shape, RATE_COLUMNS, signs) + " HAVING sum(responses) >= :minimum"
-    return _typed(sql, len(signs))
+    return _typed(sql, signs)
 
 
 def _run_params(
-    dimension: Dimension, part: Slice, runs: DayRanges, *, first: date, last: date, **more: Any
-) -> tuple[tuple[int, ...], dict[str, Any]]:
-    """The signs of the runs of periods, and every parameter of the statement."""
-    spans = list(runs.spans())
-    params = _params(dimension, part, first=first, last=last, **more)
-    for i, (_, grain, low, high) in enumerate(spans):
-        params |= {f"grain_{i}": grain.value, f"low_{i}": low, f"high_{i}": high}
-    return tuple(sign for sign, *_ in spans), params
+    dimension: Dimension,
+    part: Slice,
+    windows: Sequence[tuple[date, date]],
+    *,
+    months: bool,
+    **more: Any,
+) -> tuple[Signs, dict[str, Any]]:
+    """The signs of every window's runs of periods, and every parameter of the statement."""
+    params = _params(dimension, part, **more)
+    signs = []
+    for span, (first, last) in enumerate(windows):
+        spans = list(split_days(first, last, months=months).spans())
+        params |= {f"first_{span}": first, f"last_{span}": last}
+        for i, (_, grain, low, high) in enumerate(spans):
+            params |= {
+                f"grain_{span}_{i}": grain.value,
+                f"low_{span}_{i}": low,
+                f"high_{span}_{i}": high,
+            }
+        signs.append(tuple(sign for sign, *_ in spans))
+    return tuple(signs), params
 
 
 # --- reading ---
 
 
 async def tallies(
-    session: AsyncSession, *, first: date, last: date, part: Slice, into: dict[CellKey, Tally]
+    session: AsyncSession,
+    *,
+    windows: Sequence[tuple[date, date]],
+    part: Slice,
+    into: Sequence[dict[CellKey, Tally]],
 ) -> None:
-    """Add the counts of the whole UTC days [first, last) to `into`, per (moment, member of
-    the breakdown, day if daily): rollups plus pending deltas. The slice must have a
-    `rollup_dimension`."""
+    """Add the counts of each window of whole UTC days [first, last) to the matching dict of
+    `into`, per (moment, member of the breakdown, day if daily): rollups plus pending
+    deltas, every window in one statement. The slice must have a `rollup_dimension`."""
     dimension = part.rollup_dimension()
     assert dimension is not None, "only touchpoints can answer this slice"
     months = not part.daily and Grain.month in grains(dimension)
-    runs = split_days(first, last, months=months)
-    signs, params = _run_params(dimension, part, runs, first=first, last=last)
+    signs, params = _run_params(dimension, part, windows, months=months)
     for row in (await session.execute(_tallies(_shape(dimension, part), signs), params)).all():
+        found = into[row[3]]
         key = (row[0], row[1], row[2])
-        if key in into:
-            into[key].merge_counts(row[3:])
+        if key in found:
+            found[key].merge_counts(row[_KEYS:])
         else:
-            into[key] = Tally(row[3:])
+            found[key] = Tally(row[_KEYS:])
 
 
 async def response_counts(
@@ -266,10 +308,13 @@ async def response_counts(
     that holds just those) and pending deltas, summed by the database."""
     dimension = part.rollup_dimension()
     assert dimension is not None, "only touchpoints can answer this slice"
-    runs = split_days(first, last, months=Grain.month in grains(dimension))
     signs, params = _run_params(
-        dimension, part, runs, first=first, last=last, minimum=min_responses
+        dimension,
+        part,
+        [(first, last)],
+        months=Grain.month in grains(dimension),
+        minimum=min_responses,
     )
     statement = _response_counts(_shape(dimension, part), signs)
     rows = (await session.execute(statement, params)).all()
-    return {(row[0], row[1]): (int(row[3]), int(row[4])) for row in rows}
+    return {(row[0], row[1]): (int(row[_KEYS]), int(row[_KEYS + 1])) for row in rows}

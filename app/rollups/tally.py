@@ -5,8 +5,9 @@ given per scale value. Sentiments, scores and per-family counts are derived here
 rollups, pending deltas and raw touchpoints yield the same figures.
 """
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import TypeVar
 
 from app.scales import SCALES, ScaleFamily, ScaleName, Sentiment
@@ -36,16 +37,34 @@ _SENTIMENT = [SCALES[key.scale].sentiment(key.value) for key in RATING_KEYS]
 _SCORE = [SCALES[key.scale].score(key.value) for key in RATING_KEYS]
 
 
-# Per scale family: the positions of its ratings, and of its negative ones.
-_FAMILY_POSITIONS = tuple(
+# Per scale: (value, position in COUNT_COLUMNS) of each of its values.
+_SCALE_POSITIONS = {
+    name: [(key.value, 2 + i) for i, key in enumerate(RATING_KEYS) if key.scale is name]
+    for name in SCALES
+}
+
+
+def _picker(positions: list[int]) -> Callable[[list[int]], tuple[int, ...]]:
+    """The counts at `positions`, always as a tuple (itemgetter's is one for two or more)."""
+    if len(positions) == 1:
+        (only,) = positions
+        return lambda counts: (counts[only],)
+    return itemgetter(*positions)
+
+
+# Per scale family: pickers of its ratings' counts, and of its negative ones'. `families`
+# runs for every moment of every window of a ranking: itemgetter keeps it out of Python.
+_FAMILY_PICKERS = tuple(
     (
         family,
-        [2 + i for i, of in enumerate(_FAMILY) if of is family],
-        [
-            2 + i
-            for i, of in enumerate(_FAMILY)
-            if of is family and _SENTIMENT[i] is Sentiment.negative
-        ],
+        _picker([2 + i for i, of in enumerate(_FAMILY) if of is family]),
+        _picker(
+            [
+                2 + i
+                for i, of in enumerate(_FAMILY)
+                if of is family and _SENTIMENT[i] is Sentiment.negative
+            ]
+        ),
     )
     for family in dict.fromkeys(_FAMILY)
 )
@@ -130,17 +149,16 @@ class Tally:
         """(rated, negative) responses per scale family, families with ratings only."""
         counts = self.counts
         found: dict[ScaleFamily, tuple[int, int]] = {}
-        for family, rated_at, negative_at in _FAMILY_POSITIONS:
-            rated = sum([counts[i] for i in rated_at])
+        for family, rated_at, negative_at in _FAMILY_PICKERS:
+            rated = sum(rated_at(counts))
             if rated:
-                found[family] = (rated, sum([counts[i] for i in negative_at]))
+                found[family] = (rated, sum(negative_at(counts)))
         return found
 
     def value_counts(self, scale: ScaleName) -> dict[int, int]:
         """Answers per value of one scale, every value of the scale listed."""
-        return {
-            key.value: self.counts[2 + i] for i, key in enumerate(RATING_KEYS) if key.scale is scale
-        }
+        counts = self.counts
+        return {value: counts[position] for value, position in _SCALE_POSITIONS[scale]}
 
 
 Key = TypeVar("Key")

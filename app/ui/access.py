@@ -150,7 +150,7 @@ async def viewer(request: Request) -> Viewer:
     if key is None or not keys_service.grants(key, Scope.read):
         raise SignInRequired("The key of this session was revoked: please sign in again.")
     now = utcnow()
-    if keys_service.needs_use_recorded(key, now):
+    if keys_service.needs_use_recorded(key.last_used_at, now):
         await keys_service.record_use(database, key_id=key.id, now=now)
     return Viewer(
         key_id=key.id,

@@ -121,7 +121,9 @@ async def sign_in(
     settings: Settings = request.app.state.settings
     access.check_sign_in_form(request, settings, csrf_token)
     async with request.app.state.database.read_sessions() as session:
-        found = await keys_service.authenticate(session, key.strip())
+        found = await keys_service.authenticate(
+            session, key_hash=keys_service.hash_key(key.strip())
+        )
     if found is None:
         return _sign_in_page(
             request,

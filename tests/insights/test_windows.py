@@ -117,6 +117,8 @@ EDGE_TIMES = [
         ("2026-10-31T21:00:00Z", "2026-11-03T00:00:01Z"),
         # the window holds nothing, its previous window does
         ("2026-11-05T00:00:00Z", "2026-11-06T00:00:00Z"),
+        # a whole day in the window, none in the previous one (Oct 31 12:00 to Nov 1 18:00)
+        ("2026-11-01T18:00:00Z", "2026-11-03T00:00:00Z"),
     ],
 )
 async def test_windows_count_exactly_the_touchpoints_inside_them_in_any_offset(

@@ -12,6 +12,7 @@ from app.config import Settings
 from app.db import Database, utcnow
 from app.keys import service
 from app.keys.models import ApiKey
+from tests.conftest import ClientFactory
 
 pytestmark = pytest.mark.anyio
 
@@ -77,7 +78,32 @@ async def test_revoking_an_unknown_key_is_a_404(client: httpx.AsyncClient) -> No
     assert response.status_code == 404
 
 
+async def test_a_key_revoked_elsewhere_stops_working_once_the_trusted_copy_is_old(
+    make_client: ClientFactory,
+) -> None:
+    # Two replicas on one database: the key is revoked through the first while the second
+    # holds a copy it trusts for `api_key_cache_seconds`.
+    async with make_client() as first, make_client(api_key_cache_seconds=0.5) as second:
+        created = await _create(first, "portal", "read")
+        headers = {"Authorization": f"Bearer {created['key']}"}
+        assert (await second.get("/v1/moments", headers=headers)).status_code == 200
+        assert (await first.delete(f"/v1/keys/{created['id']}")).status_code == 200
+        assert (await first.get("/v1/moments", headers=headers)).status_code == 401
+        assert (await second.get("/v1/moments", headers=headers)).status_code == 200
+        await asyncio.sleep(0.6)
+        refused = await second.get("/v1/moments", headers=headers)
+        assert refused.status_code == 401
+        assert refused.json()["details"][0]["type"] == "invalid_api_key"
+
+
 async def test_the_last_use_is_noted_at_most_once_a_minute(
+    make_client: ClientFactory, database_url: str
+) -> None:
+    async with make_client(api_key_cache_seconds=0) as client:
+        await _the_last_use_is_noted_at_most_once_a_minute(client, database_url)
+
+
+async def _the_last_use_is_noted_at_most_once_a_minute(
     client: httpx.AsyncClient, database_url: str
 ) -> None:
     created = await _create(client, "analyst", "read")
@@ -126,7 +152,7 @@ async def test_bootstrap_creates_the_first_admin_key_only_once(database_url: str
         assert (first.key, first.scopes) == (given, ["admin"])
         assert await service.bootstrap(database, key=None) is None
         async with database.read_sessions() as session:
-            assert await service.authenticate(session, given) is not None
+            assert await service.authenticate(session, key_hash=service.hash_key(given)) is not None
     finally:
         await database.dispose()
 
