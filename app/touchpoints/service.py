@@ -15,7 +15,7 @@ from sqlalchemy.orm import selectinload
 from uuid_utils import uuid7
 
 from app import metrics
-from app.db import one_of, utcnow
+from app.db import utcnow
 from app.errors import ErrorDetail, NotFound, details_from_validation_error
 from app.followups import service as followups_service
 from app.followups.targets import Targets
@@ -156,7 +156,7 @@ async def ingest(
     """
     report = report if report is not None else IngestReport()
     candidates = _deduplicate_within_request(items, report)
-    stored_hashes = await _stored_hashes(session, [c.external_id for c in candidates])
+    stored_hashes = await bulk.stored_hashes(session, [c.external_id for c in candidates])
     fresh = [c for c in candidates if c.external_id not in stored_hashes]
     _classify_stored(candidates, stored_hashes, report)
 
@@ -212,7 +212,7 @@ async def ingest(
     # Ids a concurrent request stored between our check and our insert.
     raced = [c for c in staged if c.external_id not in created]
     if raced:
-        hashes = await _stored_hashes(session, [c.external_id for c in raced])
+        hashes = await bulk.stored_hashes(session, [c.external_id for c in raced])
         _classify_stored(raced, hashes, report)
     _count_outcomes(session, report)
     return report
@@ -366,17 +366,6 @@ def _unknown_moment_error(candidate: _Candidate) -> BatchItemError:
         "(automatic registration is switched off).",
         details=[ErrorDetail(field="moment", message="unknown moment", type="unknown_moment")],
     )
-
-
-async def _stored_hashes(session: AsyncSession, external_ids: Sequence[str]) -> dict[str, str]:
-    if not external_ids:
-        return {}
-    result = await session.execute(
-        select(Touchpoint.external_id, Touchpoint.content_hash).where(
-            one_of(session, Touchpoint.external_id, external_ids)
-        )
-    )
-    return dict(result.all())
 
 
 def _read_query() -> Select[Touchpoint, str]:
