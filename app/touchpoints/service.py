@@ -443,6 +443,20 @@ async def list_touchpoints(
     oldest_first: bool = False,
 ) -> tuple[list[TouchpointRead], str | None]:
     """One page, newest (or oldest) first; the cursor is the (occurred_at, id) of its last row."""
+    query = list_query(filters, cursor=cursor, limit=limit, oldest_first=oldest_first)
+    rows = (await session.execute(query)).all()
+    page = [to_read(touchpoint, key) for touchpoint, key in rows[:limit]]
+    if len(rows) <= limit:
+        return page, None
+    last = rows[limit - 1][0]
+    return page, encode_cursor(last.occurred_at.isoformat(), last.id)
+
+
+def list_query(
+    filters: TouchpointFilter, *, cursor: str | None, limit: int, oldest_first: bool = False
+) -> Select[Touchpoint, str]:
+    """The statement of one page of `list_touchpoints`, with one row more to tell whether
+    another page follows."""
     if oldest_first:
         query = _read_query().order_by(Touchpoint.occurred_at, Touchpoint.id)
     else:
@@ -468,12 +482,7 @@ async def list_touchpoints(
         position = decode_cursor(cursor, _position)
         key = tuple_(Touchpoint.occurred_at, Touchpoint.id)
         query = query.where(key > position if oldest_first else key < position)
-    rows = (await session.execute(query.limit(limit + 1))).all()
-    page = [to_read(touchpoint, key) for touchpoint, key in rows[:limit]]
-    if len(rows) <= limit:
-        return page, None
-    last = rows[limit - 1][0]
-    return page, encode_cursor(last.occurred_at.isoformat(), last.id)
+    return query.limit(limit + 1)
 
 
 _position = TypeAdapter(tuple[Timestamp, RowId])
