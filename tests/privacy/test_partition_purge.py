@@ -98,3 +98,31 @@ async def test_a_month_past_retention_is_dropped_but_touchpoints_with_open_follo
 
     assert (again.removed.touchpoints, again.removed.follow_ups, again.kept_open) == (1, 1, 0)
     assert reposted.status_code == 201, reposted.text
+
+
+async def test_a_month_whose_partition_is_in_use_is_purged_row_by_row(
+    postgresql_only: None, client: httpx.AsyncClient, database_url: str
+) -> None:
+    database = Database(database_url)
+    try:
+        async with database.write_sessions() as session, session.begin():
+            await partitions.ensure(session, today=date(2026, 9, 1), months_ahead=0)
+        batch = [
+            touchpoint(id=f"sept-{day}", occurred_at=f"2026-09-0{day}T09:00:00Z") for day in (3, 4)
+        ]
+        posted = await client.post("/v1/touchpoints/batch", json={"touchpoints": batch})
+        assert posted.json()["accepted"] == 2, posted.text
+        # A writer that keeps the partition open: it cannot be dropped meanwhile.
+        async with database.engine.connect() as writer:
+            await writer.execute(text("LOCK TABLE touchpoint_y2026m09 IN ROW EXCLUSIVE MODE"))
+            report = await service.purge(database, occurred_before=CUTOFF)
+            await writer.rollback()
+        async with database.read_sessions() as session:
+            months = [p.name for p in await partitions.monthly_partitions(session)]
+        left = await _where(database)
+    finally:
+        await database.dispose()
+
+    assert report.removed.touchpoints == 2
+    assert "touchpoint_y2026m09" in months
+    assert left == {}
