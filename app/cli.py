@@ -43,6 +43,7 @@ from app.smoke import (
     run_smoke,
     wait_until_ready,
 )
+from app.touchpoints import partitions
 
 T = TypeVar("T")
 logger = logging.getLogger(__name__)
@@ -324,6 +325,47 @@ def rollups_fold(as_json: JsonOption = False) -> None:
         typer.echo("another folder is at work; nothing folded")
         return
     typer.echo(f"rollups: {folded} count deltas folded")
+
+
+partitions_cli = typer.Typer(help="PostgreSQL's monthly partitions of the touchpoints.")
+cli.add_typer(partitions_cli, name="partitions")
+
+
+@partitions_cli.command("ensure")
+def partitions_ensure(
+    months: Annotated[
+        int | None,
+        typer.Option(
+            min=0, max=24, help="Months after this one (default: MOT_PARTITION_MONTHS_AHEAD)."
+        ),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Create the touchpoint partitions of this month and the next ones that are missing.
+
+    `mot serve` does it at start and every hour; this is for a database written while no
+    service runs. Safe to run at any time, from several places at once. SQLite keeps one
+    table: nothing to do there.
+    """
+    _migrate_to_head()
+    settings = get_settings()
+    ahead = settings.partition_months_ahead if months is None else months
+    today = datetime.now(UTC).date()
+
+    async def _ensure(session: AsyncSession) -> tuple[list[str], list[str]]:
+        created = await partitions.ensure(session, today=today, months_ahead=ahead)
+        existing = await partitions.monthly_partitions(session)
+        return created, [partition.name for partition in existing]
+
+    created, existing = _in_transaction(_ensure)
+    if as_json:
+        _print_json({"created": created, "partitions": existing})
+        return
+    if not existing:
+        typer.echo("no partitions: the touchpoints are one table on this database")
+        return
+    typer.echo(f"partitions created: {', '.join(created) or 'none (all there)'}")
+    typer.echo(f"monthly partitions: {existing[0]} to {existing[-1]} ({len(existing)})")
 
 
 keys_cli = typer.Typer(help="API keys: create, list, revoke.")

@@ -110,6 +110,20 @@ class Settings(BaseSettings):
         "problem or worsening, teams newly named, promised updates missed), sent as webhook "
         "events; 0: this process does not evaluate them.",
     )
+    partition_months_ahead: int = Field(
+        default=3,
+        ge=0,
+        le=24,
+        description="PostgreSQL: months after this one whose touchpoint partitions are created "
+        "ahead (at start and every `MOT_PARTITION_INTERVAL_SECONDS`).",
+    )
+    partition_interval_seconds: float = Field(
+        default=3600,
+        ge=0,
+        le=86_400,
+        description="PostgreSQL: seconds between two checks that the touchpoint partitions "
+        "ahead exist; 0: this process does not create them (`mot partitions ensure` must).",
+    )
     webhook_allow_hosts: str = Field(
         default="",
         description="Comma-separated host names and CIDR networks (`hooks.internal, "

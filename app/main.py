@@ -40,6 +40,7 @@ from app.rollups import service as rollups_service
 from app.surveys.router import insights_router as survey_insights
 from app.surveys.router import page_router as survey_pages
 from app.surveys.router import router as surveys_router
+from app.touchpoints import partitions
 from app.touchpoints.router import clients_router
 from app.touchpoints.router import router as touchpoints_router
 from app.ui import followup_pages
@@ -139,6 +140,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if settings.fold_interval_seconds > 0:
             folder = rollups_service.run_folder(database, interval=settings.fold_interval_seconds)
             tasks.append(asyncio.create_task(folder))
+        if database.backend == "postgresql" and settings.partition_interval_seconds > 0:
+            partitioner = partitions.run_ensurer(
+                database,
+                months_ahead=settings.partition_months_ahead,
+                interval=settings.partition_interval_seconds,
+            )
+            tasks.append(asyncio.create_task(partitioner))
         if settings.alert_interval_seconds > 0:
             alerts = alerts_service.run_alerts(
                 database, interval=settings.alert_interval_seconds, base_url=settings.public_url

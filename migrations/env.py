@@ -20,6 +20,7 @@ from app.privacy import models as _privacy_models  # noqa: F401
 from app.rollups import models as _rollup_models  # noqa: F401
 from app.surveys import models as _survey_models  # noqa: F401
 from app.touchpoints import models as _touchpoint_models  # noqa: F401
+from app.touchpoints import partitions
 from app.webhooks import models as _webhook_models  # noqa: F401
 
 config = context.config
@@ -99,6 +100,9 @@ def run_migrations_online() -> None:
             compare_type=True,
             render_item=render_item,
             render_as_batch=sqlite,
+            # The monthly partitions of the touchpoints are PostgreSQL's own layout of the
+            # one table the models declare.
+            include_object=None if sqlite else partitions.same_on_postgresql,
             # SQLite's DDL is transactional; only the driver's old habits made Alembic
             # commit each statement on its own.
             transactional_ddl=True if sqlite else None,

@@ -10,6 +10,8 @@ from sqlalchemy import Connection, create_engine, inspect, text
 import app.main  # noqa: F401  (importing the app registers every model)
 from app import migrate
 from app.db import Base, sync_url
+from app.touchpoints import partitions
+from app.touchpoints.models import POSTGRESQL_ONLY
 from tests.servers import command_environment
 
 TABLES = {
@@ -55,11 +57,29 @@ def test_models_and_migrations_agree(database_url: str) -> None:
     engine = create_engine(sync_url(database_url))
     try:
         with engine.connect() as connection:
-            context = MigrationContext.configure(connection, opts={"compare_type": True})
+            opts: dict[str, Any] = {"compare_type": True}
+            if connection.dialect.name == "postgresql":
+                opts["include_object"] = partitions.same_on_postgresql
+            context = MigrationContext.configure(connection, opts=opts)
             differences = compare_metadata(context, Base.metadata)
+            only_here: list[Any] = []
+            if connection.dialect.name == "postgresql":
+                only_here = compare_metadata(
+                    MigrationContext.configure(
+                        connection,
+                        opts={
+                            "compare_type": True,
+                            "include_name": lambda name, type_, _parents: (
+                                type_ != "table" or name in POSTGRESQL_ONLY.tables
+                            ),
+                        },
+                    ),
+                    POSTGRESQL_ONLY,
+                )
     finally:
         engine.dispose()
     assert differences == []
+    assert only_here == []
 
 
 def _insert_moment(connection: Connection) -> None:
@@ -310,3 +330,65 @@ def test_instances_migrating_an_empty_database_at_once_all_succeed(
         empty_database_url
     )
     assert TABLES <= _tables(empty_database_url)
+
+
+def test_partitions_migration_moves_every_touchpoint_into_the_partition_of_its_month(
+    empty_database_url: str,
+) -> None:
+    migrate.upgrade(empty_database_url, "0014")
+    engine = create_engine(sync_url(empty_database_url))
+    stored = {
+        "june": datetime(2026, 6, 30, 23, 59, tzinfo=UTC),
+        "ancient": datetime(2003, 1, 1, tzinfo=UTC),
+    }
+    try:
+        with engine.begin() as connection:
+            _insert_moment(connection)
+            for external_id, at in stored.items():
+                connection.execute(
+                    text(
+                        "INSERT INTO touchpoint (external_id, content_hash, moment_id, channel, "
+                        "occurred_at, received_at, complaint) VALUES (:id, :hash, 1, 'call', :at, "
+                        ":at, false)"
+                    ),
+                    {"id": external_id, "hash": f"hash-{external_id}", "at": at},
+                )
+            before = _rows(connection, "touchpoint")
+
+        migrate.upgrade(empty_database_url, "0016")
+        with engine.connect() as connection:
+            # Other migrations on the way may add columns of their own.
+            after = [
+                {name: row[name] for name in before[0]} for row in _rows(connection, "touchpoint")
+            ]
+            assert after == before
+            if connection.dialect.name == "postgresql":
+                where = connection.execute(
+                    text(
+                        "SELECT external_id, touchpoint.tableoid::regclass::text, content_hash "
+                        "FROM touchpoint JOIN touchpoint_key USING (external_id, content_hash)"
+                    )
+                ).all()
+                assert sorted(tuple(row) for row in where) == [
+                    ("ancient", "touchpoint_y2003m01", "hash-ancient"),
+                    ("june", "touchpoint_y2026m06", "hash-june"),
+                ]
+                # New rows still draw their numbers from the same sequence.
+                (number,) = connection.execute(
+                    text(
+                        "INSERT INTO touchpoint (external_id, content_hash, moment_id, channel, "
+                        "occurred_at, received_at, complaint) VALUES ('next', 'h', 1, 'call', "
+                        "now(), now(), false) RETURNING id"
+                    )
+                ).one()
+                assert number > max(row["id"] for row in before)
+                connection.rollback()
+
+        migrate.downgrade(empty_database_url, "0014")
+        with engine.connect() as connection:
+            assert _rows(connection, "touchpoint") == before
+            uniques = inspect(connection).get_unique_constraints("touchpoint")
+            assert [unique["column_names"] for unique in uniques] == [["external_id"]]
+            assert "touchpoint_key" not in inspect(connection).get_table_names()
+    finally:
+        engine.dispose()

@@ -258,8 +258,12 @@ async def create(
     session: AsyncSession, *, data: FollowUpCreate, targets: Targets
 ) -> FollowUpDetail:
     """Open a follow-up by hand; a touchpoint has at most one."""
+    # Locked against deletion, as a foreign key would: the follow-up never outlives an
+    # erasure or a purge running meanwhile.
     touchpoint = await session.scalar(
-        select(Touchpoint).where(Touchpoint.external_id == data.touchpoint)
+        select(Touchpoint)
+        .where(Touchpoint.external_id == data.touchpoint)
+        .with_for_update(key_share=True)
     )
     if touchpoint is None:
         raise NotFound(f"No touchpoint with id '{data.touchpoint}'.")

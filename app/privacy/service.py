@@ -10,15 +10,18 @@ over old periods must not change because raw data aged out).
 import hashlib
 import hmac
 import json
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, cast
 
+from psycopg.errors import DeadlockDetected, LockNotAvailable
 from pydantic import TypeAdapter
 from sqlalchemy import ColumnElement, CursorResult, Executable, and_, exists, func, or_, select
 from sqlalchemy import delete as sql_delete
 from sqlalchemy import update as sql_update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import Database, utcnow
@@ -31,9 +34,12 @@ from app.privacy.models import AuditEntry
 from app.privacy.schemas import AuditAction, AuditEntryRead, ErasureRead, RemovedCounts
 from app.rollups import service as rollups
 from app.surveys.models import Survey
+from app.touchpoints import bulk, partitions
 from app.touchpoints import service as touchpoints_service
 from app.touchpoints.models import RatingHistory, Touchpoint
 from app.webhooks.models import WebhookDelivery
+
+logger = logging.getLogger(__name__)
 
 _CLIENT_REF = b"mot-client-ref-v1:"
 ERASED_PAYLOAD: dict[str, Any] = {"erased": True}
@@ -121,15 +127,20 @@ async def _remove(
     *,
     dry_run: bool = False,
     removed: list[rollups.Facts] | None = None,
+    partition_drop: bool = False,
 ) -> RemovedCounts:
     """Delete the touchpoints `which` selects and everything about them; dry, count them.
 
     The counted facts of the touchpoints deleted are added to `removed`, if given: taken
     from the deletion itself, so that what is subtracted is exactly what was deleted.
+    `partition_drop` leaves the touchpoints themselves (only counted) to the dropping of
+    their partition, which follows in the same transaction.
     """
     counts = {"comments": await _count(session, Touchpoint, which, Touchpoint.comment.is_not(None))}
+    if not dry_run:
+        await bulk.forget(session, select(Touchpoint.external_id).where(which))
     for kind in _kinds(which):
-        if dry_run:
+        if dry_run or (partition_drop and kind.model is Touchpoint):
             counts[kind.name] = await _count(session, kind.model, kind.rows)
             continue
         result = await session.execute(kind.removal.execution_options(synchronize_session=False))
@@ -219,8 +230,10 @@ async def purge(
     """Delete the touchpoints that occurred before `occurred_before` and everything about
     them, except those with an open follow-up; the rollups keep their counts.
 
-    Each chunk of `chunk_size` touchpoints is a transaction of its own, which also adds its
-    counts to the purge's audit entry: whatever was committed is always on record. Dry,
+    On PostgreSQL each month wholly past retention goes first, its partition dropped (a
+    partition in use goes row by row instead). Then each chunk of `chunk_size`
+    touchpoints is a transaction of its own. Each transaction also adds its counts to the
+    purge's audit entry: whatever was committed is always on record. Dry,
     only counts what would go. `progress(deleted, total)` is told of the touchpoints
     deleted, at the start and after each chunk; the total is counted at the start
     (follow-ups settled since may add to it).
@@ -233,10 +246,34 @@ async def purge(
     removed = RemovedCounts()
     entry_id: int | None = None
     total = 0
-    if progress is not None:
-        async with database.read_sessions() as session:
+    async with database.read_sessions() as session:
+        if progress is not None:
             total = await _count(session, Touchpoint, _purgeable(occurred_before))
-        progress(0, total)
+            progress(0, total)
+        past = [
+            partition
+            for partition in await partitions.monthly_partitions(session)
+            if partition.end <= occurred_before
+        ]
+    for partition in past:
+        try:
+            async with database.write_sessions() as session, session.begin():
+                chunk = await _purge_partition(session, partition)
+                entry = await _add_to_purge_entry(
+                    session, entry_id=entry_id, occurred_before=occurred_before, counts=chunk
+                )
+        except DBAPIError as error:
+            if not isinstance(error.orig, LockNotAvailable | DeadlockDetected):
+                raise
+            logger.warning(
+                "partition %s is busy: its touchpoints are purged row by row", partition.name
+            )
+            continue
+        entry_id = entry
+        removed = removed.plus(chunk)
+        if progress is not None:
+            total = max(total, removed.touchpoints)
+            progress(removed.touchpoints, total)
     done = False
     while not done:
         async with database.write_sessions() as session, session.begin():
@@ -253,6 +290,30 @@ async def purge(
     async with database.read_sessions() as session:
         kept = await _kept_open(session, occurred_before)
     return PurgeReport(occurred_before, removed, kept, entry_id)
+
+
+async def _purge_partition(
+    session: AsyncSession, partition: partitions.MonthPartition
+) -> RemovedCounts:
+    """Purge a month wholly past retention by dropping its partition, everything about its
+    touchpoints deleted first; those with an open follow-up move to the default partition,
+    to be purged row by row once it is settled."""
+    await partitions.lock_for_drop(session, partition)
+    in_month = and_(
+        Touchpoint.occurred_at >= partition.start, Touchpoint.occurred_at < partition.end
+    )
+    # Locked, then read: a follow-up cannot reopen between the reading and the drop.
+    statuses = await session.execute(
+        select(FollowUp.touchpoint_id, FollowUp.status)
+        .where(FollowUp.touchpoint_id.in_(select(Touchpoint.id).where(in_month)))
+        .order_by(FollowUp.id)
+        .with_for_update()
+    )
+    kept = sorted(touchpoint for touchpoint, status in statuses.all() if status not in SETTLED)
+    which = and_(in_month, Touchpoint.id.not_in(kept)) if kept else in_month
+    removed = await _remove(session, which, partition_drop=True)
+    await partitions.drop(session, partition, keep=kept)
+    return removed
 
 
 async def _purge_chunk(

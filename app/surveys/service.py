@@ -42,10 +42,13 @@ async def issue_links(
     now: datetime,
 ) -> tuple[list[SurveyLinks], list[SurveyBatchError]]:
     """Signed links for each touchpoint; ids not stored are reported, not fatal."""
+    # Locked against deletion, as a foreign key would: the survey records written below
+    # then never outlive an erasure or a purge running meanwhile.
     rows = await session.execute(
-        select(Touchpoint.external_id, Touchpoint.id, Touchpoint.link_nonce).where(
-            one_of(session, Touchpoint.external_id, external_ids)
-        )
+        select(Touchpoint.external_id, Touchpoint.id, Touchpoint.link_nonce)
+        .where(one_of(session, Touchpoint.external_id, external_ids))
+        .order_by(Touchpoint.id)
+        .with_for_update(key_share=True)
     )
     stored = {row.external_id: row for row in rows.all()}
     expires_at = now + timedelta(days=options.expires_in_days or default_days)

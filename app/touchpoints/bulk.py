@@ -1,11 +1,18 @@
-"""Bulk insert of new touchpoints.
+"""Bulk insert of new touchpoints, and the ids already stored.
 
-The caller has already set aside ids it found stored, so the rows are normally all new:
-they are written in id order by the fastest path the driver has (PostgreSQL: COPY;
-SQLite: executemany) inside a savepoint. Only when a concurrent request stored one of the
-same ids in between does that fail on the unique key; the savepoint is then rolled back and
-the rows go through a temporary table and one ``INSERT ... SELECT ... ON CONFLICT
-(external_id) DO NOTHING RETURNING``, which stores exactly the rows nobody else stored.
+The caller has already set aside ids it found stored, so the rows are normally all new.
+
+On PostgreSQL the touchpoints are partitioned by month and their external ids are kept
+unique in `touchpoint_key`: one ``INSERT ... SELECT FROM unnest(...) ON CONFLICT
+(external_id) DO NOTHING RETURNING`` claims the ids, in id order, and exactly the rows
+whose id it claimed are then written by COPY. A concurrent request claiming the same id
+waits for this one's transaction, then finds the id taken.
+
+On SQLite the rows are written by executemany inside a savepoint. Only when a concurrent
+request stored one of the same ids in between does that fail on the unique key; the
+savepoint is then rolled back and the rows go through a temporary table and one ``INSERT
+... SELECT ... ON CONFLICT (external_id) DO NOTHING RETURNING``, which stores exactly the
+rows nobody else stored.
 """
 
 from collections.abc import Sequence
@@ -13,13 +20,26 @@ from datetime import datetime
 from typing import Any, NamedTuple, cast
 
 import psycopg
-from sqlalchemy import Column, Integer, MetaData, Table, delete, select, true
+from sqlalchemy import (
+    Column,
+    Integer,
+    MetaData,
+    Select,
+    String,
+    Table,
+    bindparam,
+    delete,
+    select,
+    text,
+    true,
+)
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.schema import CreateTable
 
-from app.db import dialect_insert, write_rows
-from app.touchpoints.models import Touchpoint
+from app.db import dialect_insert, one_of, write_rows
+from app.touchpoints.models import Touchpoint, touchpoint_key
 
 
 class TouchpointRow(NamedTuple):
@@ -70,6 +90,8 @@ async def insert_new(session: AsyncSession, rows: Sequence[TouchpointRow]) -> se
     # wrote the same id and has not committed yet. In each request's own order, two requests
     # could each wait for an id the other holds, and PostgreSQL would abort one of them.
     rows = sorted(rows, key=lambda row: row.external_id)
+    if session.get_bind().dialect.name == "postgresql":
+        return await _claim_and_copy(await session.connection(), rows)
     try:
         async with session.begin_nested():
             await write_rows(await session.connection(), _touchpoint, COLUMNS, rows)
@@ -100,3 +122,49 @@ async def _insert_skipping_stored(
     created = set((await connection.execute(move)).scalars())
     await connection.execute(delete(_stage))
     return created
+
+
+_Ids = postgresql.ARRAY(String)
+_CLAIM = text(
+    "INSERT INTO touchpoint_key (external_id, content_hash) "
+    "SELECT * FROM unnest(:external_ids, :content_hashes) "
+    "ON CONFLICT (external_id) DO NOTHING RETURNING external_id"
+).bindparams(bindparam("external_ids", type_=_Ids), bindparam("content_hashes", type_=_Ids))
+
+
+async def _claim_and_copy(connection: AsyncConnection, rows: Sequence[TouchpointRow]) -> set[str]:
+    claimed = await connection.execute(
+        _CLAIM,
+        {
+            "external_ids": [row.external_id for row in rows],
+            "content_hashes": [row.content_hash for row in rows],
+        },
+    )
+    created = set(claimed.scalars())
+    new_rows = [row for row in rows if row.external_id in created]
+    if new_rows:
+        await write_rows(connection, _touchpoint, COLUMNS, new_rows)
+    return created
+
+
+async def stored_hashes(session: AsyncSession, external_ids: Sequence[str]) -> dict[str, str]:
+    """The content hash of each of these external ids that is stored, by id."""
+    if not external_ids:
+        return {}
+    if session.get_bind().dialect.name == "postgresql":
+        columns = (touchpoint_key.c.external_id, touchpoint_key.c.content_hash)
+    else:
+        columns = (_touchpoint.c.external_id, _touchpoint.c.content_hash)
+    result = await session.execute(
+        select(*columns).where(one_of(session, columns[0], external_ids))
+    )
+    return {external_id: content_hash for external_id, content_hash in result.all()}
+
+
+async def forget(session: AsyncSession, external_ids: Select[str]) -> None:
+    """Free the external ids of touchpoints about to be deleted, so that they may be posted
+    again; on SQLite they go with their rows."""
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(
+            delete(touchpoint_key).where(touchpoint_key.c.external_id.in_(external_ids))
+        )

@@ -5,19 +5,22 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    Column,
     Float,
     ForeignKey,
     Index,
     Integer,
+    MetaData,
     SmallInteger,
     String,
+    Table,
     Text,
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.db import NEVER_REUSED_IDS, Base, RandomNonce, UtcDateTime
+from app.db import NAMING_CONVENTION, NEVER_REUSED_IDS, Base, RandomNonce, UtcDateTime
 
 # SQLite only auto-increments a column declared exactly INTEGER PRIMARY KEY.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
@@ -42,6 +45,12 @@ class Touchpoint(Base):
     `id` is internal and time-ordered (inserts append to the index); the caller's
     idempotency key lives in `external_id`, and `content_hash` tells a retry of the
     same post from a different post reusing the key.
+
+    On PostgreSQL the table is partitioned by month of `occurred_at` (see
+    `app.touchpoints.partitions`): its primary key there is (id, occurred_at), the unique
+    external ids are kept in `touchpoint_key`, and the rows that hang off a touchpoint
+    reference it without a foreign key (a key to a partitioned table must hold the
+    partition key). SQLite keeps this one table as declared.
     """
 
     __tablename__ = "touchpoint"
@@ -104,3 +113,20 @@ class RatingHistory(Base):
     sentiment: Mapped[str] = mapped_column(String(8))
     rated_at: Mapped[datetime] = mapped_column(UtcDateTime)
     replaced_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+POSTGRESQL_ONLY = MetaData(naming_convention=NAMING_CONVENTION)
+"""Tables that only PostgreSQL has: the models and migrations of SQLite know nothing of them."""
+
+touchpoint_key = Table(
+    "touchpoint_key",
+    POSTGRESQL_ONLY,
+    Column("external_id", String(64), primary_key=True),
+    Column("content_hash", String(64), nullable=False),
+)
+"""Every stored touchpoint's external id, unique across all the monthly partitions.
+
+A unique index of a partitioned table must hold the partition key, and the same id with
+another `occurred_at` is still the same id; this narrow table keeps it unique instead,
+and it is where ingestion claims new ids and finds stored ones.
+"""

@@ -15,7 +15,7 @@ from sqlalchemy.orm import selectinload
 from uuid_utils import uuid7
 
 from app import metrics
-from app.db import one_of, utcnow
+from app.db import utcnow
 from app.errors import ErrorDetail, NotFound, details_from_validation_error
 from app.followups import service as followups_service
 from app.followups.targets import Targets
@@ -156,7 +156,7 @@ async def ingest(
     """
     report = report if report is not None else IngestReport()
     candidates = _deduplicate_within_request(items, report)
-    stored_hashes = await _stored_hashes(session, [c.external_id for c in candidates])
+    stored_hashes = await bulk.stored_hashes(session, [c.external_id for c in candidates])
     fresh = [c for c in candidates if c.external_id not in stored_hashes]
     _classify_stored(candidates, stored_hashes, report)
 
@@ -212,7 +212,7 @@ async def ingest(
     # Ids a concurrent request stored between our check and our insert.
     raced = [c for c in staged if c.external_id not in created]
     if raced:
-        hashes = await _stored_hashes(session, [c.external_id for c in raced])
+        hashes = await bulk.stored_hashes(session, [c.external_id for c in raced])
         _classify_stored(raced, hashes, report)
     _count_outcomes(session, report)
     return report
@@ -368,17 +368,6 @@ def _unknown_moment_error(candidate: _Candidate) -> BatchItemError:
     )
 
 
-async def _stored_hashes(session: AsyncSession, external_ids: Sequence[str]) -> dict[str, str]:
-    if not external_ids:
-        return {}
-    result = await session.execute(
-        select(Touchpoint.external_id, Touchpoint.content_hash).where(
-            one_of(session, Touchpoint.external_id, external_ids)
-        )
-    )
-    return dict(result.all())
-
-
 def _read_query() -> Select[Touchpoint, str]:
     return select(Touchpoint, Moment.key).join(Moment, Touchpoint.moment_id == Moment.id)
 
@@ -454,6 +443,20 @@ async def list_touchpoints(
     oldest_first: bool = False,
 ) -> tuple[list[TouchpointRead], str | None]:
     """One page, newest (or oldest) first; the cursor is the (occurred_at, id) of its last row."""
+    query = list_query(filters, cursor=cursor, limit=limit, oldest_first=oldest_first)
+    rows = (await session.execute(query)).all()
+    page = [to_read(touchpoint, key) for touchpoint, key in rows[:limit]]
+    if len(rows) <= limit:
+        return page, None
+    last = rows[limit - 1][0]
+    return page, encode_cursor(last.occurred_at.isoformat(), last.id)
+
+
+def list_query(
+    filters: TouchpointFilter, *, cursor: str | None, limit: int, oldest_first: bool = False
+) -> Select[Touchpoint, str]:
+    """The statement of one page of `list_touchpoints`, with one row more to tell whether
+    another page follows."""
     if oldest_first:
         query = _read_query().order_by(Touchpoint.occurred_at, Touchpoint.id)
     else:
@@ -479,12 +482,7 @@ async def list_touchpoints(
         position = decode_cursor(cursor, _position)
         key = tuple_(Touchpoint.occurred_at, Touchpoint.id)
         query = query.where(key > position if oldest_first else key < position)
-    rows = (await session.execute(query.limit(limit + 1))).all()
-    page = [to_read(touchpoint, key) for touchpoint, key in rows[:limit]]
-    if len(rows) <= limit:
-        return page, None
-    last = rows[limit - 1][0]
-    return page, encode_cursor(last.occurred_at.isoformat(), last.id)
+    return query.limit(limit + 1)
 
 
 _position = TypeAdapter(tuple[Timestamp, RowId])
