@@ -40,7 +40,13 @@ async def test_healthz_answers(client: httpx.AsyncClient) -> None:
 async def test_readyz_is_ready_on_a_migrated_database(client: httpx.AsyncClient) -> None:
     response = await client.get("/readyz")
     assert response.status_code == 200
-    assert response.json() == {"status": "ready", "database": "ok", "migrations": "current"}
+    assert response.json() == {
+        "status": "ready",
+        "database": "ok",
+        "migrations": "current",
+        "replica": "none",
+        "replica_lag_seconds": None,
+    }
 
 
 async def test_readyz_is_not_ready_when_migrations_are_behind(
