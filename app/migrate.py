@@ -18,11 +18,16 @@ _SOURCE_TREE_MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
 
 def migrations_dir() -> Path:
-    """The directory of the migrations, whatever the working directory."""
+    """The directory of the migrations, whatever the working directory.
+
+    Those of the checkout the running `app` was imported from, when it was (an editable
+    install of another checkout would otherwise lend its migrations, made for other
+    models); else those shipped in the package.
+    """
+    checkout = _SOURCE_TREE_MIGRATIONS.parent / "pyproject.toml"
     try:
-        installed = resources.files(MIGRATIONS_PACKAGE)
+        installed = None if checkout.is_file() else resources.files(MIGRATIONS_PACKAGE)
     except ModuleNotFoundError:
-        # A source tree imported without installing it (PYTHONPATH): beside the package.
         installed = None
     for candidate in (installed, _SOURCE_TREE_MIGRATIONS):
         # Alembic reads the scripts from the file system: a package inside a zip won't do.

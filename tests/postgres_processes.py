@@ -187,9 +187,9 @@ def streaming_pair() -> Iterator[StreamingPair]:
 def pgbouncer(*, server_host: str, server_port: int) -> Iterator[int]:
     """PgBouncer in transaction mode in front of this server (any database); yields its port.
 
-    Two server connections a database: far fewer than the service's pool, so that
-    successive transactions of one client connection run on different server connections,
-    as they do under load.
+    Every server connection is reset (DISCARD ALL) when a transaction ends, whatever the
+    pool mode's default: each transaction finds a server connection that knows nothing of
+    the transactions before, as under load, when it is rarely the same one.
     """
     program = shutil.which("pgbouncer") or shutil.which("pgbouncer", path="/usr/sbin")
     if program is None:
@@ -205,7 +205,8 @@ def pgbouncer(*, server_host: str, server_port: int) -> Iterator[int]:
             "[pgbouncer]\n"
             f"listen_addr = 127.0.0.1\nlisten_port = {port}\nunix_socket_dir =\n"
             f"auth_type = trust\nauth_file = {directory / 'users.txt'}\n"
-            "pool_mode = transaction\ndefault_pool_size = 2\nmax_client_conn = 500\n"
+            "pool_mode = transaction\nserver_reset_query_always = 1\n"
+            "default_pool_size = 2\nmax_client_conn = 500\n"
             f"logfile = {directory / 'pgbouncer.log'}\n"
         )
         for written in directory.iterdir():
