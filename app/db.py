@@ -163,8 +163,11 @@ _SQLITE_UNAVAILABLE = frozenset(
 )
 # PostgreSQL's SQLSTATEs for a server that lost, ended or refused the session: connection
 # exceptions (08), insufficient resources (53: too many connections, disk full) and the
-# operator's interventions (57P: shut down, crashed, starting up).
-_POSTGRES_UNAVAILABLE = ("08", "53", "57P")
+# operator's interventions (57P: shut down, crashed, starting up). And a serialization
+# failure (40001): the service's transactions never conflict with each other in a way that
+# raises it (writes are READ COMMITTED, snapshot reads read only), but a read replica
+# cancels a read whose snapshot stands in the way of the changes it applies.
+_POSTGRES_UNAVAILABLE = ("08", "53", "57P", "40001")
 
 
 def is_unavailable(error: BaseException) -> bool:
@@ -310,27 +313,25 @@ class Database:
         What it reads may be as old as the replica's lag; its statements still share one
         snapshot, the replica's, since a replica applies whole transactions.
         """
-        if self.replica_sessions is self.read_sessions or self._replica_resting():
-            async with self.read_sessions() as session:
-                yield session
-            return
-        session = self.replica_sessions()
-        try:
-            await session.connection()
-        except sa_exc.DBAPIError as error:
-            await session.close()
-            if not is_unavailable(error):
-                raise
-            self._replica_failed_at = time.monotonic()
-            logger.warning(
-                "the read replica does not answer (%s): reading from the primary for %.0f s",
-                type(error.orig).__name__,
-                REPLICA_RETRY_SECONDS,
-            )
-            async with self.read_sessions() as session:
-                yield session
-            return
-        async with session:
+        if self.replica_sessions is not self.read_sessions and not self._replica_resting():
+            session = self.replica_sessions()
+            try:
+                await session.connection()
+            except sa_exc.DBAPIError as error:
+                await session.close()
+                if not is_unavailable(error):
+                    raise
+                self._replica_failed_at = time.monotonic()
+                logger.warning(
+                    "the read replica does not answer (%s): reading from the primary for %.0f s",
+                    type(error.orig).__name__,
+                    REPLICA_RETRY_SECONDS,
+                )
+            else:
+                async with session:
+                    yield session
+                return
+        async with self.read_sessions() as session:
             yield session
 
     def _replica_resting(self) -> bool:

@@ -122,6 +122,8 @@ async def test_only_errors_of_reaching_the_database_count_as_it_being_unavailabl
     assert is_unavailable(wrapped(psycopg.OperationalError("connection failed")))
     assert is_unavailable(wrapped(psycopg.errors.AdminShutdown()))
     assert is_unavailable(wrapped(psycopg.errors.TooManyConnections()))
+    # A read cancelled by a replica applying changes its snapshot still needed.
+    assert is_unavailable(wrapped(psycopg.errors.SerializationFailure()))
     assert not is_unavailable(wrapped(psycopg.errors.QueryCanceled()))
     assert not is_unavailable(wrapped(psycopg.errors.UniqueViolation()))
     assert not is_unavailable(RuntimeError("not the database"))
