@@ -18,18 +18,17 @@ _SOURCE_TREE_MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
 
 def migrations_dir() -> Path:
-    """The directory of the migrations, whatever the working directory.
-
-    Those of the checkout the running `app` was imported from, when it was (an editable
-    install of another checkout would otherwise lend its migrations, made for other
-    models); else those shipped in the package.
-    """
-    checkout = _SOURCE_TREE_MIGRATIONS.parent / "pyproject.toml"
+    """The directory of the migrations, whatever the working directory."""
     try:
-        installed = None if checkout.is_file() else resources.files(MIGRATIONS_PACKAGE)
+        installed = resources.files(MIGRATIONS_PACKAGE)
     except ModuleNotFoundError:
+        # A source tree imported without installing it (PYTHONPATH): beside the package.
         installed = None
-    for candidate in (installed, _SOURCE_TREE_MIGRATIONS):
+    # A checkout's own migrations come first: an editable install of another checkout maps
+    # the package to that one's directory, which may hold other revisions.
+    in_checkout = (_SOURCE_TREE_MIGRATIONS.parent / "pyproject.toml").is_file()
+    candidates = (_SOURCE_TREE_MIGRATIONS, installed) if in_checkout else (installed,)
+    for candidate in candidates:
         # Alembic reads the scripts from the file system: a package inside a zip won't do.
         if isinstance(candidate, Path) and (candidate / "env.py").is_file():
             return candidate
