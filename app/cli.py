@@ -145,7 +145,7 @@ def _with_database(work: Callable[[Database], Awaitable[T]]) -> T:
     """Run `work` on the configured database, from a command."""
 
     async def _run() -> T:
-        database = Database(get_settings().database_url)
+        database = Database.of(get_settings())
         try:
             return await work(database)
         finally:

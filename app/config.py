@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from fastapi import Depends, Request
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 DEVELOPMENT_SECRET = "development-only-secret-do-not-use-in-production"
@@ -29,6 +30,20 @@ class Settings(BaseSettings):
     database_url: str = Field(
         default="sqlite:///./mot.db",
         description="SQLAlchemy URL: `sqlite:///path.db` or `postgresql://user@host/db`.",
+    )
+    read_database_url: str | None = Field(
+        default=None,
+        description="PostgreSQL URL of a streaming replica that answers the figures and lists "
+        "(insights, list endpoints, the pages under `/ui/`), which may then lag the primary "
+        "by the replica's delay; reads of what a caller just wrote stay on the primary. "
+        "While the replica does not answer, those reads go to the primary. Empty: all on "
+        "the primary.",
+    )
+    database_pooler: Literal["none", "transaction"] = Field(
+        default="none",
+        description="`transaction` when PostgreSQL is reached through a pooler in "
+        "transaction mode (PgBouncer `pool_mode = transaction`): no prepared statements, "
+        "no session-level settings.",
     )
     auto_register_moments: bool = Field(
         default=True,
@@ -187,6 +202,7 @@ class Settings(BaseSettings):
         "default_target_negative_rate",
         "amqp_exchange",
         "amqp_routing_key",
+        "read_database_url",
         mode="before",
     )
     @classmethod
@@ -246,6 +262,20 @@ class Settings(BaseSettings):
                 "MOT_SECRET_KEY must be set to a secret of at least "
                 f"{MIN_SECRET_LENGTH} characters when MOT_ENVIRONMENT is {self.environment}"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _replica_and_pooler_on_postgresql(self) -> "Settings":
+        if make_url(self.database_url).get_backend_name() == "postgresql":
+            if self.read_database_url is not None and not self.read_database_url.startswith(
+                "postgresql"
+            ):
+                raise ValueError("MOT_READ_DATABASE_URL must be a PostgreSQL URL")
+            return self
+        if self.read_database_url is not None:
+            raise ValueError("MOT_READ_DATABASE_URL needs a PostgreSQL MOT_DATABASE_URL")
+        if self.database_pooler != "none":
+            raise ValueError("MOT_DATABASE_POOLER needs a PostgreSQL MOT_DATABASE_URL")
         return self
 
     @model_validator(mode="after")

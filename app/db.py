@@ -1,9 +1,12 @@
 """Database plumbing: declarative base, UTC timestamps, engines and the per-request session."""
 
+import logging
 import sqlite3
+import time
 from collections.abc import AsyncIterator, Collection, Sequence
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import psycopg
 from fastapi import Depends, Request
@@ -36,6 +39,10 @@ from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import TypeDecorator
+
+from app.config import Settings
+
+logger = logging.getLogger(__name__)
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -156,8 +163,11 @@ _SQLITE_UNAVAILABLE = frozenset(
 )
 # PostgreSQL's SQLSTATEs for a server that lost, ended or refused the session: connection
 # exceptions (08), insufficient resources (53: too many connections, disk full) and the
-# operator's interventions (57P: shut down, crashed, starting up).
-_POSTGRES_UNAVAILABLE = ("08", "53", "57P")
+# operator's interventions (57P: shut down, crashed, starting up). And a serialization
+# failure (40001): the service's transactions never conflict with each other in a way that
+# raises it (writes are READ COMMITTED, snapshot reads read only), but a read replica
+# cancels a read whose snapshot stands in the way of the changes it applies.
+_POSTGRES_UNAVAILABLE = ("08", "53", "57P", "40001")
 
 
 def is_unavailable(error: BaseException) -> bool:
@@ -216,34 +226,122 @@ def _configure_postgres(engine: AsyncEngine) -> None:
         dbapi_connection.commit()  # a SET in a transaction rolled back would be undone
 
 
-class Database:
-    """The engines and session factories of one service instance."""
+Pooler = Literal["none", "transaction"]
+"""What stands between the service and PostgreSQL: nothing, or a pooler (PgBouncer) that
+gives each transaction whichever server connection is free."""
 
-    def __init__(self, url: str, *, echo: bool = False) -> None:
+
+def _create_engine(url: str, *, pooler: Pooler, connect_args: dict[str, Any]) -> AsyncEngine:
+    backend = make_url(url).get_backend_name()
+    options: dict[str, Any] = {}
+    if backend == "postgresql":
+        options = {"pool_size": 10, "max_overflow": 10, "pool_pre_ping": True}
+        if pooler == "transaction":
+            # A prepared statement lives in one server connection, and the pooler hands the
+            # next transaction another one: the driver must never prepare.
+            connect_args = {**connect_args, "prepare_threshold": None}
+    # Errors never quote the values bound to a statement: they are client data (client
+    # refs, comments), and an error may end up in a log.
+    engine = create_async_engine(url, hide_parameters=True, connect_args=connect_args, **options)
+    if backend == "sqlite":
+        _configure_sqlite(engine)
+    elif pooler == "none":
+        # A session-level SET would stay behind a pooler on whichever server connection ran
+        # it, for other clients; behind one, set it on the role instead.
+        _configure_postgres(engine)
+    return engine
+
+
+def _snapshot_reads(engine: AsyncEngine) -> AsyncEngine:
+    if engine.dialect.name != "postgresql":
+        return engine  # SQLite's read transaction is a snapshot already
+    # Every statement of a read sees one snapshot: a figure added up from several
+    # statements (rollups, pending deltas, edge days) never sees half of a change.
+    return engine.execution_options(isolation_level="REPEATABLE READ")
+
+
+REPLICA_CONNECT_TIMEOUT_SECONDS = 3
+"""How long a read waits for the replica to answer before it is read from the primary."""
+REPLICA_RETRY_SECONDS = 10.0
+"""After the replica failed to answer, reads go to the primary this long before the
+replica is tried again: a replica down costs one wait, not one wait a request."""
+
+
+class Database:
+    """The engines and session factories of one service instance.
+
+    `write_sessions` and `read_sessions` are the primary's: everything that writes, and
+    the reads that must see what was just written (a key just created, a touchpoint just
+    posted, an idempotency key just claimed). `replica_sessions` read from the replica
+    when one is configured (figures and lists, which may lag it), else from the primary.
+    """
+
+    def __init__(self, url: str, *, read_url: str | None = None, pooler: Pooler = "none") -> None:
         self.url = async_url(url)
         self.backend = make_url(self.url).get_backend_name()
-        pool_options: dict[str, Any] = {}
-        if self.backend == "postgresql":
-            pool_options = {"pool_size": 10, "max_overflow": 10, "pool_pre_ping": True}
-        # Errors never quote the values bound to a statement: they are client data (client
-        # refs, comments), and an error may end up in a log.
-        self.engine = create_async_engine(self.url, echo=echo, hide_parameters=True, **pool_options)
-        if self.backend == "sqlite":
-            _configure_sqlite(self.engine)
-        else:
-            _configure_postgres(self.engine)
+        self.engine = _create_engine(self.url, pooler=pooler, connect_args={})
         write_engine = self.engine.execution_options(**{_SQLITE_BEGIN_OPTION: "IMMEDIATE"})
-        read_engine = self.engine
-        if self.backend == "postgresql":
-            # Every statement of a read sees one snapshot: a figure added up from several
-            # statements (rollups, pending deltas, edge days) never sees half of a change.
-            # SQLite's read transaction is a snapshot already.
-            read_engine = self.engine.execution_options(isolation_level="REPEATABLE READ")
-        self.read_sessions = async_sessionmaker(read_engine, expire_on_commit=False)
+        self.read_sessions = async_sessionmaker(
+            _snapshot_reads(self.engine), expire_on_commit=False
+        )
         self.write_sessions = async_sessionmaker(write_engine, expire_on_commit=False)
+        self.replica_engine: AsyncEngine | None = None
+        self.replica_sessions = self.read_sessions
+        self._replica_failed_at: float | None = None
+        if read_url is not None:
+            self.replica_engine = _create_engine(
+                async_url(read_url),
+                pooler=pooler,
+                connect_args={"connect_timeout": REPLICA_CONNECT_TIMEOUT_SECONDS},
+            )
+            replica_reads = _snapshot_reads(self.replica_engine)
+            self.replica_sessions = async_sessionmaker(replica_reads, expire_on_commit=False)
+
+    @classmethod
+    def of(cls, settings: Settings) -> "Database":
+        """The database the settings name, with their replica and pooler."""
+        return cls(
+            settings.database_url,
+            read_url=settings.read_database_url,
+            pooler=settings.database_pooler,
+        )
+
+    @asynccontextmanager
+    async def lagging_read(self) -> AsyncIterator[AsyncSession]:
+        """A read session on the replica, or on the primary while the replica does not answer.
+
+        What it reads may be as old as the replica's lag; its statements still share one
+        snapshot, the replica's, since a replica applies whole transactions.
+        """
+        if self.replica_sessions is not self.read_sessions and not self._replica_resting():
+            session = self.replica_sessions()
+            try:
+                await session.connection()
+            except sa_exc.DBAPIError as error:
+                await session.close()
+                if not is_unavailable(error):
+                    raise
+                self._replica_failed_at = time.monotonic()
+                logger.warning(
+                    "the read replica does not answer (%s): reading from the primary for %.0f s",
+                    type(error.orig).__name__,
+                    REPLICA_RETRY_SECONDS,
+                )
+            else:
+                async with session:
+                    yield session
+                return
+        async with self.read_sessions() as session:
+            yield session
+
+    def _replica_resting(self) -> bool:
+        failed_at = self._replica_failed_at
+        return failed_at is not None and time.monotonic() - failed_at < REPLICA_RETRY_SECONDS
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+        if self.replica_engine is not None:
+            await self.replica_engine.dispose()
 
 
 _READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -251,12 +349,17 @@ _READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 async def _session(factory: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
     async with factory() as session:
-        try:
-            yield session
-            await session.commit()
-        except BaseException:
-            await session.rollback()
-            raise
+        async for yielded in _unit_of_work(session):
+            yield yielded
+
+
+async def _unit_of_work(session: AsyncSession) -> AsyncIterator[AsyncSession]:
+    try:
+        yield session
+        await session.commit()
+    except BaseException:
+        await session.rollback()
+        raise
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
@@ -274,10 +377,21 @@ async def get_write_session(request: Request) -> AsyncIterator[AsyncSession]:
         yield session
 
 
+async def get_replica_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """A reading session that may lag the primary by the replica's replication delay."""
+    database: Database = request.app.state.database
+    async with database.lagging_read() as session:
+        async for yielded in _unit_of_work(session):
+            yield yielded
+
+
 # scope="function": the commit happens before the response is sent, so an acknowledged
 # write is a committed write.
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 WriteSessionDep = Annotated[AsyncSession, Depends(get_write_session, scope="function")]
+# For figures and lists, never for a read that must see the caller's own write: on the
+# replica when one is configured, so they may lag the primary.
+ReplicaSessionDep = Annotated[AsyncSession, Depends(get_replica_session, scope="function")]
 
 
 async def write_rows(

@@ -80,20 +80,19 @@ def _migrate_sqlite_exclusively(engine: Engine) -> None:
 
 
 def run_migrations_online() -> None:
+    section = config.get_section(config.config_ini_section, {})
+    sqlite = section["sqlalchemy.url"].startswith("sqlite")
     connectable = engine_from_config(
-        config.get_section(config.config_ini_section, {}),
+        section,
         prefix="sqlalchemy.",
         poolclass=pool.NullPool,
+        # Through a pooler in transaction mode a statement prepared in one transaction is
+        # gone in the next; a migration runs each statement once and gains nothing by it.
+        connect_args={} if sqlite else {"prepare_threshold": None},
     )
-    sqlite = connectable.dialect.name == "sqlite"
     if sqlite:
         _migrate_sqlite_exclusively(connectable)
     with connectable.connect() as connection:
-        if connection.dialect.name == "postgresql":
-            # Replicas that start together migrate one at a time: the others wait here, then
-            # find the schema current. Held by the session until it closes.
-            connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK})
-            connection.commit()
         context.configure(
             connection=connection,
             target_metadata=target_metadata,
@@ -108,6 +107,14 @@ def run_migrations_online() -> None:
             transactional_ddl=True if sqlite else None,
         )
         with context.begin_transaction():
+            if not sqlite:
+                # Instances that start together migrate one at a time: the others wait here,
+                # then find the schema current. Held by the transaction, not the session: a
+                # pooler in transaction mode would keep a session's lock held on its server
+                # connection after this client left.
+                connection.execute(
+                    text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK}
+                )
             context.run_migrations()
     connectable.dispose()
 

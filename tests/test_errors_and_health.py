@@ -40,7 +40,13 @@ async def test_healthz_answers(client: httpx.AsyncClient) -> None:
 async def test_readyz_is_ready_on_a_migrated_database(client: httpx.AsyncClient) -> None:
     response = await client.get("/readyz")
     assert response.status_code == 200
-    assert response.json() == {"status": "ready", "database": "ok", "migrations": "current"}
+    assert response.json() == {
+        "status": "ready",
+        "database": "ok",
+        "migrations": "current",
+        "replica": "none",
+        "replica_lag_seconds": None,
+    }
 
 
 async def test_readyz_is_not_ready_when_migrations_are_behind(
@@ -116,6 +122,8 @@ async def test_only_errors_of_reaching_the_database_count_as_it_being_unavailabl
     assert is_unavailable(wrapped(psycopg.OperationalError("connection failed")))
     assert is_unavailable(wrapped(psycopg.errors.AdminShutdown()))
     assert is_unavailable(wrapped(psycopg.errors.TooManyConnections()))
+    # A read cancelled by a replica applying changes its snapshot still needed.
+    assert is_unavailable(wrapped(psycopg.errors.SerializationFailure()))
     assert not is_unavailable(wrapped(psycopg.errors.QueryCanceled()))
     assert not is_unavailable(wrapped(psycopg.errors.UniqueViolation()))
     assert not is_unavailable(RuntimeError("not the database"))

@@ -4,7 +4,7 @@ from fastapi import APIRouter, Depends, Path, Query, Response, Security, status
 
 from app.actions import service
 from app.actions.schemas import ActionCreate, ActionPage, ActionRead
-from app.db import MAX_INTEGER_ID, SessionDep, utcnow
+from app.db import MAX_INTEGER_ID, ReplicaSessionDep, SessionDep, utcnow
 from app.errors import error_responses
 from app.figures import figures_router
 from app.insights import effects
@@ -89,7 +89,7 @@ async def create_action(
 )
 async def list_actions(
     key: KeyPath,
-    session: SessionDep,
+    session: ReplicaSessionDep,
     measure: MeasureDep,
     cursor: CursorQuery = None,
     limit: LimitQuery = DEFAULT_PAGE_SIZE,
@@ -126,7 +126,7 @@ async def delete_action(key: KeyPath, action_id: ActionIdPath, session: SessionD
     description=EFFECT_TEXT,
 )
 async def catalogue_actions(
-    session: SessionDep,
+    session: ReplicaSessionDep,
     measure: MeasureDep,
     stage: Annotated[
         str | None, Query(max_length=50, description="Only moments of this journey stage.")

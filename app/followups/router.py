@@ -7,7 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app import pages
 from app.config import Settings, SettingsDep
 from app.csv_response import CSV_RESPONSE, FormatQuery, csv_response, wants_csv
-from app.db import MAX_INTEGER_ID, SessionDep
+from app.db import MAX_INTEGER_ID, ReplicaSessionDep, SessionDep
 from app.errors import error_responses
 from app.figures import WindowDep, figures_router
 from app.followups import service, targets
@@ -60,7 +60,7 @@ async def create_follow_up(
     "", response_model=FollowUpPage, summary="List follow-ups", dependencies=[requires(Scope.read)]
 )
 async def list_follow_ups(
-    session: SessionDep,
+    session: ReplicaSessionDep,
     state: Annotated[
         FollowUpStatus | None, Query(alias="status", description="Current status.")
     ] = None,
@@ -185,7 +185,7 @@ async def status_page(
 )
 async def follow_up_figures(
     request: Request,
-    session: SessionDep,
+    session: ReplicaSessionDep,
     settings: SettingsDep,
     span: WindowDep,
     output: FormatQuery = None,

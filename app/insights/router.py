@@ -4,7 +4,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
 from app.csv_response import CSV_RESPONSE, FormatQuery, csv_response, wants_csv
-from app.db import SessionDep
+from app.db import ReplicaSessionDep
 from app.errors import error_responses
 from app.figures import WindowDep
 from app.insights import service
@@ -80,7 +80,7 @@ MomentScopeDep = Annotated[service.Scope, Depends(_moment_scope)]
 )
 async def weak_spots(
     request: Request,
-    session: SessionDep,
+    session: ReplicaSessionDep,
     span: WindowDep,
     scope: ScopeDep,
     min_responses: Annotated[
@@ -122,7 +122,7 @@ def weak_spots_csv(result: WeakSpotsRead) -> Response:
 )
 async def hotspots(
     request: Request,
-    session: SessionDep,
+    session: ReplicaSessionDep,
     span: WindowDep,
     scope: ScopeDep,
     by: Annotated[
@@ -166,7 +166,7 @@ def hotspots_csv(result: HotspotsRead) -> Response:
 )
 async def moment_report(
     request: Request,
-    session: SessionDep,
+    session: ReplicaSessionDep,
     key: Annotated[str, Path(max_length=100, description="Moment key.")],
     span: WindowDep,
     granularity: Annotated[
@@ -210,7 +210,7 @@ def moment_report_csv(
 )
 async def consistency(
     request: Request,
-    session: SessionDep,
+    session: ReplicaSessionDep,
     span: WindowDep,
     scope: MomentScopeDep,
     output: FormatQuery = None,
@@ -234,7 +234,7 @@ async def consistency(
 )
 async def silence(
     request: Request,
-    session: SessionDep,
+    session: ReplicaSessionDep,
     span: WindowDep,
     scope: ScopeDep,
     output: FormatQuery = None,
@@ -256,7 +256,7 @@ async def silence(
 )
 async def overview(
     request: Request,
-    session: SessionDep,
+    session: ReplicaSessionDep,
     span: WindowDep,
     scope: ScopeDep,
     output: FormatQuery = None,
@@ -278,7 +278,7 @@ async def overview(
 )
 async def moment_words(
     request: Request,
-    session: SessionDep,
+    session: ReplicaSessionDep,
     key: Annotated[str, Path(max_length=100, description="Moment key.")],
     span: WindowDep,
     team: TeamQuery = None,

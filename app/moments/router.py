@@ -3,7 +3,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, status
 
 from app.config import SettingsDep
-from app.db import SessionDep
+from app.db import ReplicaSessionDep, SessionDep
 from app.errors import error_responses
 from app.idempotency.router import IdempotentRoute
 from app.keys.access import requires
@@ -54,7 +54,7 @@ async def create_moment(
     dependencies=[requires(Scope.read)],
 )
 async def list_moments(
-    session: SessionDep,
+    session: ReplicaSessionDep,
     channel: Annotated[Channel | None, Query(description="Only this channel.")] = None,
     owner_team: Annotated[
         str | None, Query(max_length=100, description="Only this owner team.")

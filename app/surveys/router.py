@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app import pages
 from app.config import Settings, SettingsDep
 from app.csv_response import CSV_RESPONSE, FormatQuery, csv_response, wants_csv
-from app.db import SessionDep, WriteSessionDep, utcnow
+from app.db import ReplicaSessionDep, SessionDep, WriteSessionDep, utcnow
 from app.errors import NotFound, error_responses
 from app.figures import WindowDep, figures_router
 from app.followups import targets as followups_targets
@@ -246,7 +246,7 @@ async def comment_page(
     summary="Survey reach: issued, opened, answered",
 )
 async def survey_figures(
-    request: Request, session: SessionDep, span: WindowDep, output: FormatQuery = None
+    request: Request, session: ReplicaSessionDep, span: WindowDep, output: FormatQuery = None
 ) -> SurveyFigures | Response:
     """Surveys issued in the window, how many were opened and answered, per moment: the
     response rate of the clients actually asked. As CSV: one row for all moments (an empty

@@ -3,7 +3,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request, Response, status
 
 from app.config import SettingsDep
-from app.db import SessionDep
+from app.db import ReplicaSessionDep, SessionDep
 from app.errors import Conflict, LimitExceeded, NotFound, ValidationFailed, error_responses
 from app.followups import service as followups_service
 from app.followups import targets as followups_targets
@@ -119,7 +119,7 @@ async def create_touchpoints(
     dependencies=[requires(Scope.read)],
 )
 async def list_touchpoints(
-    session: SessionDep,
+    session: ReplicaSessionDep,
     moment: Annotated[str | None, Query(max_length=100, description="Moment key.")] = None,
     channel: Annotated[Channel | None, Query(description="Channel.")] = None,
     team: Annotated[str | None, Query(max_length=100, description="Team.")] = None,
@@ -194,7 +194,7 @@ async def client_journey(
     client_ref: Annotated[
         str, Path(min_length=1, max_length=128, description="The client's pseudonymous id.")
     ],
-    session: SessionDep,
+    session: ReplicaSessionDep,
     cursor: CursorQuery = None,
     limit: LimitQuery = DEFAULT_PAGE_SIZE,
 ) -> ClientJourney:

@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import Settings
-from app.db import MAX_INTEGER_ID, SessionDep, utcnow
+from app.db import MAX_INTEGER_ID, ReplicaSessionDep, SessionDep, utcnow
 from app.errors import Conflict, NotFound, ValidationFailed
 from app.followups import router as followups_router
 from app.followups import service as followups_service
@@ -138,7 +138,7 @@ async def _section(
 @router.get("/follow-ups")
 async def queue(
     request: Request,
-    session: SessionDep,
+    session: ReplicaSessionDep,
     viewer: ViewerDep,
     state: Annotated[str | None, Query(alias="status", max_length=20)] = None,
     moment: Annotated[str | None, Query(max_length=100)] = None,

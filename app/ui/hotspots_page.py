@@ -11,7 +11,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db import SessionDep
+from app.db import ReplicaSessionDep
 from app.errors import ErrorDetail, ValidationFailed
 from app.insights import service as insights_service
 from app.insights.schemas import HotspotCell, HotspotDimension, HotspotsRead
@@ -109,7 +109,11 @@ async def _hotspots(session: AsyncSession, view: View, by: HotspotDimension) -> 
 
 @router.get("/hotspots")
 async def hotspots_page(
-    request: Request, session: SessionDep, viewer: ViewerDep, view: ViewDep, by: ByQuery = None
+    request: Request,
+    session: ReplicaSessionDep,
+    viewer: ViewerDep,
+    view: ViewDep,
+    by: ByQuery = None,
 ) -> Response:
     """Moments by team (or channel), as `/v1/insights/hotspots` gives them."""
     dimension = _by(by)
@@ -144,7 +148,7 @@ async def hotspots_page(
 
 @router.get("/hotspots.json")
 async def hotspots_json(
-    session: SessionDep, _viewer: ViewerDep, view: ViewDep, by: ByQuery = None
+    session: ReplicaSessionDep, _viewer: ViewerDep, view: ViewDep, by: ByQuery = None
 ) -> Response:
     """The exact figures of the matrix, as the API gives them."""
     dimension = _by(by)

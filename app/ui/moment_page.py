@@ -15,7 +15,7 @@ from urllib.parse import quote, urlencode
 from fastapi import APIRouter, Path, Query, Request, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db import SessionDep, utcnow
+from app.db import ReplicaSessionDep, SessionDep, utcnow
 from app.errors import ErrorDetail, NotFound, ValidationFailed
 from app.followups import service as followups_service
 from app.followups.workflow import FollowUpStatus
@@ -372,7 +372,7 @@ def _query(view: View, granularity: Granularity, **changes: str | None) -> str:
 @router.get("/moments/{key}")
 async def moment_page(
     request: Request,
-    session: SessionDep,
+    session: ReplicaSessionDep,
     viewer: ViewerDep,
     view: ViewDep,
     key: KeyPath,
@@ -461,7 +461,7 @@ async def moment_page(
 
 @router.get("/moments/{key}/report.json")
 async def moment_json(
-    session: SessionDep,
+    session: ReplicaSessionDep,
     _viewer: ViewerDep,
     view: ViewDep,
     key: KeyPath,
@@ -474,7 +474,7 @@ async def moment_json(
 
 @router.get("/moments/{key}/report.csv")
 async def moment_csv(
-    session: SessionDep,
+    session: ReplicaSessionDep,
     _viewer: ViewerDep,
     view: ViewDep,
     key: KeyPath,

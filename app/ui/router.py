@@ -16,7 +16,7 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import Settings
-from app.db import SessionDep, utcnow
+from app.db import ReplicaSessionDep, utcnow
 from app.errors import ErrorDetail, ValidationFailed
 from app.figures import Window, window
 from app.insights import router as insights_router
@@ -273,7 +273,7 @@ async def _weak_spots(session: AsyncSession, view: View) -> WeakSpotsRead:
 
 @router.get("/")
 async def overview(
-    request: Request, session: SessionDep, viewer: ViewerDep, view: ViewDep
+    request: Request, session: ReplicaSessionDep, viewer: ViewerDep, view: ViewDep
 ) -> Response:
     """Headline figures of the window and the ranked weak spots, as the API gives them."""
     if isinstance(view, ValidationFailed):
@@ -313,7 +313,9 @@ async def overview(
 
 
 @router.get("/weak-spots.json")
-async def weak_spots_json(session: SessionDep, _viewer: ViewerDep, view: ViewDep) -> Response:
+async def weak_spots_json(
+    session: ReplicaSessionDep, _viewer: ViewerDep, view: ViewDep
+) -> Response:
     """The exact figures of the overview's table, as the API gives them."""
     if isinstance(view, ValidationFailed):
         raise view
@@ -322,7 +324,7 @@ async def weak_spots_json(session: SessionDep, _viewer: ViewerDep, view: ViewDep
 
 
 @router.get("/weak-spots.csv")
-async def weak_spots_csv(session: SessionDep, _viewer: ViewerDep, view: ViewDep) -> Response:
+async def weak_spots_csv(session: ReplicaSessionDep, _viewer: ViewerDep, view: ViewDep) -> Response:
     if isinstance(view, ValidationFailed):
         raise view
     return insights_router.weak_spots_csv(await _weak_spots(session, view))
