@@ -16,19 +16,25 @@ from sqlalchemy import (
     Select,
     Table,
     and_,
+    bindparam,
     case,
+    column,
     delete,
     func,
     literal,
     or_,
     select,
+    text,
 )
 from sqlalchemy import cast as sql_cast
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.db import UtcDateTime
+from app.rollups import details as rollup_details
 from app.rollups import reads
 from app.rollups import service as rollups
-from app.rollups.models import MomentRollup
+from app.rollups.details import DetailKey, DetailTally
+from app.rollups.models import DetailRollup, MomentRollup
 from app.rollups.reads import CellKey, Slice
 from app.rollups.service import Counters, Dimension, Grain, RollupKey, grains
 from app.rollups.tally import RATING_KEYS, Tally, tally_at
@@ -36,6 +42,7 @@ from app.scales import Sentiment
 from app.touchpoints.models import Touchpoint
 
 _rollup = cast(Table, MomentRollup.__table__)
+_detail_rollup = cast(Table, DetailRollup.__table__)
 _touchpoint = cast(Table, Touchpoint.__table__)
 
 
@@ -128,6 +135,49 @@ async def response_counts(
         responses, negatives = found.get((row[0], row[1]), (0, 0))
         found[(row[0], row[1])] = (responses + int(row[3]), negatives + int(row[4] or 0))
     return {key: value for key, value in found.items() if value[0] >= min_responses}
+
+
+async def details(
+    session: AsyncSession, *, start: datetime, end: datetime, part: Slice
+) -> dict[int, DetailTally]:
+    """What the answers in [start, end) said beyond their ratings, per moment.
+
+    Whole UTC days of the moment as a whole come from the detail rollups and their pending
+    deltas; the edges of the window, and slices by team or channel (which the detail
+    rollups do not break down), from the touchpoints that carry details.
+    """
+    start, end = _utc(start, end)
+    found: dict[int, DetailTally] = {}
+    raw = [(start, end)] if start < end else []
+    if part.team is None and part.channel is None:
+        raw = _edges(start, end)
+        days = _whole_days(start, end)
+        if days is not None:
+            await rollup_details.tallies(
+                session, first=days[0], last=days[1], into=found, moment_id=part.moment_id
+            )
+    if raw:
+        occurred_at = _touchpoint.c.occurred_at
+        query = select(
+            _touchpoint.c.moment_id,
+            _touchpoint.c.sentiment,
+            _touchpoint.c.factors,
+            _touchpoint.c.lost_minutes,
+        ).where(
+            or_(*(and_(occurred_at >= low, occurred_at < high) for low, high in raw)),
+            _touchpoint.c.sentiment.is_not(None),
+            or_(_touchpoint.c.factors.is_not(None), _touchpoint.c.lost_minutes.is_not(None)),
+        )
+        for name in ("team", "channel", "moment_id"):
+            value = getattr(part, name)
+            if value is not None:
+                query = query.where(_touchpoint.c[name] == value)
+        for row in (await session.execute(query)).all():
+            tally = found.get(row.moment_id)
+            if tally is None:
+                tally = found[row.moment_id] = DetailTally()
+            tally.add_answer(sentiment=row.sentiment, factors=row.factors, lost=row.lost_minutes)
+    return found
 
 
 # --- expressions over the touchpoints ---
@@ -227,6 +277,61 @@ def _recount(session: AsyncSession, dimension: Dimension, grain: Grain) -> Selec
     ).group_by(period, _touchpoint.c.moment_id, *_grouping(dimension, member))
 
 
+def _detail_recount(session: AsyncSession, since: date | None = None) -> str:
+    """SQL: the rows `DetailRollup` should hold (from `since` on), counted afresh from the
+    touchpoints, in its column order."""
+    if _is_postgres(session):
+        day = "CAST(timezone('UTC', occurred_at) AS date)"
+        picked = "CROSS JOIN LATERAL jsonb_array_elements_text(touchpoint.factors) AS f(key)"
+        key = "f.key"
+    else:
+        day = "date(occurred_at)"
+        picked = ", json_each(touchpoint.factors) AS f"
+        key = "f.value"
+    rated = "sentiment IS NOT NULL" + ("" if since is None else " AND occurred_at >= :since")
+    keys = "day, moment_id, sentiment, kind, item"
+    pieces = [
+        f"SELECT {day} AS day, moment_id, sentiment, 'factor' AS kind, {key} AS item "
+        f"FROM touchpoint {picked} WHERE {rated} AND touchpoint.factors IS NOT NULL",
+        f"SELECT {day} AS day, moment_id, sentiment, 'said_why' AS kind, '' AS item "
+        f"FROM touchpoint WHERE {rated} AND factors IS NOT NULL",
+        f"SELECT {day} AS day, moment_id, sentiment, 'lost' AS kind, "
+        f"CAST(lost_minutes AS TEXT) AS item FROM touchpoint "
+        f"WHERE {rated} AND lost_minutes IS NOT NULL",
+    ]
+    return (
+        f"SELECT {keys}, count(*) AS answers FROM ({' UNION ALL '.join(pieces)}) AS answered "
+        f"GROUP BY {keys}"
+    )
+
+
+async def recompute_details(session: AsyncSession) -> dict[DetailKey, int]:
+    """What the detail rollups should hold, counted afresh from the touchpoints."""
+    rows = await session.execute(
+        text(_detail_recount(session)).columns(column("day", Date), column("moment_id"))
+    )
+    return {(row[0], row[1], row[2], row[3], row[4]): int(row[5]) for row in rows}
+
+
+_DETAIL_COLUMNS = "(day, moment_id, sentiment, kind, item, answers)"
+
+
+async def _rebuild_details(session: AsyncSession, since: date | None) -> None:
+    """Recount the detail rollups (from `since` on; earlier days are kept, as for the
+    rollups). The caller holds the folders and writers off."""
+    if since is None:
+        await session.execute(delete(_detail_rollup))
+        await session.execute(
+            text(f"INSERT INTO detail_rollup {_DETAIL_COLUMNS} {_detail_recount(session)}")
+        )
+        return
+    await session.execute(delete(_detail_rollup).where(_detail_rollup.c.day >= since))
+    recount = text(
+        f"INSERT INTO detail_rollup {_DETAIL_COLUMNS} {_detail_recount(session, since)}"
+    ).bindparams(bindparam("since", type_=UtcDateTime))
+    await session.execute(recount, {"since": _midnight(since)})
+
+
 async def recompute(session: AsyncSession) -> dict[RollupKey, Counters]:
     """What the rollups should hold, counted afresh from the touchpoints."""
     expected: dict[RollupKey, Counters] = {}
@@ -300,6 +405,7 @@ async def rebuild(
             _rollup.insert().from_select(columns, _months_from_days(session, first_month))
         )
         _stepped()
+    await _rebuild_details(session, since)
     written = await session.scalar(select(func.count()).select_from(_rollup))
     return written or 0
 

@@ -113,9 +113,7 @@ def of_moment(
     return [f for f in factors if sentiment is None or f.sentiment is sentiment]
 
 
-def offered(
-    stored: Sequence[dict[str, Any]] | None, *, channel: str
-) -> dict[str, Sentiment]:
+def offered(stored: Sequence[dict[str, Any]] | None, *, channel: str) -> dict[str, Sentiment]:
     """The sentiment of each factor key a moment offers: what an answer's keys are checked
     against."""
     return {factor.key: factor.sentiment for factor in of_moment(stored, channel=channel)}

@@ -100,9 +100,7 @@ async def factors_of(
     """The factors a moment offers (its own, or its channel's defaults), those of one
     sentiment if given, in the order a client is shown them."""
     row = (
-        await session.execute(
-            select(Moment.factors, Moment.channel).where(Moment.id == moment_id)
-        )
+        await session.execute(select(Moment.factors, Moment.channel).where(Moment.id == moment_id))
     ).one_or_none()
     if row is None:
         raise NotFound(f"No moment with id {moment_id}.")
@@ -167,6 +165,5 @@ async def _refs_by_key(session: AsyncSession, keys: Collection[str]) -> dict[str
     )
     result = await session.execute(query)
     return {
-        key: MomentRef(moment_id, channel, factors)
-        for key, moment_id, channel, factors in result
+        key: MomentRef(moment_id, channel, factors) for key, moment_id, channel, factors in result
     }

@@ -93,9 +93,7 @@ def _absent(value: object) -> bool:
     return value is None
 
 
-PickedFactors = Annotated[
-    list[FactorKey], Field(max_length=MAX_PICKED), AfterValidator(_distinct)
-]
+PickedFactors = Annotated[list[FactorKey], Field(max_length=MAX_PICKED), AfterValidator(_distinct)]
 LostMinutes = Annotated[WholeNumber, Field(ge=0, le=MAX_LOST_MINUTES)]
 
 

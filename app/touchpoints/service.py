@@ -562,8 +562,7 @@ async def rate(
         wrong = _factor_errors(picked, new.sentiment, offers, at="body.factors")
         if wrong:
             raise ValidationFailed(
-                "The rating picks factors its moment does not offer with answers of its "
-                "sentiment.",
+                "The rating picks factors its moment does not offer with answers of its sentiment.",
                 details=wrong,
             )
     answer = (new.scale.value, new.value, picked, rating.lost_minutes)
