@@ -169,7 +169,8 @@ _NOT_NULL: Any = Field(default=None, json_schema_extra=_without_default)
 
 class MomentUpdate(InputModel):
     """Fields to change; fields left out stay as they are. `null` clears an optional field
-    (description, stage, owner team, target); the others may be left out but not cleared."""
+    (description, stage, owner team, target; factors go back to the channel's defaults);
+    the others may be left out but not cleared."""
 
     # Left out, these are None here; the schema offers neither null (`_not_null` refuses
     # it) nor a default of null.
