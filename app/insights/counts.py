@@ -142,19 +142,28 @@ async def details(
 ) -> dict[int, DetailTally]:
     """What the answers in [start, end) said beyond their ratings, per moment.
 
-    Whole UTC days of the moment as a whole come from the detail rollups and their pending
-    deltas; the edges of the window, and slices by team or channel (which the detail
-    rollups do not break down), from the touchpoints that carry details.
+    Whole UTC days come from the detail rollups and their pending deltas (of the moment as
+    a whole, or of one team or channel); the edges of the window, and a slice by team and
+    channel together, from the touchpoints that carry details.
     """
     start, end = _utc(start, end)
     found: dict[int, DetailTally] = {}
     raw = [(start, end)] if start < end else []
-    if part.team is None and part.channel is None:
+    filters = ((Dimension.team, part.team), (Dimension.channel, part.channel))
+    named = [(dimension, member) for dimension, member in filters if member is not None]
+    if len(named) <= 1:
+        dimension, member = named[0] if named else (Dimension.all, "")
         raw = _edges(start, end)
         days = _whole_days(start, end)
         if days is not None:
             await rollup_details.tallies(
-                session, first=days[0], last=days[1], into=found, moment_id=part.moment_id
+                session,
+                first=days[0],
+                last=days[1],
+                into=found,
+                dimension=dimension.value,
+                member=member,
+                moment_id=part.moment_id,
             )
     if raw:
         occurred_at = _touchpoint.c.occurred_at
@@ -289,31 +298,39 @@ def _detail_recount(session: AsyncSession, since: date | None = None) -> str:
         picked = ", json_each(touchpoint.factors) AS f"
         key = "f.value"
     rated = "sentiment IS NOT NULL" + ("" if since is None else " AND occurred_at >= :since")
-    keys = "day, moment_id, sentiment, kind, item"
-    pieces = [
-        f"SELECT {day} AS day, moment_id, sentiment, 'factor' AS kind, {key} AS item "
-        f"FROM touchpoint {picked} WHERE {rated} AND touchpoint.factors IS NOT NULL",
-        f"SELECT {day} AS day, moment_id, sentiment, 'said_why' AS kind, '' AS item "
-        f"FROM touchpoint WHERE {rated} AND factors IS NOT NULL",
-        f"SELECT {day} AS day, moment_id, sentiment, 'lost' AS kind, "
+    answered = [
+        f"SELECT {day} AS day, moment_id, team, channel, sentiment, 'factor' AS kind, "
+        f"{key} AS item FROM touchpoint {picked} WHERE {rated} AND touchpoint.factors IS NOT NULL",
+        f"SELECT {day} AS day, moment_id, team, channel, sentiment, 'said_why' AS kind, "
+        f"'' AS item FROM touchpoint WHERE {rated} AND factors IS NOT NULL",
+        f"SELECT {day} AS day, moment_id, team, channel, sentiment, 'lost' AS kind, "
         f"CAST(lost_minutes AS TEXT) AS item FROM touchpoint "
         f"WHERE {rated} AND lost_minutes IS NOT NULL",
     ]
-    return (
-        f"SELECT {keys}, count(*) AS answers FROM ({' UNION ALL '.join(pieces)}) AS answered "
-        f"GROUP BY {keys}"
+    detail = "day, moment_id, sentiment, kind, item"
+    members = {"all": "''", "team": "coalesce(team, '')", "channel": "channel"}
+    return " UNION ALL ".join(
+        f"SELECT '{dimension}' AS dimension, {member} AS member, {detail}, count(*) AS answers "
+        f"FROM ({' UNION ALL '.join(answered)}) AS answered GROUP BY {detail}"
+        + ("" if dimension == "all" else f", {member}")
+        for dimension, member in members.items()
     )
 
 
 async def recompute_details(session: AsyncSession) -> dict[DetailKey, int]:
     """What the detail rollups should hold, counted afresh from the touchpoints."""
     rows = await session.execute(
-        text(_detail_recount(session)).columns(column("day", Date), column("moment_id"))
+        text(_detail_recount(session)).columns(
+            column("dimension"),
+            column("member"),
+            column("day", Date),
+            *(column(name) for name in ("moment_id", "sentiment", "kind", "item", "answers")),
+        )
     )
-    return {(row[0], row[1], row[2], row[3], row[4]): int(row[5]) for row in rows}
+    return {(row[0], row[1], row[2], row[3], row[4], row[5], row[6]): int(row[7]) for row in rows}
 
 
-_DETAIL_COLUMNS = "(day, moment_id, sentiment, kind, item, answers)"
+_DETAIL_COLUMNS = "(dimension, member, day, moment_id, sentiment, kind, item, answers)"
 
 
 async def _rebuild_details(session: AsyncSession, since: date | None) -> None:

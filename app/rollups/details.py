@@ -3,8 +3,9 @@ and the minutes lost.
 
 Kept like the rollups (`service`): writers append signed deltas in their own transaction,
 the folder adds them to `DetailRollup` in the same run and under the same lock as the
-rollup deltas, and readers add the deltas not folded yet. Only per moment, UTC day and
-sentiment: slices by team or channel are counted from the touchpoints.
+rollup deltas, and readers add the deltas not folded yet. Per moment, UTC day and
+sentiment, for the moment as a whole and by team and by channel (the dimensions the
+insights filter on), days only: a detail is read for a window, never for a month alone.
 """
 
 from collections import Counter
@@ -50,9 +51,11 @@ class Kind(StrEnum):
     """`item` is the minutes lost, in decimal."""
 
 
-DetailKey = tuple[date, int, str, str, str]
-"""(day, moment_id, sentiment, kind, item): the primary key of a `DetailRollup` row."""
-KEY_COLUMNS = ("day", "moment_id", "sentiment", "kind", "item")
+DetailKey = tuple[str, str, date, int, str, str, str]
+"""(dimension, member, day, moment_id, sentiment, kind, item): a `DetailRollup` key."""
+KEY_COLUMNS = ("dimension", "member", "day", "moment_id", "sentiment", "kind", "item")
+DIMENSION_MEMBER_SQL = {"all": "''", "team": "team", "channel": "channel"}
+"""SQL: the member of each dimension (the rollups' `Dimension` values) a delta counts for."""
 
 
 class DetailRow(NamedTuple):
@@ -61,6 +64,8 @@ class DetailRow(NamedTuple):
     recorded_at: datetime
     day: date
     moment_id: int
+    team: str
+    channel: str
     sentiment: str
     kind: str
     item: str
@@ -83,25 +88,27 @@ def _details(facts: "Facts") -> Iterable[tuple[str, str]]:
 def added(facts: Iterable["Facts"], *, times: int = 1) -> list[DetailRow]:
     """Deltas that add the details of touchpoints' answers (`times=1`) or take them off
     (`times=-1`), summed per moment, day, sentiment and detail."""
-    sums: Counter[tuple[date, int, str, str, str]] = Counter()
+    sums: Counter[tuple[date, int, str, str, str, str, str]] = Counter()
     for fact in facts:
         if fact.rating_scale is None or fact.rating_value is None:
             continue
         if not fact.factors and fact.lost_minutes is None:
             continue
         sentiment = SCALES[cast(Any, fact.rating_scale)].sentiment(fact.rating_value).value
-        day = fact.occurred_at.astimezone(UTC).date()
+        where = (fact.occurred_at.astimezone(UTC).date(), fact.moment_id, fact.team or "")
         for kind, item in _details(fact):
-            sums[(day, fact.moment_id, sentiment, kind, item)] += times
+            sums[(*where, fact.channel, sentiment, kind, item)] += times
     now = utcnow()
     return [DetailRow(now, *key, answers) for key, answers in sums.items() if answers]
 
 
 def replaced(before: "Facts", after: "Facts") -> list[DetailRow]:
     """Deltas that move a touchpoint's details from one answer to the next."""
-    rows: Counter[tuple[date, int, str, str, str]] = Counter()
+    rows: Counter[tuple[date, int, str, str, str, str, str]] = Counter()
     for row in (*added([before], times=-1), *added([after])):
-        rows[row[1:6]] += row.answers
+        rows[
+            (row.day, row.moment_id, row.team, row.channel, row.sentiment, row.kind, row.item)
+        ] += row.answers
     now = utcnow()
     return [DetailRow(now, *key, answers) for key, answers in rows.items() if answers]
 
@@ -115,18 +122,27 @@ async def record(session: AsyncSession, rows: Sequence[DetailRow]) -> None:
 # --- folding (called by `service.fold`, under its lock) ---
 
 _KEYS = ", ".join(KEY_COLUMNS)
+_DETAIL = "day, moment_id, sentiment, kind, item"
+_MOVED = "day, moment_id, team, channel, sentiment, kind, item, answers"
+_EXPANDED = " UNION ALL ".join(
+    f"SELECT '{dimension}' AS dimension, {member} AS member, {_DETAIL}, sum(answers) AS answers "
+    f"FROM moved GROUP BY {_DETAIL}" + ("" if dimension == "all" else f", {member}")
+    for dimension, member in DIMENSION_MEMBER_SQL.items()
+)
 _UPSERT = (
     f"INSERT INTO detail_rollup ({_KEYS}, answers) "
-    f"SELECT {_KEYS}, sum(answers) FROM moved WHERE true GROUP BY {_KEYS} ORDER BY {_KEYS} "
+    # WHERE keeps SQLite from reading ON CONFLICT as a join clause; the order is the one
+    # rows are locked in.
+    f"SELECT * FROM ({_EXPANDED}) AS expanded WHERE true ORDER BY {_KEYS} "
     f"ON CONFLICT ({_KEYS}) DO UPDATE SET answers = detail_rollup.answers + excluded.answers "
     f"RETURNING {_KEYS}, answers"
 )
 _FOLD_POSTGRES = text(
-    f"WITH moved AS (DELETE FROM detail_delta RETURNING {_KEYS}, answers), "
+    f"WITH moved AS (DELETE FROM detail_delta RETURNING {_MOVED}), "
     f"folded AS ({_UPSERT}) SELECT {_KEYS} FROM folded WHERE answers = 0"
 )
 _FOLD_SQLITE = text(
-    f"WITH moved AS (SELECT {_KEYS}, answers FROM detail_delta WHERE id <= :last) {_UPSERT}"
+    f"WITH moved AS (SELECT {_MOVED} FROM detail_delta WHERE id <= :last) {_UPSERT}"
 )
 
 
@@ -187,13 +203,16 @@ class DetailTally:
 
 
 @cache
-def _window(by_moment: bool) -> Any:
+def _window(dimension: str, by_moment: bool) -> Any:
     moment = " AND moment_id = :moment_id" if by_moment else ""
-    where = f"WHERE day >= :first AND day < :last{moment}"
+    days = f"day >= :first AND day < :last{moment}"
+    member = DIMENSION_MEMBER_SQL[dimension]
     sql = (
         f"SELECT moment_id, sentiment, kind, item, sum(answers) AS answers FROM ("
-        f"SELECT moment_id, sentiment, kind, item, answers FROM detail_rollup {where} "
-        f"UNION ALL SELECT moment_id, sentiment, kind, item, answers FROM detail_delta {where}"
+        f"SELECT moment_id, sentiment, kind, item, answers FROM detail_rollup "
+        f"WHERE dimension = :dimension AND member = :member AND {days} "
+        f"UNION ALL SELECT moment_id, sentiment, kind, item, answers FROM detail_delta "
+        f"WHERE {member} = :member AND {days}"
         ") AS pieces GROUP BY moment_id, sentiment, kind, item"
     )
     return (
@@ -215,14 +234,19 @@ async def tallies(
     first: date,
     last: date,
     into: dict[int, DetailTally],
+    dimension: str = "all",
+    member: str = "",
     moment_id: int | None = None,
 ) -> None:
-    """Add the details of the whole UTC days [first, last) to `into`, per moment: rollups
-    plus pending deltas, in one statement."""
-    params: dict[str, Any] = {"first": first, "last": last}
+    """Add the details of the whole UTC days [first, last) of one member of a dimension
+    (`all`: the moment as a whole) to `into`, per moment: rollups plus pending deltas, in
+    one statement."""
+    params: dict[str, Any] = {"first": first, "last": last, "dimension": dimension}
+    params["member"] = member
     if moment_id is not None:
         params["moment_id"] = moment_id
-    for row in (await session.execute(_window(moment_id is not None), params)).all():
+    statement = _window(dimension, moment_id is not None)
+    for row in (await session.execute(statement, params)).all():
         if row.answers:
             tally = into.get(row.moment_id)
             if tally is None:
@@ -236,13 +260,20 @@ async def tallies(
 async def stored(session: AsyncSession) -> dict[DetailKey, int]:
     """What `DetailRollup` holds, without the pending deltas."""
     rows = await session.execute(select(*(_rollup.c[name] for name in (*KEY_COLUMNS, "answers"))))
-    return {(row[0], row[1], row[2], row[3], row[4]): int(row[5]) for row in rows}
+    return {_key_of(row): int(row[-1]) for row in rows}
 
 
 async def counted(session: AsyncSession) -> dict[DetailKey, int]:
     """What `DetailRollup` will hold once every pending delta is folded."""
     found = Counter(await stored(session))
-    columns = (*KEY_COLUMNS, "answers")
-    for row in await session.execute(select(*(_delta.c[name] for name in columns))):
-        found[(row[0], row[1], row[2], row[3], row[4])] += int(row[5])
+    for row in await session.execute(select(*(_delta.c[name] for name in DELTA_COLUMNS))):
+        delta = DetailRow(*row)
+        detail = (delta.day, delta.moment_id, delta.sentiment, delta.kind, delta.item)
+        for dimension, member in (("all", ""), ("team", delta.team), ("channel", delta.channel)):
+            found[(dimension, member, *detail)] += delta.answers
     return {key: answers for key, answers in found.items() if answers}
+
+
+def _key_of(row: Sequence[Any]) -> DetailKey:
+    dimension, member, day, moment_id, sentiment, kind, item = row[: len(KEY_COLUMNS)]
+    return (dimension, member, day, moment_id, sentiment, kind, item)

@@ -8,6 +8,7 @@ from pydantic import (
     ConfigDict,
     Field,
     StrictBool,
+    StrictInt,
     StringConstraints,
     ValidationInfo,
     field_validator,
@@ -15,7 +16,14 @@ from pydantic import (
 
 from app.errors import ErrorDetail
 from app.followups.schemas import FollowUpSummary
-from app.inputs import BulkInputModel, FiniteNumbers, InputModel, PastTimestamp, WholeNumber
+from app.inputs import (
+    BulkInputModel,
+    FiniteNumbers,
+    InputModel,
+    IntegralFloats,
+    PastTimestamp,
+    WholeNumber,
+)
 from app.moments.factors import MAX_LOST_MINUTES, MAX_PICKED
 from app.moments.schemas import Channel, FactorKey, MomentKey, TeamName
 from app.scales import SCALES, ScaleName, Sentiment, normalise
@@ -94,7 +102,7 @@ def _absent(value: object) -> bool:
 
 
 PickedFactors = Annotated[list[FactorKey], Field(max_length=MAX_PICKED), AfterValidator(_distinct)]
-LostMinutes = Annotated[WholeNumber, Field(ge=0, le=MAX_LOST_MINUTES)]
+LostMinutes = Annotated[StrictInt, Field(ge=0, le=MAX_LOST_MINUTES), IntegralFloats]
 
 
 class RatingIn(BulkInputModel):

@@ -3,7 +3,7 @@
 Moments gain their list of factors (null: the channel's defaults); touchpoints and the
 ratings they replaced gain the factors picked and the minutes lost. The answers carrying
 them are counted per moment, UTC day and sentiment in `detail_rollup`, from deltas that
-writers append to `detail_delta`. No touchpoint stored before carries either, so the
+writers append to `detail_delta`, broken down by team and channel as the rollups are. No touchpoint stored before carries either, so the
 counts start empty.
 
 Revision ID: 0015
@@ -38,6 +38,8 @@ def upgrade() -> None:
             batch.add_column(sa.Column("lost_minutes", sa.SmallInteger(), nullable=True))
     op.create_table(
         "detail_rollup",
+        sa.Column("dimension", sa.String(length=8), nullable=False),
+        sa.Column("member", sa.String(length=100), nullable=False),
         sa.Column("day", sa.Date(), nullable=False),
         sa.Column("moment_id", sa.Integer(), nullable=False),
         sa.Column("sentiment", sa.String(length=8), nullable=False),
@@ -45,7 +47,14 @@ def upgrade() -> None:
         sa.Column("item", sa.String(length=40), nullable=False),
         sa.Column("answers", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint(
-            "day", "moment_id", "sentiment", "kind", "item", name=op.f("pk_detail_rollup")
+            "dimension",
+            "member",
+            "day",
+            "moment_id",
+            "sentiment",
+            "kind",
+            "item",
+            name=op.f("pk_detail_rollup"),
         ),
     )
     op.create_table(
@@ -59,6 +68,8 @@ def upgrade() -> None:
         sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("day", sa.Date(), nullable=False),
         sa.Column("moment_id", sa.Integer(), nullable=False),
+        sa.Column("team", sa.String(length=100), nullable=False),
+        sa.Column("channel", sa.String(length=100), nullable=False),
         sa.Column("sentiment", sa.String(length=8), nullable=False),
         sa.Column("kind", sa.String(length=8), nullable=False),
         sa.Column("item", sa.String(length=40), nullable=False),

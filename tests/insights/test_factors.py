@@ -250,3 +250,24 @@ async def test_a_moment_lists_its_own_factors_or_its_channel_defaults(
     assert response.json()["factors"] == []
     response = await client.patch("/v1/moments/m.portal", json={"factors": None})
     assert response.json()["factors_default"] is True
+
+
+async def test_a_team_or_channel_filter_counts_only_its_answers_details(
+    client: httpx.AsyncClient,
+) -> None:
+    red = _answers("m.one", 6, 1, picks=[["had-to-repeat"]] * 6, lost_minutes=40)
+    blue = _answers("m.one", 6, 1, picks=[["not-solved"]] * 6)
+    for body in red:
+        body["team"] = "red"
+    for number, body in enumerate(blue):
+        body.update(team="blue", channel="chat", occurred_at=f"2026-10-07T09:00:{number:02d}Z")
+    await post(client, red + blue)
+    for params, factor, lost in (
+        ({"team": "red"}, "had-to-repeat", 6),
+        ({"team": "blue"}, "not-solved", None),
+        ({"channel": "chat"}, "not-solved", None),
+        ({"channel": "call", "team": "red"}, "had-to-repeat", 6),
+    ):
+        (spot,) = (await get_json(client, WEAK_SPOTS, {**WEEK, **params}))["data"]
+        assert [f["key"] for f in spot["top_factors"]] == [factor], params
+        assert (spot["lost_time"] or {}).get("responses") == lost, params
