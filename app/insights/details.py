@@ -34,15 +34,27 @@ class FactorShare:
     picked: int
     answers: int
     """The moment's answers of the factor's sentiment."""
-    share: float | None
-    """picked / answers; None without answers."""
-    adjusted_share: float
-    """Posterior mean of the share, shrunk towards `prior_share`."""
-    lower: float
-    upper: float
-    """The 90% equal-tailed credible interval, as the ranking's."""
-    prior_share: float
-    prior_strength: float
+    prior: stats.Prior
+    """Beta prior: the factor's pooled share over the moments offering it, and kappa."""
+
+    @property
+    def share(self) -> float | None:
+        """picked / answers; None without answers."""
+        return self.picked / self.answers if self.answers else None
+
+    @property
+    def adjusted_share(self) -> float:
+        """Posterior mean (mu*kappa + k) / (kappa + n), shrunk towards the prior share."""
+        prior = self.prior
+        return (prior.baseline * prior.kappa + self.picked) / (prior.kappa + self.answers)
+
+    def interval(self) -> tuple[float, float]:
+        """The 90% equal-tailed credible interval, as the ranking's (`stats.posterior`).
+
+        Computed on demand: a window lists hundreds of factors, and a Beta quantile costs
+        far more than the mean."""
+        post = stats.posterior(self.prior, responses=self.answers, negatives=self.picked)
+        return post.lower, post.upper
 
 
 def shrunk_shares(
@@ -70,29 +82,18 @@ def shrunk_shares(
         key: stats.Prior(stats.pooled_rate(counts) or 0.0, stats.prior_strength(counts))
         for key, counts in cells.items()
     }
-    shares: dict[Moment, list[FactorShare]] = {}
-    for moment, keys in offered.items():
-        n = answers.get(moment, 0)
-        listed = []
-        for key in keys:
-            k = min(picked.get(moment, {}).get(key, 0), n)
-            prior = priors[key]
-            post = stats.posterior(prior, responses=n, negatives=k)
-            listed.append(
-                FactorShare(
-                    key=key,
-                    picked=k,
-                    answers=n,
-                    share=k / n if n else None,
-                    adjusted_share=post.rate,
-                    lower=post.lower,
-                    upper=post.upper,
-                    prior_share=prior.baseline,
-                    prior_strength=prior.kappa,
-                )
+    return {
+        moment: [
+            FactorShare(
+                key=key,
+                picked=min(picked.get(moment, {}).get(key, 0), answers.get(moment, 0)),
+                answers=answers.get(moment, 0),
+                prior=priors[key],
             )
-        shares[moment] = listed
-    return shares
+            for key in keys
+        ]
+        for moment, keys in offered.items()
+    }
 
 
 def leading(shares: list[FactorShare], *, at_most: int = 3) -> list[FactorShare]:

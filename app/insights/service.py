@@ -430,10 +430,15 @@ def _top_factors(moment: CatalogEntry, shares: list[details.FactorShare]) -> lis
             label=labels[share.key],
             picked=share.picked,
             adjusted_share=share.adjusted_share,
-            interval=IntervalRead(lower=share.lower, upper=share.upper),
+            interval=_interval(share),
         )
         for share in details.leading(shares)
     ]
+
+
+def _interval(share: details.FactorShare) -> IntervalRead:
+    lower, upper = share.interval()
+    return IntervalRead(lower=lower, upper=upper)
 
 
 def _hours_lost(lost: details.LostTime | None, item: stats.RankedMoment) -> float:
@@ -491,9 +496,9 @@ async def moment_factors_report(
                         share=share.share,
                         share_of_said_why=_share(share.picked, explained),
                         adjusted_share=share.adjusted_share,
-                        interval=IntervalRead(lower=share.lower, upper=share.upper),
-                        prior_share=share.prior_share,
-                        prior_strength=share.prior_strength,
+                        interval=_interval(share),
+                        prior_share=share.prior.baseline,
+                        prior_strength=share.prior.kappa,
                     )
                     for share in listed
                 ],

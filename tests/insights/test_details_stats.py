@@ -68,11 +68,13 @@ def test_shares_shrink_towards_the_factor_share_over_the_moments_offering_it() -
     shares = details.shrunk_shares(picked, answers, offered)
     slow = shares["a"][0]
     mu = 10 / 40
-    assert slow.prior_share == pytest.approx(mu)
-    assert slow.prior_strength == 20.0
+    assert slow.prior.baseline == pytest.approx(mu)
+    assert slow.prior.kappa == 20.0
     assert slow.adjusted_share == pytest.approx((mu * 20 + 8) / (20 + 10))
-    assert slow.lower < slow.adjusted_share < slow.upper
-    assert shares["a"][1].prior_share == pytest.approx(0.1)
+    a, b = mu * 20 + 8, (1 - mu) * 20 + 2
+    expected = scipy_stats.beta.ppf([0.05, 0.95], a, b)
+    assert slow.interval() == pytest.approx(tuple(expected))
+    assert shares["a"][1].prior.baseline == pytest.approx(0.1)
     assert shares["c"][0].share == 0.0
     assert shares["c"][0].adjusted_share == pytest.approx(mu * 20 / 40)
     assert [s.key for s in details.leading(shares["a"])] == ["slow", "rude"]
@@ -81,7 +83,8 @@ def test_shares_shrink_towards_the_factor_share_over_the_moments_offering_it() -
 
 def test_a_factor_nobody_picked_is_known_to_be_rare() -> None:
     shares = details.shrunk_shares({}, {"a": 5}, {"a": ["slow"]})
-    assert (shares["a"][0].adjusted_share, shares["a"][0].upper) == (0.0, 0.0)
+    assert shares["a"][0].adjusted_share == 0.0
+    assert shares["a"][0].interval() == (0.0, 0.0)
     # A moment without answers of the sentiment is listed at its prior.
     shares = details.shrunk_shares(
         {"a": {"slow": 1}}, {"a": 4, "b": 0}, {"a": ["slow"], "b": ["slow"]}
