@@ -83,7 +83,10 @@ METHOD_DESCRIPTION = (
     "chi-square, its p-value from the chi-square distribution where every expected count is "
     "at least 5 and else from a seeded Monte Carlo test conditional on the margins, with "
     "Benjamini-Hochberg across moments; teams named by a two-sided Fisher exact test of each "
-    "team against the other teams pooled, Holm-adjusted within the moment."
+    "team against the other teams pooled, Holm-adjusted within the moment. Top factors: "
+    "each factor's share of the negative answers, shrunk the same way towards its share over "
+    "every moment offering it; lost time: mean (95% Student t) and median (order statistics) "
+    "of the minutes answers gave, hours lost = touchpoints x mean / 60."
 )
 TESTS = TestsRead(
     trend="fisher-exact-one-sided",
