@@ -14,7 +14,7 @@ from pydantic import (
     field_validator,
 )
 from pydantic.json_schema import JsonSchemaValue, SkipJsonSchema
-from pydantic_core import CoreSchema
+from pydantic_core import CoreSchema, PydanticCustomError
 
 from app.inputs import InputModel
 from app.moments.factors import MAX_PER_SENTIMENT
@@ -107,14 +107,22 @@ class FactorIn(InputModel):
 
 
 def _distinct_keys(factors: list[FactorIn]) -> list[FactorIn]:
+    # Refusals on meaning a JSON Schema cannot state (unique by one property of the items,
+    # a count per sentiment): named by their own error types.
     seen: set[str] = set()
     for factor in factors:
         if factor.key in seen:
-            raise ValueError(f"factor '{factor.key}' is listed twice")
+            raise PydanticCustomError(
+                "duplicate_factor", "factor '{key}' is listed twice", {"key": factor.key}
+            )
         seen.add(factor.key)
     for sentiment in Sentiment:
         if sum(f.sentiment is sentiment for f in factors) > MAX_PER_SENTIMENT:
-            raise ValueError(f"at most {MAX_PER_SENTIMENT} {sentiment.value} factors")
+            raise PydanticCustomError(
+                "too_many_factors",
+                "at most {limit} {sentiment} factors",
+                {"limit": MAX_PER_SENTIMENT, "sentiment": sentiment.value},
+            )
     return factors
 
 

@@ -101,7 +101,11 @@ def _absent(value: object) -> bool:
     return value is None
 
 
-PickedFactors = Annotated[list[FactorKey], Field(max_length=MAX_PICKED), AfterValidator(_distinct)]
+PickedFactors = Annotated[
+    list[FactorKey],
+    Field(max_length=MAX_PICKED, json_schema_extra={"uniqueItems": True}),
+    AfterValidator(_distinct),
+]
 LostMinutes = Annotated[StrictInt, Field(ge=0, le=MAX_LOST_MINUTES), IntegralFloats]
 
 
