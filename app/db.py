@@ -12,6 +12,7 @@ import psycopg
 from fastapi import Depends, Request
 from psycopg.types.json import Jsonb
 from sqlalchemy import (
+    JSON,
     BigInteger,
     ColumnElement,
     DateTime,
@@ -409,11 +410,15 @@ async def write_rows(
     # COPY goes through the psycopg connection under SQLAlchemy's, in the same transaction.
     raw = await connection.get_raw_connection()
     driver_connection: Any = raw.driver_connection
-    # The JSON column (`attributes`) must be wrapped for COPY to send it as JSON.
-    attributes_at = columns.index("attributes") if "attributes" in columns else None
+    # JSON columns (`attributes`, `factors`) must be wrapped for COPY to send them as JSON.
+    json_at = [i for i, name in enumerate(columns) if isinstance(table.c[name].type, JSON)]
     statement = f"COPY {table.name} ({', '.join(columns)}) FROM STDIN"
     async with driver_connection.cursor() as cursor, cursor.copy(statement) as copy:
         for row in rows:
-            if attributes_at is not None and row[attributes_at] is not None:
-                row = (*row[:attributes_at], Jsonb(row[attributes_at]), *row[attributes_at + 1 :])
+            if any(row[i] is not None for i in json_at):
+                wrapped = list(row)
+                for i in json_at:
+                    if wrapped[i] is not None:
+                        wrapped[i] = Jsonb(wrapped[i])
+                row = tuple(wrapped)
             await copy.write_row(row)

@@ -11,7 +11,13 @@ last 30 days (the default window of the insights):
 - on `service-desk.first-voice` the night shift (`desk-night`, 30% negative) does much worse
   than the other desk teams (8%): `inconsistent_teams`, with `desk-night` named `worse`;
 - `service-desk.callback` is rarely rated at all: the silence endpoint flags its low
-  response rate.
+  response rate;
+- the bad answers that say why mostly blame one thing: `site-error` on the password reset,
+  `waited-too-long` on the first voice, `slow-reply` on the ticket updates (the leading
+  factor of each, in the weak spots' `top_factors`);
+- clients on the first voice lose the most time (a long wait on the line): with its volume
+  it tops the weak spots ordered by `hours_lost`, where the password reset, first by
+  priority, costs each client only minutes.
 
 The service-desk moments and the password reset have a target of 10% negative; the other
 moments are judged against their scale family's baseline.
@@ -237,9 +243,42 @@ def _value_for(scale_name: ScaleName, sentiment: str, rng: random.Random) -> int
     return rng.randint(scale.positive_min, scale.high)
 
 
+LEADING_FACTORS = {
+    "portal.password-reset": "site-error",
+    "service-desk.first-voice": "waited-too-long",
+    "email.ticket-update": "slow-reply",
+}
+"""The factor most bad answers of these moments pick (a default of their channel)."""
+OTHER_NEGATIVE_FACTORS = ("not-solved", "had-to-repeat", "unclear-answer")
+POSITIVE_FACTORS = ("solved", "quick", "friendly")
+SAID_WHY = 0.6
+SAID_LOST_TIME = 0.4
+LONG_WAITS = "service-desk.first-voice"
+
+
+def _details(moment: DemoMoment, sentiment: str, rng: random.Random) -> dict[str, Any]:
+    """Factors and lost minutes an answer gives, if it gives any."""
+    details: dict[str, Any] = {}
+    if sentiment != "neutral" and rng.random() < SAID_WHY:
+        if sentiment == "positive":
+            details["factors"] = [rng.choice(POSITIVE_FACTORS)]
+        elif moment.key in LEADING_FACTORS and rng.random() < 0.7:
+            details["factors"] = [LEADING_FACTORS[moment.key]]
+        else:
+            details["factors"] = [rng.choice(OTHER_NEGATIVE_FACTORS)]
+    if rng.random() < SAID_LOST_TIME:
+        if moment.key == LONG_WAITS:
+            details["lost_minutes"] = rng.randint(20, 90 if sentiment == "negative" else 40)
+        else:
+            details["lost_minutes"] = rng.randint(0, 15 if sentiment == "negative" else 5)
+    return details
+
+
 def generate(*, touchpoints: int, days: int, seed: int, until: datetime) -> list[dict[str, Any]]:
     """The demo touchpoints as API payloads, oldest first."""
     rng = random.Random(seed)
+    # Drawn apart, so that the touchpoints and ratings are those of demos without details.
+    detail_rng = random.Random(seed + 1)
     weights = [m.weight for m in MOMENTS]
     start = until - timedelta(days=days)
     items = []
@@ -269,9 +308,12 @@ def generate(*, touchpoints: int, days: int, seed: int, until: datetime) -> list
             days_before_end = (until - occurred_at).total_seconds() / 86400
             bad = rng.random() < _negative_rate(moment, team, days_before_end)
             sentiment = "negative" if bad else rng.choice(("neutral", "positive", "positive"))
+            value = _value_for(moment.scale, sentiment, rng)
+            answered = SCALES[moment.scale].sentiment(value).value
             payload["rating"] = {
                 "scale": moment.scale.value,
-                "value": _value_for(moment.scale, sentiment, rng),
+                "value": value,
+                **_details(moment, answered, detail_rng),
             }
             if rng.random() < 0.25:
                 pool = COMMENTS_NEGATIVE if bad else COMMENTS_POSITIVE

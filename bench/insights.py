@@ -66,6 +66,11 @@ COMMENTS = ("waited far too long", "nobody called back", "rude on the phone", "s
 # The touchpoint columns the service itself writes, but for attributes (none here).
 COLUMNS = tuple(name for name in bulk.COLUMNS if name != "attributes")
 NULLABLE = ("rating_scale", "rating_value", "score", "sentiment", "rated_at", "comment")
+# Bad answers that say why pick one of the factors every channel offers; some answers say
+# how many minutes they lost.
+FACTORS = ('["not-solved"]', '["had-to-repeat"]', '["unclear-answer", "not-solved"]')
+SAID_WHY = 0.5
+SAID_LOST = 0.3
 CHUNK = 100_000
 COMMIT_EVERY = 1_000_000
 
@@ -151,8 +156,14 @@ class Shape:
             "rated_at": occurred_text,
             "comment": np.asarray(COMMENTS)[rng.integers(0, len(COMMENTS), size)],
             "complaint": rng.random(size) < COMPLAINTS,
+            "factors": np.asarray(FACTORS)[rng.integers(0, len(FACTORS), size)],
+            "lost_minutes": (rng.integers(0, 13, size) * 10).astype(str),
         }
-        present = {name: rated for name in NULLABLE} | {"comment": commented}
+        present = {name: rated for name in NULLABLE} | {
+            "comment": commented,
+            "factors": rated & bad & (rng.random(size) < SAID_WHY),
+            "lost_minutes": rated & (rng.random(size) < SAID_LOST),
+        }
         return Chunk(text, present)
 
 
@@ -214,7 +225,7 @@ class Chunk:
                 values = values.astype(np.int64)
             elif name in ("occurred_at", "received_at", "rated_at"):
                 values = np.strings.replace(values, "T", " ")
-            elif name in ("moment_id", "rating_value"):
+            elif name in ("moment_id", "rating_value", "lost_minutes"):
                 values = np.where(self.present.get(name, True), values, "0").astype(np.int64)
             elif name == "score":
                 values = np.where(self.present[name], values, "0").astype(np.float64)

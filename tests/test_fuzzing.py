@@ -51,7 +51,9 @@ _BY_DESIGN: dict[str, list[CheckFunction]] = {
 # before `to`, within a bounded length (a relation between two query parameters); a time
 # may lie at most an hour ahead of the server clock (a schema has no "now"); a root cause
 # comes with a resolving status only; a webhook's host must resolve, and only to public
-# addresses (what a name resolves to is the network's to say, not a schema's). A
+# addresses (what a name resolves to is the network's to say, not a schema's); an answer's
+# factors must be ones its moment offers for its sentiment (the moment's list is data), and
+# a moment's factors have unique keys and at most ten per sentiment. A
 # schema-valid request refused for any other reason fails `positive_data_acceptance`.
 SEMANTIC_REFUSALS = frozenset(
     {
@@ -61,6 +63,10 @@ SEMANTIC_REFUSALS = frozenset(
         "order",
         "address_not_allowed",
         "unresolvable_host",
+        "unknown_factor",
+        "other_sentiment",
+        "duplicate_factor",
+        "too_many_factors",
     }
 )
 

@@ -86,7 +86,7 @@ def test_a_moment_change_offers_null_only_where_null_clears_the_field() -> None:
         for name, node in properties.items()
         if any(option.get("type") == "null" for option in node.get("anyOf", []))
     }
-    assert nullable == {"description", "stage", "owner_team", "target_negative_rate"}
+    assert nullable == {"description", "stage", "owner_team", "target_negative_rate", "factors"}
     assert all("default" not in properties[name] for name in set(properties) - nullable)
 
 

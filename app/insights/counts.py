@@ -16,19 +16,25 @@ from sqlalchemy import (
     Select,
     Table,
     and_,
+    bindparam,
     case,
+    column,
     delete,
     func,
     literal,
     or_,
     select,
+    text,
 )
 from sqlalchemy import cast as sql_cast
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.db import UtcDateTime
+from app.rollups import details as rollup_details
 from app.rollups import reads
 from app.rollups import service as rollups
-from app.rollups.models import MomentRollup
+from app.rollups.details import DetailKey, DetailTally
+from app.rollups.models import DetailRollup, MomentRollup
 from app.rollups.reads import CellKey, Slice
 from app.rollups.service import Counters, Dimension, Grain, RollupKey, grains
 from app.rollups.tally import RATING_KEYS, Tally, tally_at
@@ -36,6 +42,7 @@ from app.scales import Sentiment
 from app.touchpoints.models import Touchpoint
 
 _rollup = cast(Table, MomentRollup.__table__)
+_detail_rollup = cast(Table, DetailRollup.__table__)
 _touchpoint = cast(Table, Touchpoint.__table__)
 
 
@@ -154,6 +161,58 @@ async def response_counts(
     return {key: value for key, value in found.items() if value[0] >= min_responses}
 
 
+async def details(
+    session: AsyncSession, *, start: datetime, end: datetime, part: Slice
+) -> dict[int, DetailTally]:
+    """What the answers in [start, end) said beyond their ratings, per moment.
+
+    Whole UTC days come from the detail rollups and their pending deltas (of the moment as
+    a whole, or of one team or channel); the edges of the window, and a slice by team and
+    channel together, from the touchpoints that carry details.
+    """
+    start, end = _utc(start, end)
+    found: dict[int, DetailTally] = {}
+    raw = [(start, end)] if start < end else []
+    filters = ((Dimension.team, part.team), (Dimension.channel, part.channel))
+    named = [(dimension, member) for dimension, member in filters if member is not None]
+    if len(named) <= 1:
+        dimension, member = named[0] if named else (Dimension.all, "")
+        raw = _edges(start, end)
+        days = _whole_days(start, end)
+        if days is not None:
+            await rollup_details.tallies(
+                session,
+                first=days[0],
+                last=days[1],
+                into=found,
+                dimension=dimension.value,
+                member=member,
+                moment_id=part.moment_id,
+            )
+    if raw:
+        occurred_at = _touchpoint.c.occurred_at
+        query = select(
+            _touchpoint.c.moment_id,
+            _touchpoint.c.sentiment,
+            _touchpoint.c.factors,
+            _touchpoint.c.lost_minutes,
+        ).where(
+            or_(*(and_(occurred_at >= low, occurred_at < high) for low, high in raw)),
+            _touchpoint.c.sentiment.is_not(None),
+            or_(_touchpoint.c.factors.is_not(None), _touchpoint.c.lost_minutes.is_not(None)),
+        )
+        for name in ("team", "channel", "moment_id"):
+            value = getattr(part, name)
+            if value is not None:
+                query = query.where(_touchpoint.c[name] == value)
+        for row in (await session.execute(query)).all():
+            tally = found.get(row.moment_id)
+            if tally is None:
+                tally = found[row.moment_id] = DetailTally()
+            tally.add_answer(sentiment=row.sentiment, factors=row.factors, lost=row.lost_minutes)
+    return found
+
+
 # --- expressions over the touchpoints ---
 
 
@@ -251,6 +310,69 @@ def _recount(session: AsyncSession, dimension: Dimension, grain: Grain) -> Selec
     ).group_by(period, _touchpoint.c.moment_id, *_grouping(dimension, member))
 
 
+def _detail_recount(session: AsyncSession, since: date | None = None) -> str:
+    """SQL: the rows `DetailRollup` should hold (from `since` on), counted afresh from the
+    touchpoints, in its column order."""
+    if _is_postgres(session):
+        day = "CAST(timezone('UTC', occurred_at) AS date)"
+        picked = "CROSS JOIN LATERAL jsonb_array_elements_text(touchpoint.factors) AS f(key)"
+        key = "f.key"
+    else:
+        day = "date(occurred_at)"
+        picked = ", json_each(touchpoint.factors) AS f"
+        key = "f.value"
+    rated = "sentiment IS NOT NULL" + ("" if since is None else " AND occurred_at >= :since")
+    answered = [
+        f"SELECT {day} AS day, moment_id, team, channel, sentiment, 'factor' AS kind, "
+        f"{key} AS item FROM touchpoint {picked} WHERE {rated} AND touchpoint.factors IS NOT NULL",
+        f"SELECT {day} AS day, moment_id, team, channel, sentiment, 'said_why' AS kind, "
+        f"'' AS item FROM touchpoint WHERE {rated} AND factors IS NOT NULL",
+        f"SELECT {day} AS day, moment_id, team, channel, sentiment, 'lost' AS kind, "
+        f"CAST(lost_minutes AS TEXT) AS item FROM touchpoint "
+        f"WHERE {rated} AND lost_minutes IS NOT NULL",
+    ]
+    detail = "day, moment_id, sentiment, kind, item"
+    members = {"all": "''", "team": "coalesce(team, '')", "channel": "channel"}
+    return " UNION ALL ".join(
+        f"SELECT '{dimension}' AS dimension, {member} AS member, {detail}, count(*) AS answers "
+        f"FROM ({' UNION ALL '.join(answered)}) AS answered GROUP BY {detail}"
+        + ("" if dimension == "all" else f", {member}")
+        for dimension, member in members.items()
+    )
+
+
+async def recompute_details(session: AsyncSession) -> dict[DetailKey, int]:
+    """What the detail rollups should hold, counted afresh from the touchpoints."""
+    rows = await session.execute(
+        text(_detail_recount(session)).columns(
+            column("dimension"),
+            column("member"),
+            column("day", Date),
+            *(column(name) for name in ("moment_id", "sentiment", "kind", "item", "answers")),
+        )
+    )
+    return {(row[0], row[1], row[2], row[3], row[4], row[5], row[6]): int(row[7]) for row in rows}
+
+
+_DETAIL_COLUMNS = "(dimension, member, day, moment_id, sentiment, kind, item, answers)"
+
+
+async def _rebuild_details(session: AsyncSession, since: date | None) -> None:
+    """Recount the detail rollups (from `since` on; earlier days are kept, as for the
+    rollups). The caller holds the folders and writers off."""
+    if since is None:
+        await session.execute(delete(_detail_rollup))
+        await session.execute(
+            text(f"INSERT INTO detail_rollup {_DETAIL_COLUMNS} {_detail_recount(session)}")
+        )
+        return
+    await session.execute(delete(_detail_rollup).where(_detail_rollup.c.day >= since))
+    recount = text(
+        f"INSERT INTO detail_rollup {_DETAIL_COLUMNS} {_detail_recount(session, since)}"
+    ).bindparams(bindparam("since", type_=UtcDateTime))
+    await session.execute(recount, {"since": _midnight(since)})
+
+
 async def recompute(session: AsyncSession) -> dict[RollupKey, Counters]:
     """What the rollups should hold, counted afresh from the touchpoints."""
     expected: dict[RollupKey, Counters] = {}
@@ -324,6 +446,7 @@ async def rebuild(
             _rollup.insert().from_select(columns, _months_from_days(session, first_month))
         )
         _stepped()
+    await _rebuild_details(session, since)
     written = await session.scalar(select(func.count()).select_from(_rollup))
     return written or 0
 

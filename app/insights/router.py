@@ -12,10 +12,12 @@ from app.insights.schemas import (
     BreakdownRow,
     ConsistencyItem,
     ConsistencyList,
+    FactorShareRead,
     Granularity,
     HotspotCell,
     HotspotDimension,
     HotspotsRead,
+    MomentFactorsRead,
     MomentReport,
     Overview,
     ReportTable,
@@ -23,6 +25,7 @@ from app.insights.schemas import (
     SilenceItem,
     SilenceList,
     WeakSpot,
+    WeakSpotOrder,
     WeakSpotsRead,
     WordRead,
     WordsLanguage,
@@ -88,19 +91,30 @@ async def weak_spots(
         Query(ge=0, description="Moments with fewer responses go to `insufficient_data`."),
     ] = 0,
     limit: LimitQuery = DEFAULT_PAGE_SIZE,
+    order: Annotated[
+        WeakSpotOrder,
+        Query(
+            description="`priority` (the default): clients with a bad experience beyond the "
+            "reference; `hours_lost`: touchpoints x mean minutes lost, descending (moments "
+            "where no answer said come last), ties in priority order."
+        ),
+    ] = WeakSpotOrder.priority,
     output: FormatQuery = None,
 ) -> WeakSpotsRead | Response:
     """Moments ranked by priority: how many clients had a bad experience beyond the
     moment's target (or its scale family's baseline), after shrinking small samples towards
     the baseline. Each item carries its interval, confidence, trend against the previous
-    window, consistency across teams, native CSAT/NPS/CES and the reasons it ranks high;
-    `method` gives every parameter needed to reproduce the figures."""
+    window, consistency across teams, native CSAT/NPS/CES, the reasons it ranks high, the
+    factors its negative answers picked most and the time its clients lost; `method` gives
+    every parameter needed to reproduce the figures. `order=hours_lost` ranks by the hours
+    lost instead."""
     result = await service.weak_spots(
         session,
         span=span,
         scope=scope,
         min_responses=min_responses,
         limit=limit,
+        order=order,
     )
     if not wants_csv(request, output):
         return result
@@ -268,6 +282,38 @@ async def overview(
     if not wants_csv(request, output):
         return result
     return csv_response(Overview, [result], filename="overview.csv")
+
+
+@router.get(
+    "/moments/{key}/factors",
+    response_model=MomentFactorsRead,
+    responses={**CSV_RESPONSE, **error_responses(404, 422)},
+    summary="Why answers were bad or good: the factors clients picked",
+)
+async def moment_factors(
+    request: Request,
+    session: ReplicaSessionDep,
+    key: Annotated[str, Path(max_length=100, description="Moment key.")],
+    span: WindowDep,
+    output: FormatQuery = None,
+) -> MomentFactorsRead | Response:
+    """Each factor the moment offers, per sentiment: how many of its answers of that
+    sentiment picked it, the share among them and among those that picked any factor, and
+    the share shrunk towards the factor's share over every moment offering it (empirical
+    Bayes beta-binomial, as the ranking) with its 90% credible interval. Also the minutes
+    its clients said they lost: mean and median with 95% intervals, and hours lost. As CSV:
+    the factors, with their sentiment."""
+    result = await service.moment_factors_report(session, key=key, span=span)
+    if not wants_csv(request, output):
+        return result
+    rows = [factor for group in result.sentiments for factor in group.factors]
+    sentiments = [group.sentiment for group in result.sentiments for _ in group.factors]
+    return csv_response(
+        FactorShareRead,
+        rows,
+        filename=f"{result.moment}-factors.csv",
+        leading={"sentiment": sentiments},
+    )
 
 
 @router.get(

@@ -186,8 +186,75 @@ class ConsistencyRead(Schema):
     )
 
 
+class FactorLabelText(Schema):
+    en: str = Field(description="The label in English.")
+    ru: str = Field(description="The label in Russian.")
+
+
+class FactorShareRead(Schema):
+    key: str = Field(description="The factor's key.")
+    label: FactorLabelText = Field(description="What the client reads.")
+    picked: int = Field(description="Answers of the sentiment that picked the factor.")
+    share: float | None = Field(
+        description="Raw share: picked / the moment's answers of the sentiment; null without "
+        "answers."
+    )
+    share_of_said_why: float | None = Field(
+        description="picked / the answers of the sentiment that picked any factor: the share "
+        "among clients who said why; null when none did."
+    )
+    adjusted_share: float = Field(
+        description="Posterior mean of the share, shrunk towards `prior_share` (empirical "
+        "Bayes beta-binomial, as the ranking)."
+    )
+    interval: IntervalRead = Field(description="90% credible interval of the adjusted share.")
+    prior_share: float = Field(
+        description="The factor's share over every moment offering it, among their answers of "
+        "the sentiment: where small samples are shrunk to."
+    )
+    prior_strength: float = Field(
+        description="kappa of the factor's prior, by the moments' spread."
+    )
+
+
+class TopFactorRead(Schema):
+    key: str = Field(description="The factor's key.")
+    label: FactorLabelText = Field(description="What the client reads.")
+    picked: int = Field(description="Negative answers that picked it.")
+    adjusted_share: float = Field(
+        description="Share of the negative answers picking it, shrunk like the ranking."
+    )
+    interval: IntervalRead = Field(description="90% credible interval of the adjusted share.")
+
+
+class LostTimeRead(Schema):
+    responses: int = Field(description="Answers that said how many minutes they lost.")
+    mean_minutes: float = Field(description="Mean minutes lost per answer that said so.")
+    mean_interval: IntervalRead | None = Field(
+        description="95% Student t interval of the mean (lower bound at least 0); null with a "
+        "single answer."
+    )
+    median_minutes: float = Field(description="Median minutes lost.")
+    median_interval: IntervalRead = Field(
+        description="Distribution-free interval of the median between two order statistics, "
+        "at least 95% from six answers on (the whole range below)."
+    )
+    hours_lost: float = Field(
+        description="touchpoints x mean minutes / 60: the hours all the moment's clients in "
+        "the window lost, if those who said are typical."
+    )
+
+
+class WeakSpotOrder(StrEnum):
+    priority = "priority"
+    hours_lost = "hours_lost"
+
+
 class WeakSpot(Schema):
-    rank: int = Field(description="Position by priority among all moments ranked (1 = fix first).")
+    rank: int = Field(
+        description="Position in the order asked for among all moments ranked (1 = first): "
+        "by priority, or by hours lost."
+    )
     moment: str = Field(description="Moment key.")
     name: str = Field(description="Moment name.")
     stage: str | None = Field(description="Journey stage of the moment.")
@@ -227,6 +294,12 @@ class WeakSpot(Schema):
     )
     native: NativeFigures = Field(description="CSAT, NPS and CES in their own units.")
     reasons: list[WeakSpotReason] = Field(description="Why the moment ranks where it does.")
+    top_factors: list[TopFactorRead] = Field(
+        description="Up to three factors the negative answers picked most, by adjusted share."
+    )
+    lost_time: LostTimeRead | None = Field(
+        description="Time the clients said they lost; null when no answer said."
+    )
 
 
 class WeakSpotsRead(Schema):
@@ -544,4 +617,24 @@ class WordsRead(Schema):
     method: WordsMethod = Field(description="The statistic and its parameters.")
     data: list[WordRead] = Field(
         description="The terms most distinctive of negative comments, highest z first."
+    )
+
+
+class SentimentFactors(Schema):
+    sentiment: str = Field(description="negative, neutral or positive.")
+    answers: int = Field(description="The moment's answers of this sentiment in the window.")
+    said_why: int = Field(description="Of them, answers that picked at least one factor.")
+    factors: list[FactorShareRead] = Field(
+        description="Every factor the moment offers for this sentiment, by adjusted share."
+    )
+
+
+class MomentFactorsRead(Schema):
+    moment: str = Field(description="Moment key.")
+    window: WindowRead = Field(description="The window counted.")
+    factors_default: bool = Field(description="true: the moment offers its channel's defaults.")
+    credible_level: float = Field(description="Level of the factors' credible intervals.")
+    sentiments: list[SentimentFactors] = Field(description="Negative, neutral, then positive.")
+    lost_time: LostTimeRead | None = Field(
+        description="Time the clients said they lost; null when no answer said."
     )

@@ -8,14 +8,14 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.errors import NotFound
 from app.figures import Window
-from app.insights import counts, stats, words
+from app.insights import counts, details, stats, words
 from app.insights.schemas import (
     BreakdownRow,
     CesRead,
@@ -24,6 +24,8 @@ from app.insights.schemas import (
     ConsistencyRead,
     Distribution,
     EstimateRead,
+    FactorLabelText,
+    FactorShareRead,
     FamilyBaseline,
     Granularity,
     Headline,
@@ -33,12 +35,15 @@ from app.insights.schemas import (
     HotspotRow,
     HotspotsRead,
     IntervalRead,
+    LostTimeRead,
     MethodRead,
+    MomentFactorsRead,
     MomentReport,
     MomentTotals,
     NativeFigures,
     NegativeComment,
     Overview,
+    SentimentFactors,
     SeriesPoint,
     SilenceItem,
     SilenceList,
@@ -48,8 +53,10 @@ from app.insights.schemas import (
     TeamRate,
     TermKind,
     TestsRead,
+    TopFactorRead,
     TrendRead,
     WeakSpot,
+    WeakSpotOrder,
     WeakSpotsRead,
     WordExample,
     WordRead,
@@ -57,7 +64,9 @@ from app.insights.schemas import (
     WordsMethod,
     WordsRead,
 )
+from app.moments import factors as moment_factors
 from app.moments.models import Moment
+from app.rollups.details import DetailTally
 from app.rollups.reads import CellKey, Slice
 from app.rollups.service import Dimension
 from app.rollups.tally import Tally, total
@@ -74,7 +83,10 @@ METHOD_DESCRIPTION = (
     "chi-square, its p-value from the chi-square distribution where every expected count is "
     "at least 5 and else from a seeded Monte Carlo test conditional on the margins, with "
     "Benjamini-Hochberg across moments; teams named by a two-sided Fisher exact test of each "
-    "team against the other teams pooled, Holm-adjusted within the moment."
+    "team against the other teams pooled, Holm-adjusted within the moment. Top factors: "
+    "each factor's share of the negative answers, shrunk the same way towards its share over "
+    "every moment offering it; lost time: mean (95% Student t) and median (order statistics) "
+    "of the minutes answers gave, hours lost = touchpoints x mean / 60."
 )
 TESTS = TestsRead(
     trend="fisher-exact-one-sided",
@@ -99,10 +111,23 @@ class CatalogEntry(NamedTuple):
     stage: str | None
     owner_team: str | None
     target_negative_rate: float | None
+    channel: str
+    factors: list[dict[str, Any]] | None
+
+    def offered(self, sentiment: Sentiment) -> list[moment_factors.Factor]:
+        """The factors the moment offers with answers of `sentiment`."""
+        return moment_factors.of_moment(self.factors, channel=self.channel, sentiment=sentiment)
 
 
 _CATALOG = select(
-    Moment.id, Moment.key, Moment.name, Moment.stage, Moment.owner_team, Moment.target_negative_rate
+    Moment.id,
+    Moment.key,
+    Moment.name,
+    Moment.stage,
+    Moment.owner_team,
+    Moment.target_negative_rate,
+    Moment.channel,
+    Moment.factors,
 )
 
 
@@ -277,13 +302,23 @@ def _consistency_read(
 
 
 async def weak_spots(
-    session: AsyncSession, *, span: Window, scope: Scope, min_responses: int, limit: int
+    session: AsyncSession,
+    *,
+    span: Window,
+    scope: Scope,
+    min_responses: int,
+    limit: int,
+    order: WeakSpotOrder = WeakSpotOrder.priority,
 ) -> WeakSpotsRead:
-    """Moments ranked by priority, with confidence, trend, team consistency and reasons."""
+    """Moments ranked by priority (or by hours lost), with confidence, trend, team
+    consistency, reasons, leading negative factors and lost time."""
     admitted = await _admitted(session, scope)
     current, before = await moment_tallies(
         session, spans=[span, span.previous], part=scope.slice(), admitted=admitted
     )
+    answered = await counts.details(session, start=span.start, end=span.end, part=scope.slice())
+    negative_factors = _factor_shares(admitted, current, answered, Sentiment.negative)
+    lost = {i: details.lost_time(answered[i].lost) for i in current if i in answered}
     # Filtered to one team, there are no teams to compare.
     teams = {} if scope.team is not None else await _team_counts(session, span, scope, admitted)
 
@@ -317,7 +352,7 @@ async def weak_spots(
         tally = current[moment.id]
         trend = trends[item.key]
         return WeakSpot(
-            rank=position + 1,
+            rank=rank_of[position],
             moment=moment.key,
             name=moment.name,
             stage=moment.stage,
@@ -354,12 +389,19 @@ async def weak_spots(
                 consistency_q=q_value,
                 window=shares,
             ),
+            top_factors=_top_factors(moment, negative_factors.get(moment.id, [])),
+            lost_time=_lost_time_read(lost.get(moment.id), item.touchpoints),
         )
 
     # Every moment is ranked (baselines, q-values and corrections need them all); only the
     # ones shown are turned into response objects.
-    listed = [i for i in range(len(ranked)) if ranked[i].responses >= min_responses]
-    apart = [i for i in range(len(ranked)) if ranked[i].responses < min_responses]
+    positions = list(range(len(ranked)))
+    if order is WeakSpotOrder.hours_lost:
+        # Stable: moments losing the same hours (or none said) stay in priority order.
+        positions.sort(key=lambda i: -_hours_lost(lost.get(by_key[ranked[i].key]), ranked[i]))
+    listed = [i for i in positions if ranked[i].responses >= min_responses]
+    apart = [i for i in positions if ranked[i].responses < min_responses]
+    rank_of = {i: place + 1 for place, i in enumerate(positions)}
     return WeakSpotsRead(
         window=span.read(),
         method=MethodRead(
@@ -377,6 +419,122 @@ async def weak_spots(
         moments_ranked=len(ranked),
         data=[spot(i) for i in listed[:limit]],
         insufficient_data=[spot(i) for i in apart[:limit]],
+    )
+
+
+def _factor_shares(
+    admitted: Mapping[int, CatalogEntry],
+    current: Mapping[int, Tally],
+    answered: Mapping[int, DetailTally],
+    sentiment: Sentiment,
+) -> dict[int, list[details.FactorShare]]:
+    """The shrunk shares of the factors each moment with touchpoints offers for answers of
+    `sentiment`; the priors pool every such moment."""
+    offered = {i: [f.key for f in admitted[i].offered(sentiment)] for i in current}
+    picked = {
+        i: {key: n for (of, key), n in tally.factors.items() if of == sentiment.value}
+        for i, tally in answered.items()
+    }
+    answers = {i: tally.sentiments()[sentiment] for i, tally in current.items()}
+    return details.shrunk_shares(picked, answers, offered)
+
+
+def _labels(moment: CatalogEntry) -> dict[str, FactorLabelText]:
+    return {
+        factor.key: FactorLabelText(en=factor.en, ru=factor.ru)
+        for factor in moment_factors.of_moment(moment.factors, channel=moment.channel)
+    }
+
+
+def _top_factors(moment: CatalogEntry, shares: list[details.FactorShare]) -> list[TopFactorRead]:
+    labels = _labels(moment)
+    return [
+        TopFactorRead(
+            key=share.key,
+            label=labels[share.key],
+            picked=share.picked,
+            adjusted_share=share.adjusted_share,
+            interval=_interval(share),
+        )
+        for share in details.leading(shares)
+    ]
+
+
+def _interval(share: details.FactorShare) -> IntervalRead:
+    lower, upper = share.interval()
+    return IntervalRead(lower=lower, upper=upper)
+
+
+def _hours_lost(lost: details.LostTime | None, item: stats.RankedMoment) -> float:
+    return -1.0 if lost is None else lost.hours_lost(item.touchpoints)
+
+
+def _lost_time_read(lost: details.LostTime | None, touchpoints: int) -> LostTimeRead | None:
+    if lost is None:
+        return None
+    mean_interval = None
+    if lost.mean_lower is not None and lost.mean_upper is not None:
+        mean_interval = IntervalRead(lower=lost.mean_lower, upper=lost.mean_upper)
+    return LostTimeRead(
+        responses=lost.responses,
+        mean_minutes=lost.mean,
+        mean_interval=mean_interval,
+        median_minutes=lost.median,
+        median_interval=IntervalRead(lower=lost.median_lower, upper=lost.median_upper),
+        hours_lost=lost.hours_lost(touchpoints),
+    )
+
+
+async def moment_factors_report(
+    session: AsyncSession, *, key: str, span: Window
+) -> MomentFactorsRead:
+    """Each factor a moment offers, per sentiment: how often its answers of the sentiment
+    picked it, shrunk towards the factor's share over every moment that offers it; and the
+    time its clients lost."""
+    admitted = await _admitted(session, Scope())
+    moment = next((entry for entry in admitted.values() if entry.key == key), None)
+    if moment is None:
+        raise NotFound(f"No moment with key '{key}'.")
+    current = await _per_moment(session, span, Slice(), admitted)
+    answered = await counts.details(session, start=span.start, end=span.end, part=Slice())
+    tally = current.get(moment.id, Tally())
+    said = answered.get(moment.id, DetailTally())
+    labels = _labels(moment)
+    sentiments = []
+    for sentiment in Sentiment:
+        shares = _factor_shares(admitted, {**current, moment.id: tally}, answered, sentiment)
+        explained = said.said_why[sentiment.value]
+        listed = sorted(
+            shares.get(moment.id, []), key=lambda share: (-share.adjusted_share, share.key)
+        )
+        sentiments.append(
+            SentimentFactors(
+                sentiment=sentiment.value,
+                answers=tally.sentiments()[sentiment],
+                said_why=explained,
+                factors=[
+                    FactorShareRead(
+                        key=share.key,
+                        label=labels[share.key],
+                        picked=share.picked,
+                        share=share.share,
+                        share_of_said_why=_share(share.picked, explained),
+                        adjusted_share=share.adjusted_share,
+                        interval=_interval(share),
+                        prior_share=share.prior.baseline,
+                        prior_strength=share.prior.kappa,
+                    )
+                    for share in listed
+                ],
+            )
+        )
+    return MomentFactorsRead(
+        moment=moment.key,
+        window=span.read(),
+        factors_default=moment.factors is None,
+        credible_level=round(stats.CREDIBLE_UPPER - stats.CREDIBLE_LOWER, 6),
+        sentiments=sentiments,
+        lost_time=_lost_time_read(details.lost_time(said.lost), tally.touchpoints),
     )
 
 

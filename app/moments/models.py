@@ -1,9 +1,11 @@
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Boolean, Float, String, Text
+from sqlalchemy import JSON, Boolean, Float, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, UtcDateTime, utcnow
+from app.moments import factors as moment_factors
 
 
 class Moment(Base):
@@ -19,8 +21,19 @@ class Moment(Base):
     stage: Mapped[str | None] = mapped_column(String(50))
     owner_team: Mapped[str | None] = mapped_column(String(100), index=True)
     target_negative_rate: Mapped[float | None] = mapped_column(Float)
+    factors: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON(none_as_null=True))
+    """The factors clients may pick, per sentiment; null: the channel's defaults."""
     auto_follow_up: Mapped[bool] = mapped_column(Boolean, default=True)
     archived: Mapped[bool] = mapped_column(Boolean, default=False)
     auto_registered: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
+
+    @property
+    def offered_factors(self) -> list[dict[str, Any]]:
+        """The factors clients may pick: the moment's own, or its channel's defaults."""
+        return [f.as_json() for f in moment_factors.of_moment(self.factors, channel=self.channel)]
+
+    @property
+    def offers_default_factors(self) -> bool:
+        return self.factors is None

@@ -3,6 +3,7 @@ from enum import StrEnum
 from typing import Annotated, Any
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -13,9 +14,11 @@ from pydantic import (
     field_validator,
 )
 from pydantic.json_schema import JsonSchemaValue, SkipJsonSchema
-from pydantic_core import CoreSchema
+from pydantic_core import CoreSchema, PydanticCustomError
 
 from app.inputs import InputModel
+from app.moments.factors import MAX_PER_SENTIMENT
+from app.scales import Sentiment
 
 
 class Channel(StrEnum):
@@ -74,6 +77,77 @@ Description = Annotated[str, StringConstraints(max_length=4000)]
 TargetRate = Annotated[StrictFloat, Field(ge=0, le=1, allow_inf_nan=False)]
 
 
+FACTOR_KEY_PATTERN = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
+FactorKey = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=40, pattern=FACTOR_KEY_PATTERN),
+    Field(
+        description="Lower-case slug of letters, digits and dashes, at most 40 characters.",
+        examples=["waited-too-long"],
+    ),
+]
+FactorLabelText = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=100),
+    _PublishedNotBlank(),
+]
+
+
+class FactorLabel(InputModel):
+    en: FactorLabelText = Field(description="The label in English.")
+    ru: FactorLabelText | None = Field(
+        default=None, description="The label in Russian; the English one when absent."
+    )
+
+
+class FactorIn(InputModel):
+    key: FactorKey
+    sentiment: Sentiment = Field(description="The answers this factor is offered with.")
+    label: FactorLabel = Field(description="What the client reads.")
+
+
+def _distinct_keys(factors: list[FactorIn]) -> list[FactorIn]:
+    # Refusals on meaning a JSON Schema cannot state (unique by one property of the items,
+    # a count per sentiment): named by their own error types.
+    seen: set[str] = set()
+    for factor in factors:
+        if factor.key in seen:
+            raise PydanticCustomError(
+                "duplicate_factor", "factor '{key}' is listed twice", {"key": factor.key}
+            )
+        seen.add(factor.key)
+    for sentiment in Sentiment:
+        if sum(f.sentiment is sentiment for f in factors) > MAX_PER_SENTIMENT:
+            raise PydanticCustomError(
+                "too_many_factors",
+                "at most {limit} {sentiment} factors",
+                {"limit": MAX_PER_SENTIMENT, "sentiment": sentiment.value},
+            )
+    return factors
+
+
+FactorList = Annotated[
+    list[FactorIn],
+    Field(
+        max_length=3 * MAX_PER_SENTIMENT,
+        description=f"The factors clients may pick, at most {MAX_PER_SENTIMENT} per "
+        "sentiment, keys unique. `null`: the defaults of the moment's channel; `[]`: none.",
+    ),
+    AfterValidator(_distinct_keys),
+]
+
+
+class FactorLabelRead(BaseModel):
+    en: str = Field(description="The label in English.")
+    ru: str = Field(description="The label in Russian.")
+
+
+class FactorRead(BaseModel):
+    key: str = Field(description="What answers carry and counts are kept by.")
+    sentiment: Sentiment = Field(description="The answers this factor is offered with.")
+    label: FactorLabelRead = Field(description="What the client reads.")
+
+
 class MomentCreate(InputModel):
     key: MomentKey
     name: ShortText | None = Field(default=None, description="Display name; defaults to the key.")
@@ -91,6 +165,7 @@ class MomentCreate(InputModel):
     auto_follow_up: StrictBool = Field(
         default=True, description="Open a follow-up on each negative rating or complaint."
     )
+    factors: FactorList | None = None
 
 
 def _without_default(schema: dict[str, Any]) -> None:
@@ -102,7 +177,8 @@ _NOT_NULL: Any = Field(default=None, json_schema_extra=_without_default)
 
 class MomentUpdate(InputModel):
     """Fields to change; fields left out stay as they are. `null` clears an optional field
-    (description, stage, owner team, target); the others may be left out but not cleared."""
+    (description, stage, owner team, target; factors go back to the channel's defaults);
+    the others may be left out but not cleared."""
 
     # Left out, these are None here; the schema offers neither null (`_not_null` refuses
     # it) nor a default of null.
@@ -114,6 +190,7 @@ class MomentUpdate(InputModel):
     target_negative_rate: TargetRate | None = None
     auto_follow_up: StrictBool | SkipJsonSchema[None] = _NOT_NULL
     archived: StrictBool | SkipJsonSchema[None] = _NOT_NULL
+    factors: FactorList | None = None
 
     @field_validator("name", "channel", "auto_follow_up", "archived", mode="before")
     @classmethod
@@ -136,6 +213,15 @@ class MomentRead(BaseModel):
         description="Acceptable share of negative ratings; null: compared with the baseline."
     )
     auto_follow_up: bool = Field(description="Whether bad experiences open follow-ups.")
+    factors: list[FactorRead] = Field(
+        validation_alias="offered_factors",
+        description="The factors clients may pick with an answer, per sentiment.",
+    )
+    factors_default: bool = Field(
+        validation_alias="offers_default_factors",
+        description="true: the moment lists no factors of its own and offers its channel's "
+        "defaults.",
+    )
     archived: bool = Field(description="Archived moments still accept touchpoints.")
     auto_registered: bool = Field(
         description="Registered automatically because a touchpoint named it."

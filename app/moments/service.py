@@ -2,6 +2,7 @@
 
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from pydantic import TypeAdapter
 from sqlalchemy import select
@@ -9,9 +10,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import dialect_insert, one_of, utcnow
 from app.errors import Conflict, ErrorDetail, NotFound
+from app.moments import factors as moment_factors
+from app.moments.factors import Factor
 from app.moments.models import Moment
 from app.moments.schemas import Channel, MomentCreate, MomentKey, MomentUpdate
 from app.pagination import decode_cursor, encode_cursor
+from app.scales import Sentiment
 
 _position = TypeAdapter(tuple[MomentKey])
 """The catalogue's sort key in its cursors: the moment's key."""
@@ -28,6 +32,7 @@ async def create_moment(
             details=[ErrorDetail(field="body.key", message="already exists", type="duplicate")],
         )
     fields = data.model_dump()
+    fields["factors"] = _stored_factors(data)
     if "target_negative_rate" not in data.model_fields_set:
         fields["target_negative_rate"] = default_target
     fields["name"] = data.name or data.key
@@ -73,17 +78,45 @@ async def list_moments(
 
 async def update_moment(session: AsyncSession, *, key: str, data: MomentUpdate) -> Moment:
     moment = await get_moment(session, key=key)
-    for field, value in data.model_dump(exclude_unset=True).items():
+    changes = data.model_dump(exclude_unset=True)
+    if "factors" in changes:
+        changes["factors"] = _stored_factors(data)
+    for field, value in changes.items():
         setattr(moment, field, value)
     moment.updated_at = utcnow()
     await session.flush()
     return moment
 
 
+def _stored_factors(data: MomentCreate | MomentUpdate) -> list[dict[str, Any]] | None:
+    if data.factors is None:
+        return None
+    return [factor.model_dump(mode="json") for factor in data.factors]
+
+
+async def factors_of(
+    session: AsyncSession, *, moment_id: int, sentiment: Sentiment | None = None
+) -> list[Factor]:
+    """The factors a moment offers (its own, or its channel's defaults), those of one
+    sentiment if given, in the order a client is shown them."""
+    row = (
+        await session.execute(select(Moment.factors, Moment.channel).where(Moment.id == moment_id))
+    ).one_or_none()
+    if row is None:
+        raise NotFound(f"No moment with id {moment_id}.")
+    return moment_factors.of_moment(row.factors, channel=row.channel, sentiment=sentiment)
+
+
 @dataclass(frozen=True, slots=True)
 class MomentRef:
     id: int
     channel: str
+    factors: list[dict[str, Any]] | None = None
+    """The moment's own factors; null: its channel's defaults."""
+
+    def offered_factors(self) -> dict[str, Sentiment]:
+        """The sentiment of each factor key the moment offers."""
+        return moment_factors.offered(self.factors, channel=self.channel)
 
 
 async def resolve_keys(
@@ -127,6 +160,10 @@ async def resolve_keys(
 async def _refs_by_key(session: AsyncSession, keys: Collection[str]) -> dict[str, MomentRef]:
     if not keys:
         return {}
-    query = select(Moment.key, Moment.id, Moment.channel).where(one_of(session, Moment.key, keys))
+    query = select(Moment.key, Moment.id, Moment.channel, Moment.factors).where(
+        one_of(session, Moment.key, keys)
+    )
     result = await session.execute(query)
-    return {key: MomentRef(moment_id, channel) for key, moment_id, channel in result}
+    return {
+        key: MomentRef(moment_id, channel, factors) for key, moment_id, channel, factors in result
+    }

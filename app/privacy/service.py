@@ -32,6 +32,7 @@ from app.keys.models import ApiKey
 from app.pagination import RowId, decode_cursor, encode_cursor
 from app.privacy.models import AuditEntry
 from app.privacy.schemas import AuditAction, AuditEntryRead, ErasureRead, RemovedCounts
+from app.rollups import details as rollup_details
 from app.rollups import service as rollups
 from app.surveys.models import Survey
 from app.touchpoints import bulk, partitions
@@ -178,7 +179,9 @@ async def erase_client(
     )
     facts: list[rollups.Facts] = []
     erased = await _remove(session, Touchpoint.id.in_(list(locked)), removed=facts)
-    await rollups.record(session, rollups.added(facts, times=-1))
+    await rollups.record(
+        session, rollups.added(facts, times=-1), rollup_details.added(facts, times=-1)
+    )
     # Answers kept for retries quote the client (a touchpoint's ref, its comment).
     await idempotency_service.forget_mentioning(session, json.dumps(client_ref)[1:-1])
     hashed = client_hash(client_ref, key=key)

@@ -118,3 +118,46 @@ class RollupDelta(Base):
     complaints: Mapped[int] = mapped_column(Integer)
     ratings: Mapped[int] = mapped_column(Integer)
     """Ratings of `rating_value` on `rating_scale` added (or, negative, taken off)."""
+
+
+class DetailRollup(Base):
+    """Answers of one moment, UTC day and sentiment that carried one detail.
+
+    `kind` says which: `factor` (`item` is the factor's key), `said_why` (answers that
+    picked any factor; `item` empty) or `lost` (`item` is the minutes the client said they
+    lost, in decimal). Counts per minutes value, not sums, so that the mean, the median and
+    their intervals are exact. Broken down as the rollups are, by day only: `dimension` is
+    `all` (`member` empty), `team` or `channel` (`member` names it, empty without a team).
+    """
+
+    __tablename__ = "detail_rollup"
+
+    dimension: Mapped[str] = mapped_column(String(8), primary_key=True)
+    member: Mapped[str] = mapped_column(String(100), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    moment_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sentiment: Mapped[str] = mapped_column(String(8), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(8), primary_key=True)
+    item: Mapped[str] = mapped_column(String(40), primary_key=True)
+    answers: Mapped[int] = mapped_column(Integer)
+
+
+class DetailDelta(Base):
+    """A signed change to `DetailRollup`, appended by the writer that made it (as
+    `RollupDelta` is) and folded with the rollup deltas."""
+
+    __tablename__ = "detail_delta"
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    recorded_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    day: Mapped[date] = mapped_column(Date)
+    moment_id: Mapped[int] = mapped_column(Integer)
+    team: Mapped[str] = mapped_column(String(100))
+    """Empty for touchpoints without a team, as in the rollups."""
+    channel: Mapped[str] = mapped_column(String(100))
+    sentiment: Mapped[str] = mapped_column(String(8))
+    kind: Mapped[str] = mapped_column(String(8))
+    item: Mapped[str] = mapped_column(String(40))
+    answers: Mapped[int] = mapped_column(Integer)

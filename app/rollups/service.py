@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import metrics
 from app.db import Database, utcnow, write_rows
+from app.rollups import details
 from app.rollups.models import MomentRollup, RollupDelta
 from app.rollups.tally import COUNT_COLUMNS, RATING_KEYS, Tally, tally_at
 from app.scales import SCALES
@@ -86,6 +87,9 @@ class Facts:
     complaint: bool
     rating_scale: str | None
     rating_value: int | None
+    factors: list[str] | None = None
+    """Keys of the factors picked with the rating (counted in `details`)."""
+    lost_minutes: int | None = None
 
 
 class DeltaRow(NamedTuple):
@@ -145,10 +149,16 @@ def rerated(facts: Facts, *, previous: tuple[str, int] | None) -> list[DeltaRow]
     return rows
 
 
-async def record(session: AsyncSession, rows: Sequence[DeltaRow]) -> None:
-    """Append deltas in the session's transaction (PostgreSQL: by COPY)."""
+async def record(
+    session: AsyncSession,
+    rows: Sequence[DeltaRow],
+    answer_details: Sequence[details.DetailRow] = (),
+) -> None:
+    """Append deltas (of the counts, and of the answers' details) in the session's
+    transaction (PostgreSQL: by COPY)."""
     if rows:
         await write_rows(await session.connection(), _delta, DELTA_COLUMNS, rows)
+    await details.record(session, answer_details)
 
 
 # --- folding ---
@@ -266,6 +276,7 @@ async def fold(session: AsyncSession) -> int | None:
     """
     if not await _lock_folding(session, wait=False):
         return None
+    await details.fold(session)
     emptied: list[tuple[Any, ...]] = []
     if session.get_bind().dialect.name == "postgresql":
         rows = (await session.execute(_FOLD_POSTGRES)).all()
@@ -293,12 +304,13 @@ async def lock_for_rebuild(session: AsyncSession) -> None:
     """
     await _lock_folding(session, wait=True)
     if session.get_bind().dialect.name == "postgresql":
-        await session.execute(text("LOCK TABLE rollup_delta IN EXCLUSIVE MODE"))
+        await session.execute(text("LOCK TABLE rollup_delta, detail_delta IN EXCLUSIVE MODE"))
 
 
 async def discard_pending(session: AsyncSession) -> None:
     """Drop every delta not folded: for a rebuild that recounts everything."""
     await session.execute(delete(_delta))
+    await details.discard_pending(session)
 
 
 @dataclass(frozen=True, slots=True)

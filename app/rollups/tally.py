@@ -138,6 +138,13 @@ class Tally:
     def negatives(self) -> int:
         return sum(count for i, count in self._ratings() if _SENTIMENT[i] is Sentiment.negative)
 
+    def sentiments(self) -> dict[Sentiment, int]:
+        """Answers per sentiment, every sentiment listed."""
+        found = dict.fromkeys(Sentiment, 0)
+        for i, count in self._ratings():
+            found[_SENTIMENT[i]] += count
+        return found
+
     def mean_score(self) -> float | None:
         """Mean 0-100 score of the ratings; None when there are none."""
         responses = self.responses

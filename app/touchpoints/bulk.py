@@ -63,6 +63,8 @@ class TouchpointRow(NamedTuple):
     comment: str | None
     complaint: bool
     attributes: dict[str, Any] | None
+    factors: list[str] | None
+    lost_minutes: int | None
 
 
 COLUMNS = TouchpointRow._fields

@@ -37,6 +37,8 @@ def link_nonce_column() -> Mapped[int | None]:
 
 
 Attributes = JSON().with_variant(JSONB(), "postgresql")
+FactorKeys = JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
+"""A list of factor keys; SQL null (not JSON null) when the answer named none."""
 
 
 class Touchpoint(Base):
@@ -89,6 +91,10 @@ class Touchpoint(Base):
     comment: Mapped[str | None] = mapped_column(Text)
     complaint: Mapped[bool] = mapped_column(Boolean, default=False)
     attributes: Mapped[dict[str, Any] | None] = mapped_column(Attributes)
+    factors: Mapped[list[str] | None] = mapped_column(FactorKeys)
+    """Keys of the factors the client picked with the current rating."""
+    lost_minutes: Mapped[int | None] = mapped_column(SmallInteger)
+    """Minutes the client said the experience cost them, with the current rating."""
     link_nonce: Mapped[int | None] = link_nonce_column()
 
     rating_history: Mapped[list["RatingHistory"]] = relationship(
@@ -112,6 +118,8 @@ class RatingHistory(Base):
     score: Mapped[float] = mapped_column(Float)
     sentiment: Mapped[str] = mapped_column(String(8))
     rated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    factors: Mapped[list[str] | None] = mapped_column(FactorKeys)
+    lost_minutes: Mapped[int | None] = mapped_column(SmallInteger)
     replaced_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 

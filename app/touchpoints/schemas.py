@@ -3,10 +3,12 @@ from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
     StrictBool,
+    StrictInt,
     StringConstraints,
     ValidationInfo,
     field_validator,
@@ -14,8 +16,16 @@ from pydantic import (
 
 from app.errors import ErrorDetail
 from app.followups.schemas import FollowUpSummary
-from app.inputs import BulkInputModel, FiniteNumbers, InputModel, PastTimestamp, WholeNumber
-from app.moments.schemas import Channel, MomentKey, TeamName
+from app.inputs import (
+    BulkInputModel,
+    FiniteNumbers,
+    InputModel,
+    IntegralFloats,
+    PastTimestamp,
+    WholeNumber,
+)
+from app.moments.factors import MAX_LOST_MINUTES, MAX_PICKED
+from app.moments.schemas import Channel, FactorKey, MomentKey, TeamName
 from app.scales import SCALES, ScaleName, Sentiment, normalise
 
 COMMENT_MAX_LENGTH = 2000
@@ -78,11 +88,45 @@ def _keys_by_pattern_only(schema: dict[str, Any]) -> None:
             option["additionalProperties"] = values
 
 
+def _distinct(keys: list[str]) -> list[str]:
+    if len(set(keys)) != len(keys):
+        twice = next(key for key in keys if keys.count(key) > 1)
+        raise ValueError(f"factor '{twice}' is given twice")
+    return keys
+
+
+def _absent(value: object) -> bool:
+    # Left out of the content hash when absent: a retry of a post stored before answers
+    # carried details still hashes as it did.
+    return value is None
+
+
+PickedFactors = Annotated[
+    list[FactorKey],
+    Field(max_length=MAX_PICKED, json_schema_extra={"uniqueItems": True}),
+    AfterValidator(_distinct),
+]
+LostMinutes = Annotated[StrictInt, Field(ge=0, le=MAX_LOST_MINUTES), IntegralFloats]
+
+
 class RatingIn(BulkInputModel):
     model_config = ConfigDict(json_schema_extra=_one_range_per_scale)
 
     scale: ScaleName = Field(description="Rating scale; see the scales table in the README.")
     value: WholeNumber = Field(description="The client's answer on that scale.")
+    factors: PickedFactors | None = Field(
+        default=None,
+        exclude_if=_absent,
+        description=f"Keys of the factors the client picked (at most {MAX_PICKED}, each "
+        "once), from the moment's factors of this answer's sentiment "
+        "(`GET /v1/moments/{key}`).",
+    )
+    lost_minutes: LostMinutes | None = Field(
+        default=None,
+        exclude_if=_absent,
+        description=f"Minutes the experience cost the client, 0 to {MAX_LOST_MINUTES} "
+        "(a working day).",
+    )
 
     @field_validator("value")
     @classmethod
@@ -153,6 +197,12 @@ class RatingRead(BaseModel):
     score: float = Field(description="The answer mapped onto 0..100.")
     sentiment: Sentiment = Field(description="negative, neutral or positive, by the scale's bands.")
     rated_at: datetime = Field(description="When the client answered (UTC).")
+    factors: list[str] | None = Field(
+        default=None, description="Keys of the factors picked with the answer; null: none."
+    )
+    lost_minutes: int | None = Field(
+        default=None, description="Minutes the client said they lost; null: not said."
+    )
 
 
 class PastRating(RatingRead):

@@ -16,14 +16,16 @@ from uuid_utils import uuid7
 
 from app import metrics
 from app.db import utcnow
-from app.errors import ErrorDetail, NotFound, details_from_validation_error
+from app.errors import ErrorDetail, NotFound, ValidationFailed, details_from_validation_error
 from app.followups import service as followups_service
 from app.followups.targets import Targets
 from app.followups.workflow import FollowUpReason
 from app.inputs import Timestamp, with_nul_check
+from app.moments import factors as moment_factors
 from app.moments import service as moments_service
 from app.moments.models import Moment
 from app.pagination import RowId, decode_cursor, encode_cursor
+from app.rollups import details as rollup_details
 from app.rollups import service as rollups
 from app.scales import Sentiment, normalise
 from app.touchpoints import bulk
@@ -105,6 +107,21 @@ def content_hash(item: TouchpointCreate) -> str:
     return hashlib.sha256(item.model_dump_json(exclude={"id"}).encode()).hexdigest()
 
 
+def _factor_errors(
+    picked: Sequence[str], sentiment: Sentiment, offers: dict[str, Sentiment], *, at: str
+) -> list[ErrorDetail]:
+    """What is wrong with the factors an answer picked, relative to the item: keys the
+    moment does not offer, or offers with answers of another sentiment."""
+    return [
+        ErrorDetail(
+            field=f"{at}.{list(picked).index(key)}",
+            message=f"'{key}': {reason}",
+            type="unknown_factor" if reason == moment_factors.NOT_OFFERED else "other_sentiment",
+        )
+        for key, reason in moment_factors.misfits(picked, sentiment, offers)
+    ]
+
+
 def validate_items(
     raw_items: Sequence[Any], *, may_hold_nul: bool = True
 ) -> tuple[list[tuple[int, TouchpointCreate]], IngestReport]:
@@ -178,6 +195,14 @@ async def ingest(
         if moment is None:
             report.errors.append(_unknown_moment_error(candidate))
             continue
+        rating = candidate.item.rating
+        if rating is not None and rating.factors:
+            sentiment = normalise(rating.scale, rating.value).sentiment
+            offers = moment.offered_factors()
+            wrong = _factor_errors(rating.factors, sentiment, offers, at="rating.factors")
+            if wrong:
+                report.errors.append(_factor_error(candidate, wrong))
+                continue
         rows.append(
             _row(
                 candidate,
@@ -190,7 +215,8 @@ async def ingest(
 
     created = await bulk.insert_new(session, rows)
     stored = [row for row in rows if row.external_id in created]
-    await rollups.record(session, rollups.added(_facts(row) for row in stored))
+    facts = [_facts(row) for row in stored]
+    await rollups.record(session, rollups.added(facts), rollup_details.added(facts))
     moment_keys = {moment.id: key for key, moment in moments.items()}
     await webhooks_service.enqueue(
         session,
@@ -285,6 +311,8 @@ def _row(
         item.comment,
         item.complaint,
         item.attributes,
+        (item.rating.factors or None) if item.rating else None,
+        item.rating.lost_minutes if item.rating else None,
     )
 
 
@@ -297,6 +325,8 @@ FACT_COLUMNS = (
     Touchpoint.complaint,
     Touchpoint.rating_scale,
     Touchpoint.rating_value,
+    Touchpoint.factors,
+    Touchpoint.lost_minutes,
 )
 """The columns of a stored touchpoint that the counts need, in `rollups.Facts` order."""
 
@@ -316,6 +346,8 @@ def _facts(row: TouchpointRow) -> rollups.Facts:
         row.complaint,
         row.rating_scale,
         row.rating_value,
+        row.factors,
+        row.lost_minutes,
     )
 
 
@@ -356,6 +388,17 @@ def _conflict_error(candidate: _Candidate) -> BatchItemError:
     )
 
 
+def _factor_error(candidate: _Candidate, details: list[ErrorDetail]) -> BatchItemError:
+    return BatchItemError(
+        index=candidate.index,
+        id=candidate.external_id,
+        code="validation_failed",
+        message="The rating picks factors its moment does not offer with answers of its "
+        "sentiment: " + "; ".join(detail.message for detail in details) + ".",
+        details=details,
+    )
+
+
 def _unknown_moment_error(candidate: _Candidate) -> BatchItemError:
     key = candidate.item.moment
     return BatchItemError(
@@ -386,6 +429,8 @@ def _read_fields(touchpoint: Touchpoint, moment_key: str) -> dict[str, Any]:
                 "score": touchpoint.score,
                 "sentiment": touchpoint.sentiment,
                 "rated_at": touchpoint.rated_at,
+                "factors": touchpoint.factors,
+                "lost_minutes": touchpoint.lost_minutes,
             }
         )
     return {
@@ -492,9 +537,11 @@ _position = TypeAdapter(tuple[Timestamp, RowId])
 async def rate(
     session: AsyncSession, *, external_id: str, rating: RatingUpdate, follow_up_targets: Targets
 ) -> TouchpointDetail:
-    """Record a (late) rating; the one it replaces goes to the history.
+    """Record a (late) rating, with the factors picked and the minutes lost if given; the
+    answer it replaces goes to the history, its factors and lost time with it.
 
-    Repeating the current rating changes nothing, so the call is safe to retry.
+    Repeating the current answer changes nothing, so the call is safe to retry. Factors
+    must be offered by the touchpoint's moment for the answer's sentiment (422 otherwise).
     """
     touchpoint = await session.scalar(
         select(Touchpoint).where(Touchpoint.external_id == external_id).with_for_update()
@@ -502,9 +549,31 @@ async def rate(
     if touchpoint is None:
         raise NotFound(f"No touchpoint with id '{external_id}'.")
     new = normalise(rating.scale, rating.value)
-    unchanged = (touchpoint.rating_scale, touchpoint.rating_value) == (new.scale.value, new.value)
+    picked = rating.factors or None
+    if picked:
+        moment = (
+            await session.execute(
+                select(Moment.factors, Moment.channel).where(Moment.id == touchpoint.moment_id)
+            )
+        ).one()
+        offers = moment_factors.offered(moment.factors, channel=moment.channel)
+        wrong = _factor_errors(picked, new.sentiment, offers, at="body.factors")
+        if wrong:
+            raise ValidationFailed(
+                "The rating picks factors its moment does not offer with answers of its sentiment.",
+                details=wrong,
+            )
+    answer = (new.scale.value, new.value, picked, rating.lost_minutes)
+    current = (
+        touchpoint.rating_scale,
+        touchpoint.rating_value,
+        touchpoint.factors,
+        touchpoint.lost_minutes,
+    )
+    unchanged = current == answer
     if not unchanged:
         now = utcnow()
+        before = facts_of(touchpoint)
         previous = None
         if touchpoint.rating_scale is not None and touchpoint.rating_value is not None:
             previous = (touchpoint.rating_scale, touchpoint.rating_value)
@@ -514,9 +583,18 @@ async def rate(
         touchpoint.score = new.score
         touchpoint.sentiment = new.sentiment.value
         touchpoint.rated_at = rating.rated_at or now
+        touchpoint.factors = picked
+        touchpoint.lost_minutes = rating.lost_minutes
         await session.flush()
-        await rollups.record(session, rollups.rerated(facts_of(touchpoint), previous=previous))
-        if new.sentiment is Sentiment.negative:
+        after = facts_of(touchpoint)
+        await rollups.record(
+            session,
+            rollups.rerated(after, previous=previous),
+            rollup_details.replaced(before, after),
+        )
+        # A new answer, not the same one told again with other details: only then is it
+        # news to the webhooks and the follow-ups.
+        if new.sentiment is Sentiment.negative and current[:2] != answer[:2]:
             moment_key = await session.scalar(
                 select(Moment.key).where(Moment.id == touchpoint.moment_id)
             )
@@ -545,5 +623,7 @@ def _history_entry(touchpoint: Touchpoint, *, replaced_at: datetime) -> RatingHi
         score=touchpoint.score,
         sentiment=touchpoint.sentiment,
         rated_at=touchpoint.rated_at,
+        factors=touchpoint.factors,
+        lost_minutes=touchpoint.lost_minutes,
         replaced_at=replaced_at,
     )

@@ -122,3 +122,12 @@ async def test_the_demo_problems_are_found_as_the_demo_describes_them(
     silence = await get_json(client, "/v1/insights/silence", DEMO_WINDOW)
     silent = {item["moment"]: item["signals"] for item in silence["data"]}
     assert "low_response_rate" in silent["service-desk.callback"]
+
+    for key, factor in demo.LEADING_FACTORS.items():
+        assert by_key[key]["top_factors"][0]["key"] == factor, key
+    by_hours = await get_json(
+        client, "/v1/insights/weak-spots", {**DEMO_WINDOW, "order": "hours_lost"}
+    )
+    assert by_hours["data"][0]["moment"] == demo.LONG_WAITS != ranked[0]
+    hours = [item["lost_time"]["hours_lost"] for item in by_hours["data"]]
+    assert hours == sorted(hours, reverse=True)

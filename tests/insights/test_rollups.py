@@ -14,9 +14,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.db import Database
 from app.insights import counts
 from app.moments.models import Moment
+from app.rollups import details as rollup_details
 from app.rollups import service as rollups
 from app.rollups.models import MomentRollup
 from app.rollups.reads import split_days
+from app.scales import SCALES, ScaleName
 from app.touchpoints.models import Touchpoint
 
 pytestmark = pytest.mark.anyio
@@ -37,14 +39,30 @@ CLIENTS = 4
 WHOLE_DAYS = ("2026-09-30T00:00:00Z", "2026-10-04T00:00:00Z")
 PARTIAL_DAYS = ("2026-09-29T06:00:00Z", "2026-10-04T13:00:00Z")
 
-ratings = st.one_of(
-    st.none(),
-    st.sampled_from(sorted(SCALE_VALUES)).flatmap(
-        lambda scale: st.integers(*SCALE_VALUES[scale]).map(
-            lambda value: {"scale": scale, "value": value}
-        )
-    ),
-)
+# Factors every channel's defaults offer, per sentiment: any answer may pick some.
+COMMON_FACTORS = {
+    "negative": ["not-solved", "had-to-repeat", "unclear-answer"],
+    "neutral": ["took-long", "partly-solved"],
+    "positive": ["solved", "quick", "friendly"],
+}
+
+
+@st.composite
+def _rating(draw: st.DrawFn) -> dict[str, Any]:
+    scale = draw(st.sampled_from(sorted(SCALE_VALUES)))
+    value = draw(st.integers(*SCALE_VALUES[scale]))
+    rating: dict[str, Any] = {"scale": scale, "value": value}
+    sentiment = SCALES[ScaleName(scale)].sentiment(value).value
+    picked = draw(st.lists(st.sampled_from(COMMON_FACTORS[sentiment]), unique=True, max_size=2))
+    if picked:
+        rating["factors"] = picked
+    lost = draw(st.one_of(st.none(), st.integers(0, 6).map(lambda tens: tens * 10)))
+    if lost is not None:
+        rating["lost_minutes"] = lost
+    return rating
+
+
+ratings = st.one_of(st.none(), _rating())
 
 
 @st.composite
@@ -190,6 +208,7 @@ async def _check_counts(client: httpx.AsyncClient, database: Database) -> None:
     previous = (whole[0] - (whole[1] - whole[0]), whole[0])
     async with database.read_sessions() as session:
         assert await rollups.counted(session) == await counts.recompute(session)
+        assert await rollup_details.counted(session) == await counts.recompute_details(session)
         expected = [await _figures_of_touchpoints(session, *span) for span in (whole, previous)]
     overview = await client.get(
         "/v1/insights/overview", params={"from": WHOLE_DAYS[0], "to": WHOLE_DAYS[1]}
@@ -215,6 +234,30 @@ async def _check_weak_spots(client: httpx.AsyncClient, database: Database) -> No
         s["moment"]: (s["touchpoints"], s["responses"], s["negatives"], s["complaints"])
         for s in ranked
     } == expected
+    async with database.read_sessions() as session:
+        lost = await _lost_times_of_touchpoints(session, _at(PARTIAL_DAYS[0]), _at(PARTIAL_DAYS[1]))
+    assert {
+        s["moment"]: (s["lost_time"]["responses"], round(s["lost_time"]["mean_minutes"], 9))
+        for s in ranked
+        if s["lost_time"] is not None
+    } == lost
+
+
+async def _lost_times_of_touchpoints(
+    session: AsyncSession, start: datetime, end: datetime
+) -> dict[str, tuple[int, float]]:
+    """(answers giving lost time, their mean minutes) per moment, from the touchpoints."""
+    rows = await session.execute(
+        select(Moment.key, func.count(), func.avg(Touchpoint.lost_minutes))
+        .join(Moment, Moment.id == Touchpoint.moment_id)
+        .where(
+            Touchpoint.occurred_at >= start,
+            Touchpoint.occurred_at < end,
+            Touchpoint.lost_minutes.is_not(None),
+        )
+        .group_by(Moment.key)
+    )
+    return {key: (int(n), round(float(mean), 9)) for key, n, mean in rows}
 
 
 @settings(

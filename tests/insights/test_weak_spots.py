@@ -483,6 +483,15 @@ CSV_HEADER = [
     "native_ces_mean",
     "native_ces_responses",
     "reasons",
+    "top_factors",
+    "lost_time_responses",
+    "lost_time_mean_minutes",
+    "lost_time_mean_interval_lower",
+    "lost_time_mean_interval_upper",
+    "lost_time_median_minutes",
+    "lost_time_median_interval_lower",
+    "lost_time_median_interval_upper",
+    "lost_time_hours_lost",
 ]
 
 

@@ -10,7 +10,9 @@ from sqlalchemy.engine import make_url
 
 from app.db import Database, sync_url
 from app.insights import counts
+from app.rollups import details as rollup_details
 from app.rollups import service as rollups
+from app.rollups.details import DetailKey
 from app.rollups.service import Counters, RollupKey
 from tests.servers import EXIT_WITHIN
 
@@ -85,6 +87,12 @@ class Rollups(NamedTuple):
     """What they should hold: counted afresh from the touchpoints."""
     pending: int
     """Deltas not folded yet."""
+    details_stored: dict[DetailKey, int]
+    """What the answers' detail rows hold (factors, lost time)."""
+    details_counted: dict[DetailKey, int]
+    """The detail rows plus their pending deltas."""
+    details_recount: dict[DetailKey, int]
+    """What the detail rows should hold, counted afresh from the touchpoints."""
 
 
 def read_rollups(database_url: str) -> Rollups:
@@ -99,6 +107,9 @@ def read_rollups(database_url: str) -> Rollups:
                     counted=await rollups.counted(session),
                     recount=await counts.recompute(session),
                     pending=(await rollups.pending(session)).deltas,
+                    details_stored=await rollup_details.stored(session),
+                    details_counted=await rollup_details.counted(session),
+                    details_recount=await counts.recompute_details(session),
                 )
         finally:
             await database.dispose()

@@ -230,7 +230,10 @@ def _raced_batch(stream: str, number: int) -> list[dict[str, Any]]:
             complaint=item % 9 == 0,
         )
         if item % 4:
-            body["rating"] = {"scale": "csat5", "value": 1 + position % 5}
+            value = 1 + position % 5
+            body["rating"] = {"scale": "csat5", "value": value, "lost_minutes": position % 7 * 10}
+            if value <= 2:
+                body["rating"]["factors"] = ["not-solved", "had-to-repeat"][: 1 + position % 2]
         items.append(body)
     return items
 
@@ -298,6 +301,8 @@ def test_erasing_clients_while_their_touchpoints_arrive_leaves_exact_counts(
     counted = read_rollups(postgres_url)
     assert counted.pending == 0
     assert counted.stored == counted.recount
+    assert counted.details_stored == counted.details_recount
+    assert counted.details_stored
     assert "Traceback" not in log, log
 
 

@@ -20,6 +20,8 @@ async def test_late_rating_is_recorded_on_an_unrated_touchpoint(client: httpx.As
         "score": 60.0,
         "sentiment": "negative",
         "rated_at": "2026-11-03T09:00:00Z",
+        "factors": None,
+        "lost_minutes": None,
     }
     assert stored["rating_history"] == []
 
