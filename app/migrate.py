@@ -24,7 +24,11 @@ def migrations_dir() -> Path:
     except ModuleNotFoundError:
         # A source tree imported without installing it (PYTHONPATH): beside the package.
         installed = None
-    for candidate in (installed, _SOURCE_TREE_MIGRATIONS):
+    # A checkout's own migrations come first: an editable install of another checkout maps
+    # the package to that one's directory, which may hold other revisions.
+    in_checkout = (_SOURCE_TREE_MIGRATIONS.parent / "pyproject.toml").is_file()
+    candidates = (_SOURCE_TREE_MIGRATIONS, installed) if in_checkout else (installed,)
+    for candidate in candidates:
         # Alembic reads the scripts from the file system: a package inside a zip won't do.
         if isinstance(candidate, Path) and (candidate / "env.py").is_file():
             return candidate

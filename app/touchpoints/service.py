@@ -562,8 +562,7 @@ async def rate(
         wrong = _factor_errors(picked, new.sentiment, offers, at="body.factors")
         if wrong:
             raise ValidationFailed(
-                "The rating picks factors its moment does not offer with answers of its "
-                "sentiment.",
+                "The rating picks factors its moment does not offer with answers of its sentiment.",
                 details=wrong,
             )
     answer = (new.scale.value, new.value, picked, rating.lost_minutes)
@@ -609,6 +608,26 @@ async def rate(
     outcome = "unchanged" if unchanged else "recorded"
     metrics.count_on_commit(session, metrics.LATE_RATINGS.labels(outcome))
     return await get_touchpoint(session, external_id=external_id)
+
+
+async def describe_answer(
+    session: AsyncSession,
+    *,
+    touchpoint: Touchpoint,
+    factors: Sequence[str],
+    lost_minutes: int | None,
+) -> None:
+    """Give the current answer its factors and lost time, as a client adds them after
+    answering (the survey page). The answer itself stays: no history entry, no new
+    notification. `factors` must already be offered for the answer's sentiment."""
+    picked = list(factors) or None
+    if (touchpoint.factors, touchpoint.lost_minutes) == (picked, lost_minutes):
+        return
+    before = facts_of(touchpoint)
+    touchpoint.factors = picked
+    touchpoint.lost_minutes = lost_minutes
+    await session.flush()
+    await rollups.record(session, (), rollup_details.replaced(before, facts_of(touchpoint)))
 
 
 def _history_entry(touchpoint: Touchpoint, *, replaced_at: datetime) -> RatingHistory:
