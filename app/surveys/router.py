@@ -16,7 +16,7 @@ from app.idempotency.router import IdempotentRoute
 from app.keys.access import requires
 from app.keys.schemas import Scope
 from app.scales import SCALES, Sentiment
-from app.surveys import service, tokens
+from app.surveys import lost_time, service, tokens
 from app.surveys.schemas import (
     SurveyBatchCreate,
     SurveyBatchError,
@@ -201,13 +201,17 @@ async def one_click_answer(
     except service.UnknownAnswer:
         return _bad_value(request, claims)
     await service.record_open(session, claims=claims, answered=True)
+    factors = await service.factors_offered(session, claims=claims, sentiment=sentiment)
+    language = claims.language
     return pages.render(
         request,
         "thanks.html",
-        claims.language,
+        language,
         negative=sentiment is Sentiment.negative,
         saved=False,
         page_url=f"/s/{token}",
+        factors=[(f.key, f.ru if language is Language.ru else f.en) for f in factors],
+        lost_time=[(choice.minutes, choice.label(language)) for choice in lost_time.CHOICES],
     )
 
 
@@ -220,18 +224,25 @@ def _bad_value(request: Request, claims: SurveyClaims) -> HTMLResponse:
 async def comment_page(
     token: str,
     request: Request,
-    session: SessionDep,
+    session: WriteSessionDep,
     settings: SettingsDep,
     comment: Annotated[str, Form(max_length=COMMENT_MAX_LENGTH)] = "",
+    factor: Annotated[list[str] | None, Form()] = None,
+    lost_minutes: Annotated[str, Form(max_length=8)] = "",
 ) -> Response:
+    """What the client adds after answering: a comment, the factors tapped (`factor`, once
+    per choice) and the time lost (one of the page's choices)."""
     try:
         claims = _claims(token, settings)
-        await service.touchpoint_of(session, claims=claims)
         # What the client typed is kept, less any NUL (which PostgreSQL text cannot hold):
         # a client's form is not refused over an invisible character.
-        written = comment.replace("\x00", "").strip()
-        if written:
-            await service.save_comment(session, claims=claims, comment=written)
+        await service.save_details(
+            session,
+            claims=claims,
+            comment=comment.replace("\x00", "").strip(),
+            factors=factor or [],
+            lost_minutes=lost_time.chosen(lost_minutes),
+        )
     except tokens.InvalidToken as invalid:
         return _invalid(request, invalid.reason)
     return pages.render(

@@ -9,8 +9,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import dialect_insert, one_of, utcnow
 from app.followups.targets import Targets
+from app.moments import factors as moment_factors
 from app.moments.models import Moment
-from app.scales import SCALES, Sentiment, normalise
+from app.scales import SCALES, ScaleName, Sentiment, normalise
 from app.surveys import tokens
 from app.surveys.models import Survey
 from app.surveys.schemas import (
@@ -153,11 +154,51 @@ async def answer(
     return rating.sentiment
 
 
-async def save_comment(session: AsyncSession, *, claims: SurveyClaims, comment: str) -> None:
-    """Keep what the client wrote with the touchpoint (the latest comment wins)."""
+async def factors_offered(
+    session: AsyncSession, *, claims: SurveyClaims, sentiment: Sentiment
+) -> list[moment_factors.Factor]:
+    """The factors the client may pick with an answer of `sentiment`, in the order the
+    moment lists them."""
     touchpoint = await touchpoint_of(session, claims=claims)
-    touchpoint.comment = comment
-    await session.flush()
+    moment = (
+        await session.execute(
+            select(Moment.factors, Moment.channel).where(Moment.id == touchpoint.moment_id)
+        )
+    ).one()
+    return moment_factors.of_moment(moment.factors, channel=moment.channel, sentiment=sentiment)
+
+
+async def save_details(
+    session: AsyncSession,
+    *,
+    claims: SurveyClaims,
+    comment: str,
+    factors: Sequence[str],
+    lost_minutes: int | None,
+) -> None:
+    """Keep what the client added after answering: the comment (the latest wins), and the
+    factors and time lost of the current answer.
+
+    Factor keys the answer's moment does not offer for its sentiment are dropped, not
+    refused: the client is not at fault for a form the moment changed since it was shown.
+    """
+    touchpoint = await touchpoint_of(session, claims=claims)
+    # Locked: the counts move from the details read here to the new ones, which an answer
+    # changed meanwhile (a second tab, the API) would make wrong.
+    await session.refresh(touchpoint, with_for_update=True)
+    if comment:
+        touchpoint.comment = comment
+        await session.flush()
+    if touchpoint.rating_scale is None or touchpoint.rating_value is None:
+        return  # nothing answered yet: the details would describe no answer
+    if not factors and lost_minutes is None:
+        return
+    sentiment = SCALES[ScaleName(touchpoint.rating_scale)].sentiment(touchpoint.rating_value)
+    offered = {f.key for f in await factors_offered(session, claims=claims, sentiment=sentiment)}
+    picked = [key for key in dict.fromkeys(factors) if key in offered][: moment_factors.MAX_PICKED]
+    await touchpoints_service.describe_answer(
+        session, touchpoint=touchpoint, factors=picked, lost_minutes=lost_minutes
+    )
 
 
 def _reach(moment: str | None, issued: int, opened: int, answered: int) -> SurveyReach:

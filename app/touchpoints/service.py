@@ -610,6 +610,26 @@ async def rate(
     return await get_touchpoint(session, external_id=external_id)
 
 
+async def describe_answer(
+    session: AsyncSession,
+    *,
+    touchpoint: Touchpoint,
+    factors: Sequence[str],
+    lost_minutes: int | None,
+) -> None:
+    """Give the current answer its factors and lost time, as a client adds them after
+    answering (the survey page). The answer itself stays: no history entry, no new
+    notification. `factors` must already be offered for the answer's sentiment."""
+    picked = list(factors) or None
+    if (touchpoint.factors, touchpoint.lost_minutes) == (picked, lost_minutes):
+        return
+    before = facts_of(touchpoint)
+    touchpoint.factors = picked
+    touchpoint.lost_minutes = lost_minutes
+    await session.flush()
+    await rollups.record(session, (), rollup_details.replaced(before, facts_of(touchpoint)))
+
+
 def _history_entry(touchpoint: Touchpoint, *, replaced_at: datetime) -> RatingHistory:
     assert touchpoint.rating_scale is not None
     assert touchpoint.rating_value is not None

@@ -7,60 +7,24 @@ violation) and photographed: into `MOT_SCREENSHOTS_DIR` when set (how
 `docs/screenshots/` is made), else into the test's temporary directory.
 """
 
-import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import httpx
 import pytest
 
 from tests.servers import Served
+from tests.ui.browser import (
+    CHROMIUM,
+    LAPTOP,
+    PHONE,
+    check_page,
+    require_chromium,
+    screenshots_dir,
+)
 from tests.ui.conftest import load_demo
 
-if TYPE_CHECKING:
-    from playwright.async_api import ViewportSize
-
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
-
-CHROMIUM = "/usr/bin/chromium"
-IN_CI = os.environ.get("MOT_TEST_REQUIRE_POSTGRES") == "1"
-LAPTOP: "ViewportSize" = {"width": 1280, "height": 800}
-PHONE: "ViewportSize" = {"width": 390, "height": 844}
-# A long page is cut at this height: the screenshots stay small enough to keep in git.
-SHOT_HEIGHT = 1800
-BLOCKING = {"serious", "critical"}
-
-
-def _screenshots(tmp_path: Path) -> Path:
-    chosen = os.environ.get("MOT_SCREENSHOTS_DIR")
-    directory = Path(chosen) if chosen else tmp_path / "screenshots"
-    directory.mkdir(parents=True, exist_ok=True)
-    return directory
-
-
-async def _check(page: Any, name: str, screenshots: Path) -> None:
-    """No serious or critical axe-core violation on the page; a screenshot of it."""
-    from axe_playwright_python.async_playwright import Axe
-
-    results = await Axe().run(page)
-    blocking = [
-        f"{violation['id']} ({violation['impact']}): {violation['help']} at "
-        + ", ".join(str(node["target"]) for node in violation["nodes"][:5])
-        for violation in results.response["violations"]
-        if violation["impact"] in BLOCKING
-    ]
-    assert blocking == [], f"{name}: {page.url}\n" + "\n".join(blocking)
-    await _screenshot(page, screenshots / f"{name}.png")
-
-
-async def _screenshot(page: Any, path: Path) -> None:
-    width = page.viewport_size["width"]
-    height = await page.evaluate("document.documentElement.scrollHeight")
-    await page.screenshot(
-        path=path,
-        full_page=True,
-        clip={"x": 0, "y": 0, "width": width, "height": min(height, SHOT_HEIGHT)},
-    )
 
 
 def _percent(share: float) -> str:
@@ -102,14 +66,11 @@ async def test_an_analyst_signs_in_reads_the_overview_and_signs_out(
 ) -> None:
     if backend != "sqlite":
         pytest.skip("the pages' figures are checked on both databases without a browser")
-    if not Path(CHROMIUM).exists():
-        if IN_CI:
-            pytest.fail(f"{CHROMIUM} is missing: .ci/run installs Debian's chromium")
-        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)")
+    require_chromium()
     from playwright.async_api import async_playwright
 
     await load_demo(database_url)
-    screenshots = _screenshots(tmp_path)
+    screenshots = screenshots_dir(tmp_path)
     with Served(database_url, tmp_path / "serve.log") as server, server.client() as api:
         # Read to look, manage to move a follow-up along from its page.
         created = api.post("/v1/keys", json={"name": "analyst", "scopes": ["read", "manage"]})
@@ -134,15 +95,15 @@ async def test_an_analyst_signs_in_reads_the_overview_and_signs_out(
 
                 await page.goto(f"{server.base_url}/ui/?days=90")
                 assert "/ui/sign-in" in page.url
-                await _check(page, "sign-in", screenshots)
+                await check_page(page, "sign-in", screenshots)
                 await page.fill("#key", read_key)
                 await page.click("form[action='/ui/sign-in'] button")
                 await page.wait_for_url(f"{server.base_url}/ui/?days=90")
                 assert await page.locator("#weak-spots tbody tr").count() > 0
                 assert await _shown(page) == await _expected(page, api)
-                await _check(page, "overview", screenshots)
+                await check_page(page, "overview", screenshots)
                 await page.set_viewport_size(PHONE)
-                await _check(page, "overview-phone", screenshots)
+                await check_page(page, "overview-phone", screenshots)
                 await page.set_viewport_size(LAPTOP)
 
                 await page.click("nav.windows a:text-is('7 days')")
@@ -168,19 +129,19 @@ async def test_an_analyst_signs_in_reads_the_overview_and_signs_out(
                     await shown.nth(i).get_attribute("data-team")
                     for i in range(await shown.count())
                 ] == named[1]
-                await _check(page, "moment", screenshots)
+                await check_page(page, "moment", screenshots)
 
                 await page.goto(f"{server.base_url}/ui/hotspots?days=90")
-                await _check(page, "hotspots", screenshots)
+                await check_page(page, "hotspots", screenshots)
 
                 await page.goto(f"{server.base_url}/ui/moments?days=90")
-                await _check(page, "catalogue", screenshots)
+                await check_page(page, "catalogue", screenshots)
 
                 await page.goto(f"{server.base_url}/ui/follow-ups")
-                await _check(page, "follow-ups", screenshots)
+                await check_page(page, "follow-ups", screenshots)
                 await page.click("table a[href^='/ui/follow-ups/'] >> nth=0")
                 await page.wait_for_url("**/ui/follow-ups/*")
-                await _check(page, "follow-up", screenshots)
+                await check_page(page, "follow-up", screenshots)
                 # Moved along from the page, the client sees the message on their status page.
                 message = "We found what went wrong and are putting it right."
                 await page.fill("#client_message", message)
