@@ -263,6 +263,7 @@ def demo_command(
                 payloads=payloads,
                 follow_up_targets=followups_targets.from_settings(get_settings()),
                 progress=progress,
+                actions=demo.planted_actions(end),
             )
         )
     if as_json:

@@ -98,6 +98,7 @@ async def test_the_demo_problems_are_found_as_the_demo_describes_them(
             database,
             payloads=demo.generate(touchpoints=30_000, days=180, seed=7, until=DEMO_UNTIL),
             follow_up_targets=followups_targets.from_settings(settings),
+            actions=demo.planted_actions(DEMO_UNTIL),
         )
     finally:
         await database.dispose()
@@ -131,3 +132,19 @@ async def test_the_demo_problems_are_found_as_the_demo_describes_them(
     assert by_hours["data"][0]["moment"] == demo.LONG_WAITS != ranked[0]
     hours = [item["lost_time"]["hours_lost"] for item in by_hours["data"]]
     assert hours == sorted(hours, reverse=True)
+
+    actions = (await client.get("/v1/insights/actions")).json()["data"]
+    effects = {action["moment"]: action["effect"] for action in actions}
+    call_ahead = effects["onsite.visit"]
+    assert call_ahead["prob_improved"] > 0.95
+    assert call_ahead["net_interval"]["upper"] < 0, call_ahead
+    assert call_ahead["verdict"] == "improved"
+    template = effects["email.resolution-notice"]
+    assert template["interval"]["lower"] < 0 < template["interval"]["upper"]
+    assert template["verdict"] == "unclear"
+
+    # Comments in both languages: the Russian ones are read as well as the English ones.
+    words = await get_json(client, "/v1/moments/portal.password-reset/words", DEMO_WINDOW)
+    terms = [item["term"] for item in words["data"]]
+    assert any(term.isascii() for term in terms)
+    assert any(not term.isascii() for term in terms)
