@@ -20,8 +20,9 @@ last 30 days (the default window of the insights):
   priority, costs each client only minutes;
 - two improvement actions: technicians who call ahead with their arrival time on
   `onsite.visit` 70 days before the end, after which its negative rate fell from 25% to 5%
-  (the action's effect says it improved, net of the other satisfaction-scale moments), and a new template for
-  `email.resolution-notice` 60 days before the end, which changed nothing (unclear);
+  (the action's effect says it improved, net of the other satisfaction-scale moments),
+  and a new template for `email.resolution-notice` 60 days before the end, which changed
+  nothing (unclear);
 - about a third of the comments are in Russian, so what clients say is read in both
   languages.
 
