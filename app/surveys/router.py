@@ -236,7 +236,7 @@ async def comment_page(
         claims = _claims(token, settings)
         # What the client typed is kept, less any NUL (which PostgreSQL text cannot hold):
         # a client's form is not refused over an invisible character.
-        await service.save_details(
+        sentiment = await service.save_details(
             session,
             claims=claims,
             comment=comment.replace("\x00", "").strip(),
@@ -246,7 +246,12 @@ async def comment_page(
     except tokens.InvalidToken as invalid:
         return _invalid(request, invalid.reason)
     return pages.render(
-        request, "thanks.html", claims.language, negative=False, saved=True, page_url=f"/s/{token}"
+        request,
+        "thanks.html",
+        claims.language,
+        negative=sentiment is Sentiment.negative,
+        saved=True,
+        page_url=f"/s/{token}",
     )
 
 

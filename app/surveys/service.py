@@ -11,7 +11,7 @@ from app.db import dialect_insert, one_of, utcnow
 from app.followups.targets import Targets
 from app.moments import factors as moment_factors
 from app.moments.models import Moment
-from app.scales import SCALES, ScaleName, Sentiment, normalise
+from app.scales import SCALES, Sentiment, normalise
 from app.surveys import tokens
 from app.surveys.models import Survey
 from app.surveys.schemas import (
@@ -175,9 +175,10 @@ async def save_details(
     comment: str,
     factors: Sequence[str],
     lost_minutes: int | None,
-) -> None:
+) -> Sentiment | None:
     """Keep what the client added after answering: the comment (the latest wins), and the
-    factors and time lost of the current answer.
+    factors and time lost of the current answer. Returns the answer's sentiment (None if
+    the client has not answered), which the page thanks them for.
 
     Factor keys the answer's moment does not offer for its sentiment are dropped, not
     refused: the client is not at fault for a form the moment changed since it was shown.
@@ -189,16 +190,17 @@ async def save_details(
     if comment:
         touchpoint.comment = comment
         await session.flush()
-    if touchpoint.rating_scale is None or touchpoint.rating_value is None:
-        return  # nothing answered yet: the details would describe no answer
+    if touchpoint.sentiment is None:
+        return None  # nothing answered yet: the details would describe no answer
+    sentiment = Sentiment(touchpoint.sentiment)
     if not factors and lost_minutes is None:
-        return
-    sentiment = SCALES[ScaleName(touchpoint.rating_scale)].sentiment(touchpoint.rating_value)
+        return sentiment
     offered = {f.key for f in await factors_offered(session, claims=claims, sentiment=sentiment)}
     picked = [key for key in dict.fromkeys(factors) if key in offered][: moment_factors.MAX_PICKED]
     await touchpoints_service.describe_answer(
         session, touchpoint=touchpoint, factors=picked, lost_minutes=lost_minutes
     )
+    return sentiment
 
 
 def _reach(moment: str | None, issued: int, opened: int, answered: int) -> SurveyReach:

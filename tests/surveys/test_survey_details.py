@@ -56,6 +56,9 @@ async def test_a_bad_answer_offers_its_channels_negative_factors_and_keeps_what_
         },
     )
     assert saved.status_code == 200
+    # Still sorry, not glad: the client told us it went badly.
+    assert "We are sorry it was not good." in saved.text
+    assert "keep doing what works" not in saved.text
     stored = await _stored(client, "d1")
     assert stored["rating"]["factors"] == ["waited-too-long", "had-to-repeat"]
     assert stored["rating"]["lost_minutes"] == 60
