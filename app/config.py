@@ -117,6 +117,15 @@ class Settings(BaseSettings):
         "asking again; a key revoked through one process stops working in the others within "
         "this time (in that process at once). 0: every request asks the database.",
     )
+    answers_kept: int = Field(
+        default=64,
+        ge=0,
+        le=10_000,
+        description="Figures over whole UTC days a process keeps and gives again while the "
+        "counts and the moments they were computed from stay the same (weak spots: one per "
+        "distinct question); every new touchpoint, rating, fold or rebuild makes them new. "
+        "0: every request computes its figures.",
+    )
     alert_interval_seconds: float = Field(
         default=300,
         ge=0,

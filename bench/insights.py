@@ -25,6 +25,7 @@ part of a day is read from the touchpoints. The moment report's comments are.
 """
 
 import argparse
+import asyncio
 import sqlite3
 import statistics
 import subprocess
@@ -42,8 +43,9 @@ import psycopg
 from numpy.typing import NDArray
 from sqlalchemy.engine import make_url
 
+from app.db import Database
 from app.scales import SCALES, ScaleName
-from app.touchpoints import bulk
+from app.touchpoints import bulk, partitions
 from bench.common import (
     AUTH,
     DEFAULT_POSTGRES_URL,
@@ -266,6 +268,9 @@ def built_after(url: str, table: str, *, constraints: str) -> Iterator[None]:
     names = {"table": table, "kinds": list(constraints)}
     with psycopg.connect(_dsn(url), autocommit=True) as connection:
         indexes = connection.execute(_SECONDARY_INDEXES, names).fetchall()
+        # A partitioned table's index reads "ON ONLY <table>", which would make it again
+        # for the parent alone (invalid, with no index on any partition).
+        create = [definition.replace(" ON ONLY ", " ON ", 1) for _, definition in indexes]
         kept = connection.execute(_CONSTRAINTS, names).fetchall()
         for name, _ in indexes:
             connection.execute(f"DROP INDEX {name}")
@@ -275,7 +280,7 @@ def built_after(url: str, table: str, *, constraints: str) -> Iterator[None]:
     began = time.perf_counter()
     with psycopg.connect(_dsn(url), autocommit=True) as connection:
         connection.execute("SET maintenance_work_mem = '1GB'")
-        for _, definition in indexes:
+        for definition in create:
             connection.execute(definition)
         for name, definition in kept:
             connection.execute(f"ALTER TABLE {table} ADD CONSTRAINT {name} {definition}")
@@ -285,7 +290,21 @@ def built_after(url: str, table: str, *, constraints: str) -> Iterator[None]:
     _progress(f"  {table}: indexes and constraints built in {time.perf_counter() - began:.0f} s")
 
 
+async def _make_partitions(url: str, shape: Shape) -> None:
+    """The monthly partitions of every month the data covers, as the service would have made
+    them month after month (otherwise every touchpoint would land in the default one)."""
+    database = Database(url)
+    first = (shape.end - timedelta(days=shape.days)).date()
+    months = (shape.end.year - first.year) * 12 + shape.end.month - first.month
+    try:
+        async with database.write_sessions() as session, session.begin():
+            await partitions.ensure(session, today=first, months_ahead=months + 1)
+    finally:
+        await database.dispose()
+
+
 def load_postgres(url: str, shape: Shape) -> None:
+    asyncio.run(_make_partitions(url, shape))
     with psycopg.connect(_dsn(url)) as connection:
         connection.cursor().executemany(
             MOMENT_INSERT.format(p="%s", now="now()"), shape.moment_rows()
@@ -499,9 +518,12 @@ def _print_sizes(backend: str, url: str) -> None:
     if backend == "postgresql":
         with psycopg.connect(_dsn(url)) as connection:
             rows = connection.execute(statement).fetchall()
-            for table in ("touchpoint", "moment_rollup"):
+            for table in ("touchpoint", "moment_rollup", "detail_rollup"):
+                # Over the partitions too: a partitioned table itself holds nothing.
                 size = connection.execute(
-                    "SELECT pg_size_pretty(pg_total_relation_size(%s))", (table,)
+                    "SELECT pg_size_pretty(coalesce((SELECT sum(pg_total_relation_size(relid)) "
+                    "FROM pg_partition_tree(%s)), pg_total_relation_size(%s)))",
+                    (table, table),
                 ).fetchone()
                 sizes.append(f"{table} {size[0] if size else '?'}")
     else:

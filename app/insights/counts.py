@@ -31,7 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import UtcDateTime
 from app.rollups import details as rollup_details
-from app.rollups import reads
+from app.rollups import epoch, reads
 from app.rollups import service as rollups
 from app.rollups.details import DetailKey, DetailTally
 from app.rollups.models import DetailRollup, MomentRollup
@@ -416,6 +416,7 @@ async def rebuild(
     _stepped(0)
 
     await rollups.lock_for_rebuild(session)
+    await epoch.raise_epoch(session)
     columns = [*rollups.KEY_COLUMNS, *rollups.STORED_COLUMNS]
     if since is None:
         await rollups.discard_pending(session)

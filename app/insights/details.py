@@ -16,6 +16,7 @@ from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
 from typing import TypeVar
 
+import numpy as np
 from scipy import special
 
 from app.insights import stats
@@ -154,9 +155,10 @@ def lost_time(minutes: Mapping[int, int]) -> LostTime | None:
     # Largest l with P(B <= l - 1) <= alpha/2, B ~ Binomial(n, 1/2): [x(l), x(n+1-l)]
     # then covers the median with probability 1 - 2 P(B <= l - 1) >= LOST_TIME_LEVEL.
     tail = (1 - LOST_TIME_LEVEL) / 2
-    rank = 1
-    while rank < middle and float(special.bdtr(rank, n, 0.5)) <= tail:
-        rank += 1
+    # l is the first of 1 .. middle - 1 with P(B <= l) > alpha/2, else middle: one vectorised
+    # call over the candidates instead of one per rank.
+    beyond = np.flatnonzero(special.bdtr(np.arange(1, middle), n, 0.5) > tail)
+    rank = int(beyond[0]) + 1 if beyond.size else middle
     return LostTime(
         responses=n,
         mean=mean,

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from app.csv_response import CSV_RESPONSE, FormatQuery, csv_response, wants_csv
 from app.db import ReplicaSessionDep
 from app.errors import error_responses
-from app.figures import WindowDep
+from app.figures import WindowDep, json_response
 from app.insights import service
 from app.insights.schemas import (
     BreakdownRow,
@@ -115,9 +115,10 @@ async def weak_spots(
         min_responses=min_responses,
         limit=limit,
         order=order,
+        answers=request.app.state.answers,
     )
     if not wants_csv(request, output):
-        return result
+        return json_response(result)
     return weak_spots_csv(result)
 
 

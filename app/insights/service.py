@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.errors import NotFound
 from app.figures import Window
 from app.insights import counts, details, stats, words
+from app.insights.answers import AnswerCache
 from app.insights.schemas import (
     BreakdownRow,
     CesRead,
@@ -66,6 +67,7 @@ from app.insights.schemas import (
 )
 from app.moments import factors as moment_factors
 from app.moments.models import Moment
+from app.rollups import epoch
 from app.rollups.details import DetailTally
 from app.rollups.reads import CellKey, Slice
 from app.rollups.service import Dimension
@@ -309,10 +311,42 @@ async def weak_spots(
     min_responses: int,
     limit: int,
     order: WeakSpotOrder = WeakSpotOrder.priority,
+    answers: AnswerCache[WeakSpotsRead] | None = None,
 ) -> WeakSpotsRead:
     """Moments ranked by priority (or by hours lost), with confidence, trend, team
-    consistency, reasons, leading negative factors and lost time."""
+    consistency, reasons, leading negative factors and lost time.
+
+    With `answers`, a window of whole UTC days is answered from there when the counts and
+    the catalog are those it was computed from (`app.insights.answers`)."""
     admitted = await _admitted(session, scope)
+    if answers is None or not span.whole_days:
+        return await _weak_spots(session, span, scope, admitted, min_responses, limit, order)
+    question = (
+        "weak-spots",
+        span,
+        scope,
+        min_responses,
+        limit,
+        order,
+        await epoch.state(session),
+        repr(sorted(admitted.items())),
+    )
+    found = answers.get(question)
+    if found is None:
+        found = await _weak_spots(session, span, scope, admitted, min_responses, limit, order)
+        answers.put(question, found)
+    return found
+
+
+async def _weak_spots(
+    session: AsyncSession,
+    span: Window,
+    scope: Scope,
+    admitted: Mapping[int, CatalogEntry],
+    min_responses: int,
+    limit: int,
+    order: WeakSpotOrder,
+) -> WeakSpotsRead:
     current, before = await moment_tallies(
         session, spans=[span, span.previous], part=scope.slice(), admitted=admitted
     )

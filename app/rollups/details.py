@@ -246,12 +246,13 @@ async def tallies(
     if moment_id is not None:
         params["moment_id"] = moment_id
     statement = _window(dimension, moment_id is not None)
-    for row in (await session.execute(statement, params)).all():
-        if row.answers:
-            tally = into.get(row.moment_id)
+    rows = (await session.execute(statement, params)).all()
+    for moment_id, sentiment, kind, item, answers in rows:
+        if answers:
+            tally = into.get(moment_id)
             if tally is None:
-                tally = into[row.moment_id] = DetailTally()
-            tally.add(sentiment=row.sentiment, kind=row.kind, item=row.item, answers=row.answers)
+                tally = into[moment_id] = DetailTally()
+            tally.add(sentiment=sentiment, kind=kind, item=item, answers=answers)
 
 
 # --- the whole table, for rebuilds and checks ---

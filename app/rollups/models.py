@@ -161,3 +161,18 @@ class DetailDelta(Base):
     kind: Mapped[str] = mapped_column(String(8))
     item: Mapped[str] = mapped_column(String(40))
     answers: Mapped[int] = mapped_column(Integer)
+
+
+class RollupEpoch(Base):
+    """One row: a number raised by every transaction that takes deltas away or writes the
+    rollups themselves (a fold, a rebuild), never by the writers appending deltas.
+
+    Between two raises the deltas only grow, so the epoch and how many deltas there are
+    name the counts a snapshot sees: an answer computed from them can be kept and given
+    again while both stay the same (`app.rollups.epoch`).
+    """
+
+    __tablename__ = "rollup_epoch"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    epoch: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
