@@ -31,7 +31,6 @@ from app.inputs import (
 )
 from app.insights.answers import AnswerCache
 from app.insights.router import router as insights_router
-from app.insights.schemas import WeakSpotsRead
 from app.keys.access import VerifiedKeys, document_scopes
 from app.keys.router import router as keys_router
 from app.migrate import head_revisions
@@ -186,7 +185,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.database = database
     app.state.verified_keys = VerifiedKeys(settings.api_key_cache_seconds)
-    app.state.answers = AnswerCache[WeakSpotsRead](settings.answers_kept)
+    app.state.answers = AnswerCache(settings.answers_kept)
     app.state.schema_heads = head_revisions(settings.database_url)
     install_error_handlers(app)
     install_docs(app)

@@ -10,27 +10,29 @@ rebuild runs, or a moment changes. Per process, least recently used out first.
 from collections import OrderedDict
 from collections.abc import Hashable
 from threading import Lock
-from typing import Generic, TypeVar
+from typing import TypeVar
 
 Answer = TypeVar("Answer")
 
 
-class AnswerCache(Generic[Answer]):
+class AnswerCache:
     """At most `size` answers by key; size 0 keeps none."""
 
     def __init__(self, size: int) -> None:
         self.size = size
-        self._answers: OrderedDict[Hashable, Answer] = OrderedDict()
+        self._answers: OrderedDict[Hashable, object] = OrderedDict()
         self._lock = Lock()
 
-    def get(self, key: Hashable) -> Answer | None:
+    def get(self, key: Hashable, kind: type[Answer]) -> Answer | None:
+        """The answer kept under `key`, if it is one of `kind`."""
         with self._lock:
             answer = self._answers.get(key)
-            if answer is not None:
-                self._answers.move_to_end(key)
+            if not isinstance(answer, kind):
+                return None
+            self._answers.move_to_end(key)
             return answer
 
-    def put(self, key: Hashable, answer: Answer) -> None:
+    def put(self, key: Hashable, answer: object) -> None:
         if self.size <= 0:
             return
         with self._lock:

@@ -199,9 +199,15 @@ async def moment_report(
     """Rating distribution per scale, a time series, breakdowns by team, agent and channel
     with adjusted rates, and the latest comments left with negative ratings. As CSV: the
     breakdown rows, or the time series with `table=series`."""
-    report = await service.moment_report(session, key=key, span=span, granularity=granularity)
+    report = await service.moment_report(
+        session,
+        key=key,
+        span=span,
+        granularity=granularity,
+        answers=request.app.state.answers,
+    )
     if not wants_csv(request, output):
-        return report
+        return json_response(report)
     return moment_report_csv(report, table=table)
 
 

@@ -5,7 +5,7 @@ from `stats`; this module joins them to the moments catalogue and shapes the ans
 """
 
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any, NamedTuple
@@ -311,7 +311,7 @@ async def weak_spots(
     min_responses: int,
     limit: int,
     order: WeakSpotOrder = WeakSpotOrder.priority,
-    answers: AnswerCache[WeakSpotsRead] | None = None,
+    answers: AnswerCache | None = None,
 ) -> WeakSpotsRead:
     """Moments ranked by priority (or by hours lost), with confidence, trend, team
     consistency, reasons, leading negative factors and lost time.
@@ -321,21 +321,21 @@ async def weak_spots(
     admitted = await _admitted(session, scope)
     if answers is None or not span.whole_days:
         return await _weak_spots(session, span, scope, admitted, min_responses, limit, order)
-    question = (
-        "weak-spots",
-        span,
-        scope,
-        min_responses,
-        limit,
-        order,
-        await epoch.state(session),
-        repr(sorted(admitted.items())),
-    )
-    found = answers.get(question)
+    asked = ("weak-spots", span, scope, min_responses, limit, order)
+    question = await _question(session, asked, admitted)
+    found = answers.get(question, WeakSpotsRead)
     if found is None:
         found = await _weak_spots(session, span, scope, admitted, min_responses, limit, order)
         answers.put(question, found)
     return found
+
+
+async def _question(
+    session: AsyncSession, asked: tuple[Hashable, ...], catalog: Mapping[int, CatalogEntry]
+) -> tuple[Hashable, ...]:
+    """The key of an answer over whole UTC days: what was asked, the counts the session's
+    snapshot sees and the catalog as read (`app.insights.answers`)."""
+    return (*asked, await epoch.state(session), repr(sorted(catalog.items())))
 
 
 async def _weak_spots(
@@ -686,12 +686,40 @@ async def hotspots(
 
 
 async def moment_report(
-    session: AsyncSession, *, key: str, span: Window, granularity: Granularity
+    session: AsyncSession,
+    *,
+    key: str,
+    span: Window,
+    granularity: Granularity,
+    answers: AnswerCache | None = None,
 ) -> MomentReport:
-    """A moment in a window: totals, distributions, time series, breakdowns, comments."""
+    """A moment in a window: totals, distributions, time series, breakdowns, comments.
+
+    With `answers`, the figures of a window of whole UTC days are given again while the
+    counts and the catalog stay the same; the comments, which can change without the
+    counts, are always read afresh."""
     moment = await session.scalar(select(Moment).where(Moment.key == key))
     if moment is None:
         raise NotFound(f"No moment with key '{key}'.")
+    comments = await _negative_comments(session, moment, span)
+    if answers is None or not span.whole_days:
+        report = await _counted_report(session, moment, span, granularity)
+    else:
+        # The team test's q-value is corrected across every moment: all of them count.
+        asked = ("moment-report", moment.id, span, granularity)
+        question = await _question(session, asked, await _admitted(session, Scope()))
+        kept = answers.get(question, MomentReport)
+        if kept is None:
+            kept = await _counted_report(session, moment, span, granularity)
+            answers.put(question, kept)
+        report = kept
+    return report.model_copy(update={"negative_comments": comments})
+
+
+async def _counted_report(
+    session: AsyncSession, moment: Moment, span: Window, granularity: Granularity
+) -> MomentReport:
+    """The moment report's figures, all from the counts (its comments left empty)."""
     daily = await counts.tallies(
         session, start=span.start, end=span.end, part=Slice(moment_id=moment.id, daily=True)
     )
@@ -720,7 +748,7 @@ async def moment_report(
         team_limits=_team_limits(by_team, _share(totals.negatives, totals.responses)),
         by_agent=await _breakdown(session, moment, span, Dimension.agent),
         by_channel=await _breakdown(session, moment, span, Dimension.channel),
-        negative_comments=await _negative_comments(session, moment, span),
+        negative_comments=[],
     )
 
 

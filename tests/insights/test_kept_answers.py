@@ -1,4 +1,4 @@
-"""Weak spots kept per process (`MOT_ANSWERS_KEPT`) are always the answer a fresh
+"""Weak spots and moment reports kept per process (`MOT_ANSWERS_KEPT`) are always the answer a fresh
 computation gives: checked against a second service on the same database that keeps none,
 after every kind of change to what the figures are computed from."""
 
@@ -7,16 +7,19 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import update
 
 from app.db import Database
 from app.insights import counts
 from app.rollups import service as rollups
+from app.touchpoints.models import Touchpoint
 from tests.conftest import ClientFactory
 from tests.insights.builders import add_moment, get_json, post, rated, window
 
 pytestmark = pytest.mark.anyio
 
 WEAK_SPOTS = "/v1/insights/weak-spots"
+REPORT = "/v1/moments/m.kept/report"
 WEEK = window("2026-10-05T00:00:00Z", "2026-10-12T00:00:00Z")
 PARTIAL_WEEK = window("2026-10-05T06:00:00Z", "2026-10-12T00:00:00Z")
 
@@ -38,6 +41,15 @@ async def _rebuild(database: Database) -> None:
         await counts.rebuild(session)
 
 
+async def _comment(database: Database, touchpoint_id: str, comment: str) -> None:
+    async with database.write_sessions() as session, session.begin():
+        await session.execute(
+            update(Touchpoint)
+            .where(Touchpoint.external_id == touchpoint_id)
+            .values(comment=comment)
+        )
+
+
 def _batch(prefix: str, values: list[int | None]) -> list[dict[str, Any]]:
     items = rated("m.kept", "2026-10-06T09:00:00Z", "csat5", values, team="blue", client_ref=prefix)
     for position, item in enumerate(items):
@@ -49,10 +61,14 @@ async def test_a_kept_answer_is_the_one_computing_again_gives_after_every_change
     make_client: ClientFactory, database: Database
 ) -> None:
     async with make_client() as keeping, make_client(answers_kept=0) as computing:
+        comments: list[list[str]] = []
 
         async def same_answer(params: dict[str, str] = WEEK) -> dict[str, Any]:
             kept = await get_json(keeping, WEAK_SPOTS, params)
             assert kept == await get_json(computing, WEAK_SPOTS, params)
+            report = await get_json(keeping, REPORT, params)
+            assert report == await get_json(computing, REPORT, params)
+            comments.append([comment["comment"] for comment in report["negative_comments"]])
             return kept  # type: ignore[no-any-return]
 
         async def touchpoints_of(answer: dict[str, Any]) -> int:
@@ -76,6 +92,9 @@ async def test_a_kept_answer_is_the_one_computing_again_gives_after_every_change
                 ),
             ),
             ("a fold", lambda: _fold(database)),
+            # A comment alone (as the survey page stores it) changes no count: the report's
+            # comments are read every time.
+            ("a comment", lambda: _comment(database, "b-3", "nobody called back")),
             (
                 "a moment's target",
                 lambda: keeping.patch("/v1/moments/m.kept", json={"target_negative_rate": 0.05}),
@@ -92,8 +111,9 @@ async def test_a_kept_answer_is_the_one_computing_again_gives_after_every_change
         assert await touchpoints_of(answers[2]) == 8, "the second batch must show"
         negatives = [answer["data"][0]["negatives"] for answer in answers]
         assert negatives[2:4] == [4, 5], "the late rating must show"
-        assert answers[5]["data"][0]["target_negative_rate"] == 0.05
-        assert await touchpoints_of(answers[7]) == 4, "the erased client's must go"
+        assert comments[6] == ["nobody called back"], "the new comment must show"
+        assert answers[6]["data"][0]["target_negative_rate"] == 0.05
+        assert await touchpoints_of(answers[8]) == 4, "the erased client's must go"
 
 
 async def test_a_window_with_part_of_a_day_is_computed_every_time(
