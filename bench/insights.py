@@ -3,8 +3,11 @@
 Generates a year of touchpoints (default 1,000,000 over 200 moments, 30 teams, 5 channels,
 365 days up to now), loads them straight into a fresh database (PostgreSQL: COPY in
 chunks, the touchpoint's secondary indexes and foreign key put back after the load; SQLite:
-executemany), counts them into the rollups with `mot rollups rebuild`, starts a real
-`mot serve` (1 worker) and times over HTTP, one request at a time, after a warm-up:
+executemany), counts them into the rollups with `mot rollups rebuild`, starts two real
+`mot serve` processes (1 worker each) and times over HTTP, one request at a time, after a
+warm-up. One computes every answer (`MOT_ANSWERS_KEPT=0`); the other keeps answers as
+configured by default, and since no data arrives during the run it gives kept ones after the
+first round: the two columns are a window's first read and its repeated reads.
 
 - weak spots over the default window (no `from`/`to`: the 30 whole UTC days ending with
   today), over the 365 whole UTC days ending with today, and over the default window for
@@ -421,25 +424,30 @@ def queries(shape: Shape) -> list[Query]:
 
 
 def time_queries(
-    client: httpx.Client,
+    clients: dict[str, httpx.Client],
     naive: Callable[[datetime, datetime], float],
     listed: list[Query],
     args: argparse.Namespace,
-) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
-    """Each query in turn, round after round: HTTP and naive timings by label."""
-    served: dict[str, list[float]] = {query.label: [] for query in listed}
+) -> tuple[dict[tuple[str, str], list[float]], dict[str, list[float]]]:
+    """Each query in turn on each service, round after round: HTTP timings by (service,
+    label) and naive timings by label."""
+    served: dict[tuple[str, str], list[float]] = {
+        (name, query.label): [] for name in clients for query in listed
+    }
     direct: dict[str, list[float]] = {query.label: [] for query in listed if query.naive}
     for round_number in range(args.warmup + args.repeats):
         for query in listed:
-            began = time.perf_counter()
-            response = client.get(query.path, params=query.params)
-            elapsed = time.perf_counter() - began
-            response.raise_for_status()
+            for name, client in clients.items():
+                began = time.perf_counter()
+                response = client.get(query.path, params=query.params)
+                elapsed = time.perf_counter() - began
+                response.raise_for_status()
+                if round_number >= args.warmup:
+                    served[(name, query.label)].append(elapsed)
             if query.naive and round_number == 0:
                 naive(*query.naive)  # warms the database's caches as the requests do
             if round_number < args.warmup:
                 continue
-            served[query.label].append(elapsed)
             if query.naive and round_number < args.warmup + args.naive_repeats:
                 direct[query.label].append(naive(*query.naive))
     return served, direct
@@ -478,34 +486,47 @@ def loaded_database(backend: str, shape: Shape, args: argparse.Namespace) -> Ite
             print(f"kept: {url}")
 
 
+def _figures(timings: list[float]) -> str:
+    return f"{statistics.median(timings) * 1000:>8.1f} /{p95(timings) * 1000:>6.1f}"
+
+
 def run_backend(backend: str, shape: Shape, args: argparse.Namespace) -> None:
     with (
         loaded_database(backend, shape, args) as url,
         naive_runner(backend, url) as naive,
-        running_service(url, workers=1) as service,
-        httpx.Client(base_url=service.url, timeout=300, headers=AUTH) as client,
+        running_service(url, workers=1, environment={"MOT_ANSWERS_KEPT": "0"}) as computing,
+        running_service(url, workers=1) as keeping,
+        httpx.Client(base_url=computing.url, timeout=300, headers=AUTH) as computing_client,
+        httpx.Client(base_url=keeping.url, timeout=300, headers=AUTH) as keeping_client,
     ):
         listed = queries(shape)  # after the load, which may take a while at 10M
-        served, direct = time_queries(client, naive, listed, args)
+        clients = {"computed": computing_client, "kept": keeping_client}
+        served, direct = time_queries(clients, naive, listed, args)
         print(
-            f"{'query':<40}{'median ms':>10}{'p95 ms':>9}"
-            f"{'naive GROUP BY median':>23}{'p95':>8}{'naive/endpoint':>16}"
+            "median / p95 ms; computed: every request computes (MOT_ANSWERS_KEPT=0); kept: "
+            "the default, answers kept while the counts stay the same (no data arrives "
+            "during the run)"
+        )
+        print(
+            f"{'query':<38}{'computed':>16}{'kept':>16}{'naive GROUP BY':>16}"
+            f"{'naive/computed':>16}{'naive/kept':>12}"
         )
         for query in listed:
-            timings = served[query.label]
-            median = statistics.median(timings)
-            line = f"{query.label:<40}{median * 1000:>10.1f}{p95(timings) * 1000:>9.1f}"
+            computed, kept = served[("computed", query.label)], served[("kept", query.label)]
+            line = f"{query.label:<38}{_figures(computed)}{_figures(kept)}"
             if query.label in direct:
                 naive_timings = direct[query.label]
                 naive_median = statistics.median(naive_timings)
                 line += (
-                    f"{naive_median * 1000:>23.0f}{p95(naive_timings) * 1000:>8.0f}"
-                    f"{naive_median / median:>16.1f}"
+                    f"{_figures(naive_timings)}"
+                    f"{naive_median / statistics.median(computed):>16.1f}"
+                    f"{naive_median / statistics.median(kept):>12.1f}"
                 )
             print(line)
         requests = (args.warmup + args.repeats) * len(listed)
-        print(f"server memory after {requests} requests:")
-        print_server_memory(service.pid)
+        print(f"server memory after {requests} requests each:")
+        print_server_memory(computing.pid)
+        print_server_memory(keeping.pid)
 
 
 def _print_sizes(backend: str, url: str) -> None:
@@ -588,7 +609,7 @@ def main() -> None:
         f"{args.touchpoints:,} touchpoints, {args.moments} moments, {args.teams} teams, "
         f"{len(CHANNELS)} channels, {args.days} days up to now; {args.repeats} requests per "
         f"query after {args.warmup} rounds of warm-up, one at a time, over HTTP to `mot serve` "
-        "(1 worker)"
+        "(1 worker each: one computing every answer, one keeping them)"
     )
     for backend in args.backends.split(","):
         run_backend(backend, shape, args)

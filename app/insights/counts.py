@@ -162,9 +162,15 @@ async def response_counts(
 
 
 async def details(
-    session: AsyncSession, *, start: datetime, end: datetime, part: Slice
+    session: AsyncSession,
+    *,
+    start: datetime,
+    end: datetime,
+    part: Slice,
+    sentiment: Sentiment | None = None,
 ) -> dict[int, DetailTally]:
-    """What the answers in [start, end) said beyond their ratings, per moment.
+    """What the answers in [start, end) said beyond their ratings, per moment; with
+    `sentiment`, the factors of answers of that sentiment at least (all the minutes lost).
 
     Whole UTC days come from the detail rollups and their pending deltas (of the moment as
     a whole, or of one team or channel); the edges of the window, and a slice by team and
@@ -188,6 +194,7 @@ async def details(
                 dimension=dimension.value,
                 member=member,
                 moment_id=part.moment_id,
+                sentiment=None if sentiment is None else sentiment.value,
             )
     if raw:
         occurred_at = _touchpoint.c.occurred_at

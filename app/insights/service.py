@@ -350,7 +350,9 @@ async def _weak_spots(
     current, before = await moment_tallies(
         session, spans=[span, span.previous], part=scope.slice(), admitted=admitted
     )
-    answered = await counts.details(session, start=span.start, end=span.end, part=scope.slice())
+    answered = await counts.details(
+        session, start=span.start, end=span.end, part=scope.slice(), sentiment=Sentiment.negative
+    )
     negative_factors = _factor_shares(admitted, current, answered, Sentiment.negative)
     lost = {i: details.lost_time(answered[i].lost) for i in current if i in answered}
     # Filtered to one team, there are no teams to compare.

@@ -203,15 +203,22 @@ class DetailTally:
 
 
 @cache
-def _window(dimension: str, by_moment: bool) -> Any:
+def _window(dimension: str, by_moment: bool, one_sentiment: bool) -> Any:
     moment = " AND moment_id = :moment_id" if by_moment else ""
-    days = f"day >= :first AND day < :last{moment}"
+    sentiment = " AND (kind = 'lost' OR sentiment = :sentiment)" if one_sentiment else ""
+    days = f"day >= :first AND day < :last{moment}{sentiment}"
     member = DIMENSION_MEMBER_SQL[dimension]
+    # Minutes lost are read whatever the answer's sentiment: summed over sentiments here,
+    # they come back in a third of the rows.
+    pieces = (
+        "moment_id, CASE WHEN kind = 'lost' THEN '' ELSE sentiment END AS sentiment, kind, "
+        "item, answers"
+    )
     sql = (
         f"SELECT moment_id, sentiment, kind, item, sum(answers) AS answers FROM ("
-        f"SELECT moment_id, sentiment, kind, item, answers FROM detail_rollup "
+        f"SELECT {pieces} FROM detail_rollup "
         f"WHERE dimension = :dimension AND member = :member AND {days} "
-        f"UNION ALL SELECT moment_id, sentiment, kind, item, answers FROM detail_delta "
+        f"UNION ALL SELECT {pieces} FROM detail_delta "
         f"WHERE {member} = :member AND {days}"
         ") AS pieces GROUP BY moment_id, sentiment, kind, item"
     )
@@ -237,15 +244,19 @@ async def tallies(
     dimension: str = "all",
     member: str = "",
     moment_id: int | None = None,
+    sentiment: str | None = None,
 ) -> None:
     """Add the details of the whole UTC days [first, last) of one member of a dimension
     (`all`: the moment as a whole) to `into`, per moment: rollups plus pending deltas, in
-    one statement."""
+    one statement. With `sentiment`, only the factors of answers of that sentiment (and
+    the minutes lost of all)."""
     params: dict[str, Any] = {"first": first, "last": last, "dimension": dimension}
     params["member"] = member
     if moment_id is not None:
         params["moment_id"] = moment_id
-    statement = _window(dimension, moment_id is not None)
+    if sentiment is not None:
+        params["sentiment"] = sentiment
+    statement = _window(dimension, moment_id is not None, sentiment is not None)
     rows = (await session.execute(statement, params)).all()
     for moment_id, sentiment, kind, item, answers in rows:
         if answers:
