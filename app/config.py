@@ -117,7 +117,7 @@ class Settings(BaseSettings):
         "asking again; a key revoked through one process stops working in the others within "
         "this time (in that process at once). 0: every request asks the database.",
     )
-    answers_kept: int = Field(
+    figures_kept: int = Field(
         default=64,
         ge=0,
         le=10_000,

@@ -29,7 +29,7 @@ from app.inputs import (
     refuse_nul_in_url,
     refuse_repeated_query,
 )
-from app.insights.answers import AnswerCache
+from app.insights.kept import KeptFigures
 from app.insights.router import router as insights_router
 from app.keys.access import VerifiedKeys, document_scopes
 from app.keys.router import router as keys_router
@@ -185,7 +185,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.database = database
     app.state.verified_keys = VerifiedKeys(settings.api_key_cache_seconds)
-    app.state.answers = AnswerCache(settings.answers_kept)
+    app.state.kept_figures = KeptFigures(settings.figures_kept)
     app.state.schema_heads = head_revisions(settings.database_url)
     install_error_handlers(app)
     install_docs(app)

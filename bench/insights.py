@@ -5,7 +5,7 @@ Generates a year of touchpoints (default 1,000,000 over 200 moments, 30 teams, 5
 chunks, the touchpoint's secondary indexes and foreign key put back after the load; SQLite:
 executemany), counts them into the rollups with `mot rollups rebuild`, starts two real
 `mot serve` processes (1 worker each) and times over HTTP, one request at a time, after a
-warm-up. One computes every answer (`MOT_ANSWERS_KEPT=0`); the other keeps answers as
+warm-up. One computes every answer (`MOT_FIGURES_KEPT=0`); the other keeps answers as
 configured by default, and since no data arrives during the run it gives kept ones after the
 first round: the two columns are a window's first read and its repeated reads.
 
@@ -494,7 +494,7 @@ def run_backend(backend: str, shape: Shape, args: argparse.Namespace) -> None:
     with (
         loaded_database(backend, shape, args) as url,
         naive_runner(backend, url) as naive,
-        running_service(url, workers=1, environment={"MOT_ANSWERS_KEPT": "0"}) as computing,
+        running_service(url, workers=1, environment={"MOT_FIGURES_KEPT": "0"}) as computing,
         running_service(url, workers=1) as keeping,
         httpx.Client(base_url=computing.url, timeout=300, headers=AUTH) as computing_client,
         httpx.Client(base_url=keeping.url, timeout=300, headers=AUTH) as keeping_client,
@@ -503,7 +503,7 @@ def run_backend(backend: str, shape: Shape, args: argparse.Namespace) -> None:
         clients = {"computed": computing_client, "kept": keeping_client}
         served, direct = time_queries(clients, naive, listed, args)
         print(
-            "median / p95 ms; computed: every request computes (MOT_ANSWERS_KEPT=0); kept: "
+            "median / p95 ms; computed: every request computes (MOT_FIGURES_KEPT=0); kept: "
             "the default, answers kept while the counts stay the same (no data arrives "
             "during the run)"
         )

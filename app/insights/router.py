@@ -115,7 +115,7 @@ async def weak_spots(
         min_responses=min_responses,
         limit=limit,
         order=order,
-        answers=request.app.state.answers,
+        kept_figures=request.app.state.kept_figures,
     )
     if not wants_csv(request, output):
         return json_response(result)
@@ -204,7 +204,7 @@ async def moment_report(
         key=key,
         span=span,
         granularity=granularity,
-        answers=request.app.state.answers,
+        kept_figures=request.app.state.kept_figures,
     )
     if not wants_csv(request, output):
         return json_response(report)

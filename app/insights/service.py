@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.errors import NotFound
 from app.figures import Window
 from app.insights import counts, details, stats, words
-from app.insights.answers import AnswerCache
+from app.insights.kept import KeptFigures
 from app.insights.schemas import (
     BreakdownRow,
     CesRead,
@@ -311,22 +311,22 @@ async def weak_spots(
     min_responses: int,
     limit: int,
     order: WeakSpotOrder = WeakSpotOrder.priority,
-    answers: AnswerCache | None = None,
+    kept_figures: KeptFigures | None = None,
 ) -> WeakSpotsRead:
     """Moments ranked by priority (or by hours lost), with confidence, trend, team
     consistency, reasons, leading negative factors and lost time.
 
-    With `answers`, a window of whole UTC days is answered from there when the counts and
-    the catalog are those it was computed from (`app.insights.answers`)."""
+    With `kept_figures`, a window of whole UTC days is answered from there when the counts and
+    the catalog are those it was computed from (`app.insights.kept`)."""
     admitted = await _admitted(session, scope)
-    if answers is None or not span.whole_days:
+    if kept_figures is None or not span.whole_days:
         return await _weak_spots(session, span, scope, admitted, min_responses, limit, order)
     asked = ("weak-spots", span, scope, min_responses, limit, order)
     question = await _question(session, asked, admitted)
-    found = answers.get(question, WeakSpotsRead)
+    found = kept_figures.get(question, WeakSpotsRead)
     if found is None:
         found = await _weak_spots(session, span, scope, admitted, min_responses, limit, order)
-        answers.put(question, found)
+        kept_figures.put(question, found)
     return found
 
 
@@ -334,7 +334,7 @@ async def _question(
     session: AsyncSession, asked: tuple[Hashable, ...], catalog: Mapping[int, CatalogEntry]
 ) -> tuple[Hashable, ...]:
     """The key of an answer over whole UTC days: what was asked, the counts the session's
-    snapshot sees and the catalog as read (`app.insights.answers`)."""
+    snapshot sees and the catalog as read (`app.insights.kept`)."""
     return (*asked, await epoch.state(session), repr(sorted(catalog.items())))
 
 
@@ -693,27 +693,27 @@ async def moment_report(
     key: str,
     span: Window,
     granularity: Granularity,
-    answers: AnswerCache | None = None,
+    kept_figures: KeptFigures | None = None,
 ) -> MomentReport:
     """A moment in a window: totals, distributions, time series, breakdowns, comments.
 
-    With `answers`, the figures of a window of whole UTC days are given again while the
+    With `kept_figures`, the figures of a window of whole UTC days are given again while the
     counts and the catalog stay the same; the comments, which can change without the
     counts, are always read afresh."""
     moment = await session.scalar(select(Moment).where(Moment.key == key))
     if moment is None:
         raise NotFound(f"No moment with key '{key}'.")
     comments = await _negative_comments(session, moment, span)
-    if answers is None or not span.whole_days:
+    if kept_figures is None or not span.whole_days:
         report = await _counted_report(session, moment, span, granularity)
     else:
         # The team test's q-value is corrected across every moment: all of them count.
         asked = ("moment-report", moment.id, span, granularity)
         question = await _question(session, asked, await _admitted(session, Scope()))
-        kept = answers.get(question, MomentReport)
+        kept = kept_figures.get(question, MomentReport)
         if kept is None:
             kept = await _counted_report(session, moment, span, granularity)
-            answers.put(question, kept)
+            kept_figures.put(question, kept)
         report = kept
     return report.model_copy(update={"negative_comments": comments})
 

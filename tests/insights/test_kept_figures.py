@@ -1,5 +1,5 @@
-"""Weak spots and moment reports kept per process (`MOT_ANSWERS_KEPT`) are always the answer a fresh
-computation gives: checked against a second service on the same database that keeps none,
+"""Weak spots and moment reports kept per process (`MOT_FIGURES_KEPT`) are always the
+figures a fresh computation gives: checked against a second service on the same database that keeps none,
 after every kind of change to what the figures are computed from."""
 
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -57,10 +57,10 @@ def _batch(prefix: str, values: list[int | None]) -> list[dict[str, Any]]:
     return items
 
 
-async def test_a_kept_answer_is_the_one_computing_again_gives_after_every_change(
+async def test_kept_figures_are_those_computing_again_gives_after_every_change(
     make_client: ClientFactory, database: Database
 ) -> None:
-    async with make_client() as keeping, make_client(answers_kept=0) as computing:
+    async with make_client() as keeping, make_client(figures_kept=0) as computing:
         comments: list[list[str]] = []
 
         async def same_answer(params: dict[str, str] = WEEK) -> dict[str, Any]:
