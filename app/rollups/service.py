@@ -75,9 +75,8 @@ no other lock of the database uses)."""
 # --- what writers record ---
 
 
-@dataclass(frozen=True, slots=True)
-class Facts:
-    """What the counts need of one touchpoint."""
+class Facts(NamedTuple):
+    """What the counts need of one touchpoint (a tuple: a batch makes thousands)."""
 
     moment_id: int
     occurred_at: datetime
