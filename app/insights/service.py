@@ -8,6 +8,7 @@ from collections import Counter
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
+from functools import cache
 from typing import Any, NamedTuple
 
 from sqlalchemy import func, select
@@ -354,7 +355,13 @@ async def _weak_spots(
         session, start=span.start, end=span.end, part=scope.slice(), sentiment=Sentiment.negative
     )
     negative_factors = _factor_shares(admitted, current, answered, Sentiment.negative)
-    lost = {i: details.lost_time(answered[i].lost) for i in current if i in answered}
+
+    @cache
+    def lost(moment_id: int) -> details.LostTime | None:
+        # On demand: only the moments shown need it, unless they are ordered by it.
+        found = answered.get(moment_id)
+        return None if found is None else details.lost_time(found.lost)
+
     # Filtered to one team, there are no teams to compare.
     teams = {} if scope.team is not None else await _team_counts(session, span, scope, admitted)
 
@@ -426,7 +433,7 @@ async def _weak_spots(
                 window=shares,
             ),
             top_factors=_top_factors(moment, negative_factors.get(moment.id, [])),
-            lost_time=_lost_time_read(lost.get(moment.id), item.touchpoints),
+            lost_time=_lost_time_read(lost(moment.id), item.touchpoints),
         )
 
     # Every moment is ranked (baselines, q-values and corrections need them all); only the
@@ -434,7 +441,7 @@ async def _weak_spots(
     positions = list(range(len(ranked)))
     if order is WeakSpotOrder.hours_lost:
         # Stable: moments losing the same hours (or none said) stay in priority order.
-        positions.sort(key=lambda i: -_hours_lost(lost.get(by_key[ranked[i].key]), ranked[i]))
+        positions.sort(key=lambda i: -_hours_lost(lost(by_key[ranked[i].key]), ranked[i]))
     listed = [i for i in positions if ranked[i].responses >= min_responses]
     apart = [i for i in positions if ranked[i].responses < min_responses]
     rank_of = {i: place + 1 for place, i in enumerate(positions)}
