@@ -355,12 +355,20 @@ def _granularity(text: str | None) -> Granularity:
 
 
 async def _report(
-    session: SessionDep, key: str, view: View | ValidationFailed, granularity: str | None
+    request: Request,
+    session: SessionDep,
+    key: str,
+    view: View | ValidationFailed,
+    granularity: str | None,
 ) -> tuple[View, MomentReport]:
     if isinstance(view, ValidationFailed):
         raise view
     report = await insights_service.moment_report(
-        session, key=key, span=view.span, granularity=_granularity(granularity)
+        session,
+        key=key,
+        span=view.span,
+        granularity=_granularity(granularity),
+        kept_figures=request.app.state.kept_figures,
     )
     return view, report
 
@@ -381,7 +389,7 @@ async def moment_page(
     """The moment's trend, teams, agents, channels, bad experiences' comments and the words
     that set them apart, and open follow-ups."""
     try:
-        shown, report = await _report(session, key, view, granularity)
+        shown, report = await _report(request, session, key, view, granularity)
     except NotFound as missing:
         return render(
             request,
@@ -461,6 +469,7 @@ async def moment_page(
 
 @router.get("/moments/{key}/report.json")
 async def moment_json(
+    request: Request,
     session: ReplicaSessionDep,
     _viewer: ViewerDep,
     view: ViewDep,
@@ -468,12 +477,13 @@ async def moment_json(
     granularity: GranularityQuery = None,
 ) -> Response:
     """The exact figures of the moment page, as `/v1/moments/{key}/report` gives them."""
-    _, report = await _report(session, key, view, granularity)
+    _, report = await _report(request, session, key, view, granularity)
     return Response(report.model_dump_json(by_alias=True), media_type="application/json")
 
 
 @router.get("/moments/{key}/report.csv")
 async def moment_csv(
+    request: Request,
     session: ReplicaSessionDep,
     _viewer: ViewerDep,
     view: ViewDep,
@@ -481,5 +491,5 @@ async def moment_csv(
     granularity: GranularityQuery = None,
 ) -> Response:
     """The breakdown rows of the moment page, as the API's CSV gives them."""
-    _, report = await _report(session, key, view, granularity)
+    _, report = await _report(request, session, key, view, granularity)
     return insights_router.moment_report_csv(report)

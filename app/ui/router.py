@@ -264,10 +264,16 @@ def _parse_view(
 ViewDep = Annotated[View | ValidationFailed, Depends(_view)]
 
 
-async def _weak_spots(session: AsyncSession, view: View) -> WeakSpotsRead:
-    """Every ranked moment of the view, as `/v1/insights/weak-spots` gives them."""
+async def _weak_spots(request: Request, session: AsyncSession, view: View) -> WeakSpotsRead:
+    """Every ranked moment of the view, as `/v1/insights/weak-spots` gives them (kept
+    figures too)."""
     return await insights_service.weak_spots(
-        session, span=view.span, scope=view.scope, min_responses=0, limit=MAX_PAGE_SIZE
+        session,
+        span=view.span,
+        scope=view.scope,
+        min_responses=0,
+        limit=MAX_PAGE_SIZE,
+        kept_figures=request.app.state.kept_figures,
     )
 
 
@@ -291,7 +297,7 @@ async def overview(
     if (tidy := tidied(request, f"/ui/?{view.query()}")) is not None:
         return tidy
     summary = await insights_service.overview(session, span=view.span, scope=view.scope)
-    spots = await _weak_spots(session, view)
+    spots = await _weak_spots(request, session, view)
     table, scale = views.rows(spots)
     return render(
         request,
@@ -314,20 +320,22 @@ async def overview(
 
 @router.get("/weak-spots.json")
 async def weak_spots_json(
-    session: ReplicaSessionDep, _viewer: ViewerDep, view: ViewDep
+    request: Request, session: ReplicaSessionDep, _viewer: ViewerDep, view: ViewDep
 ) -> Response:
     """The exact figures of the overview's table, as the API gives them."""
     if isinstance(view, ValidationFailed):
         raise view
-    result = await _weak_spots(session, view)
+    result = await _weak_spots(request, session, view)
     return Response(result.model_dump_json(by_alias=True), media_type="application/json")
 
 
 @router.get("/weak-spots.csv")
-async def weak_spots_csv(session: ReplicaSessionDep, _viewer: ViewerDep, view: ViewDep) -> Response:
+async def weak_spots_csv(
+    request: Request, session: ReplicaSessionDep, _viewer: ViewerDep, view: ViewDep
+) -> Response:
     if isinstance(view, ValidationFailed):
         raise view
-    return insights_router.weak_spots_csv(await _weak_spots(session, view))
+    return insights_router.weak_spots_csv(await _weak_spots(request, session, view))
 
 
 def _form(request: Request) -> dict[str, str]:
