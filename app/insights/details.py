@@ -12,7 +12,7 @@ between two order statistics (binomial with p = 1/2).
 """
 
 import math
-from collections.abc import Hashable, Mapping
+from collections.abc import Collection, Hashable, Mapping
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -62,9 +62,11 @@ def shrunk_shares(
     picked: Mapping[Moment, Mapping[str, int]],
     answers: Mapping[Moment, int],
     offered: Mapping[Moment, list[str]],
+    *,
+    of: Collection[Moment] | None = None,
 ) -> dict[Moment, list[FactorShare]]:
-    """Every factor each moment offers, with its share shrunk towards the factor's pooled
-    share over the moments offering it.
+    """Every factor each moment offers (of the moments in `of`, if given), with its share
+    shrunk towards the factor's pooled share over all the moments offering it.
 
     `picked[m][key]` counts the answers of moment m that picked the factor, `answers[m]` the
     moment's answers of the factor's sentiment (all factors given are of one sentiment),
@@ -94,6 +96,7 @@ def shrunk_shares(
             for key in keys
         ]
         for moment, keys in offered.items()
+        if of is None or moment in of
     }
 
 

@@ -5,7 +5,7 @@ from `stats`; this module joins them to the moments catalogue and shapes the ans
 """
 
 from collections import Counter
-from collections.abc import Hashable, Iterable, Mapping, Sequence
+from collections.abc import Collection, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import cache
@@ -354,7 +354,6 @@ async def _weak_spots(
     answered = await counts.details(
         session, start=span.start, end=span.end, part=scope.slice(), sentiment=Sentiment.negative
     )
-    negative_factors = _factor_shares(admitted, current, answered, Sentiment.negative)
 
     @cache
     def lost(moment_id: int) -> details.LostTime | None:
@@ -445,6 +444,8 @@ async def _weak_spots(
     listed = [i for i in positions if ranked[i].responses >= min_responses]
     apart = [i for i in positions if ranked[i].responses < min_responses]
     rank_of = {i: place + 1 for place, i in enumerate(positions)}
+    shown = {by_key[ranked[i].key] for i in (*listed[:limit], *apart[:limit])}
+    negative_factors = _factor_shares(admitted, current, answered, Sentiment.negative, shown)
     return WeakSpotsRead(
         window=span.read(),
         method=MethodRead(
@@ -470,16 +471,17 @@ def _factor_shares(
     current: Mapping[int, Tally],
     answered: Mapping[int, DetailTally],
     sentiment: Sentiment,
+    shown: Collection[int],
 ) -> dict[int, list[details.FactorShare]]:
-    """The shrunk shares of the factors each moment with touchpoints offers for answers of
-    `sentiment`; the priors pool every such moment."""
+    """The shrunk shares of the factors the `shown` moments offer for answers of
+    `sentiment`; the priors pool every moment with touchpoints."""
     offered = {i: [f.key for f in admitted[i].offered(sentiment)] for i in current}
     picked = {
         i: {key: n for (of, key), n in tally.factors.items() if of == sentiment.value}
         for i, tally in answered.items()
     }
     answers = {i: tally.sentiments()[sentiment] for i, tally in current.items()}
-    return details.shrunk_shares(picked, answers, offered)
+    return details.shrunk_shares(picked, answers, offered, of=shown)
 
 
 def _labels(moment: CatalogEntry) -> dict[str, FactorLabelText]:
@@ -545,7 +547,9 @@ async def moment_factors_report(
     labels = _labels(moment)
     sentiments = []
     for sentiment in Sentiment:
-        shares = _factor_shares(admitted, {**current, moment.id: tally}, answered, sentiment)
+        shares = _factor_shares(
+            admitted, {**current, moment.id: tally}, answered, sentiment, [moment.id]
+        )
         explained = said.said_why[sentiment.value]
         listed = sorted(
             shares.get(moment.id, []), key=lambda share: (-share.adjusted_share, share.key)
