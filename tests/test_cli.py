@@ -256,12 +256,12 @@ def test_progress_is_a_bar_on_a_terminal(database_url: str) -> None:
 
 
 def test_demo_is_reproducible_and_idempotent(database_url: str) -> None:
-    args = ("demo", "--touchpoints", "3000", "--days", "60", "--until", "2026-11-01")
+    args = ("demo", "--touchpoints", "1000", "--days", "60", "--until", "2026-11-01")
     first = _run(*args, database_url=database_url)
     assert first.returncode == 0, first.stderr
-    assert "3000 touchpoints stored, 0 already there" in first.stdout
+    assert "1000 touchpoints stored, 0 already there" in first.stdout
     second = _run(*args, database_url=database_url)
-    assert "0 touchpoints stored, 3000 already there" in second.stdout
+    assert "0 touchpoints stored, 1000 already there" in second.stdout
 
 
 def test_rollups_rebuild_recounts_what_demo_data_stored(database_url: str) -> None:
