@@ -74,13 +74,27 @@ def test_smoke_passes_against_a_running_service(
     assert not [child for case in cases for child in case]
 
 
+@pytest.fixture
+def unused_database_url(tmp_path: Path) -> str:
+    """For `mot smoke` against a service that is down: the command speaks HTTP only and
+    opens no database, so these checks run once rather than once per backend."""
+    return f"sqlite:///{tmp_path / 'unused.sqlite'}"
+
+
 def test_smoke_report_names_the_failing_step_and_skips_the_rest(
-    database_url: str, tmp_path: Path
+    unused_database_url: str, tmp_path: Path
 ) -> None:
     report = tmp_path / "smoke.xml"
     url = f"http://127.0.0.1:{free_port()}"
     result = _run(
-        "smoke", url, "--timeout", "2", "--junit", str(report), "--json", database_url=database_url
+        "smoke",
+        url,
+        "--timeout",
+        "2",
+        "--junit",
+        str(report),
+        "--json",
+        database_url=unused_database_url,
     )
     assert result.returncode == 1
     assert "FAIL cannot talk to" in result.stderr
@@ -99,7 +113,7 @@ def test_smoke_report_names_the_failing_step_and_skips_the_rest(
     assert (suite.get("failures"), suite.get("skipped")) == ("1", str(len(SMOKE_STEPS) - 1))
 
 
-def test_smoke_report_records_a_wait_that_ran_out(database_url: str, tmp_path: Path) -> None:
+def test_smoke_report_records_a_wait_that_ran_out(unused_database_url: str, tmp_path: Path) -> None:
     report = tmp_path / "smoke.xml"
     url = f"http://127.0.0.1:{free_port()}"
     result = _run(
@@ -111,7 +125,7 @@ def test_smoke_report_records_a_wait_that_ran_out(database_url: str, tmp_path: P
         "0.5",
         "--junit",
         str(report),
-        database_url=database_url,
+        database_url=unused_database_url,
     )
     assert result.returncode == 1
     suite = ElementTree.parse(report).getroot().find("testsuite")
@@ -125,17 +139,21 @@ def test_smoke_report_records_a_wait_that_ran_out(database_url: str, tmp_path: P
     assert all(case.find("skipped") is not None for case in others)
 
 
-def test_smoke_fails_clearly_when_nothing_listens(database_url: str) -> None:
+def test_smoke_fails_clearly_when_nothing_listens(unused_database_url: str) -> None:
     result = _run(
-        "smoke", f"http://127.0.0.1:{free_port()}", "--timeout", "2", database_url=database_url
+        "smoke",
+        f"http://127.0.0.1:{free_port()}",
+        "--timeout",
+        "2",
+        database_url=unused_database_url,
     )
     assert result.returncode == 1
     assert "FAIL cannot talk to http://127.0.0.1:" in result.stderr
 
 
-def test_smoke_waits_for_a_service_that_never_gets_ready(database_url: str) -> None:
+def test_smoke_waits_for_a_service_that_never_gets_ready(unused_database_url: str) -> None:
     url = f"http://127.0.0.1:{free_port()}"
-    result = _run("smoke", url, "--wait", "1", "--timeout", "0.5", database_url=database_url)
+    result = _run("smoke", url, "--wait", "1", "--timeout", "0.5", database_url=unused_database_url)
     assert result.returncode == 1
     assert "was not ready within 1 s" in result.stderr
 
