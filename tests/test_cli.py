@@ -353,9 +353,9 @@ def test_revoking_an_unknown_key_fails_clearly(database_url: str) -> None:
 
 
 @pytest.mark.slow
-def test_serving_on_the_development_secret_warns_at_start(
-    database_url: str, tmp_path: Path
-) -> None:
+def test_serving_on_the_development_secret_warns_at_start(tmp_path: Path) -> None:
+    # Settings, not storage: one backend is enough (a new SQLite file, migrated at start).
+    database_url = f"sqlite:///{tmp_path / 'mot.sqlite'}"
     warning = "links are signed with the development secret"
     default = Served(database_url, tmp_path / "default.log")
     default.env.pop("MOT_SECRET_KEY", None)
