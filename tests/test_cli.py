@@ -74,13 +74,27 @@ def test_smoke_passes_against_a_running_service(
     assert not [child for case in cases for child in case]
 
 
+@pytest.fixture
+def unused_database_url(tmp_path: Path) -> str:
+    """For `mot smoke` against a service that is down: the command speaks HTTP only and
+    opens no database, so these checks run once rather than once per backend."""
+    return f"sqlite:///{tmp_path / 'unused.sqlite'}"
+
+
 def test_smoke_report_names_the_failing_step_and_skips_the_rest(
-    database_url: str, tmp_path: Path
+    unused_database_url: str, tmp_path: Path
 ) -> None:
     report = tmp_path / "smoke.xml"
     url = f"http://127.0.0.1:{free_port()}"
     result = _run(
-        "smoke", url, "--timeout", "2", "--junit", str(report), "--json", database_url=database_url
+        "smoke",
+        url,
+        "--timeout",
+        "2",
+        "--junit",
+        str(report),
+        "--json",
+        database_url=unused_database_url,
     )
     assert result.returncode == 1
     assert "FAIL cannot talk to" in result.stderr
@@ -99,7 +113,7 @@ def test_smoke_report_names_the_failing_step_and_skips_the_rest(
     assert (suite.get("failures"), suite.get("skipped")) == ("1", str(len(SMOKE_STEPS) - 1))
 
 
-def test_smoke_report_records_a_wait_that_ran_out(database_url: str, tmp_path: Path) -> None:
+def test_smoke_report_records_a_wait_that_ran_out(unused_database_url: str, tmp_path: Path) -> None:
     report = tmp_path / "smoke.xml"
     url = f"http://127.0.0.1:{free_port()}"
     result = _run(
@@ -111,7 +125,7 @@ def test_smoke_report_records_a_wait_that_ran_out(database_url: str, tmp_path: P
         "0.5",
         "--junit",
         str(report),
-        database_url=database_url,
+        database_url=unused_database_url,
     )
     assert result.returncode == 1
     suite = ElementTree.parse(report).getroot().find("testsuite")
@@ -125,17 +139,21 @@ def test_smoke_report_records_a_wait_that_ran_out(database_url: str, tmp_path: P
     assert all(case.find("skipped") is not None for case in others)
 
 
-def test_smoke_fails_clearly_when_nothing_listens(database_url: str) -> None:
+def test_smoke_fails_clearly_when_nothing_listens(unused_database_url: str) -> None:
     result = _run(
-        "smoke", f"http://127.0.0.1:{free_port()}", "--timeout", "2", database_url=database_url
+        "smoke",
+        f"http://127.0.0.1:{free_port()}",
+        "--timeout",
+        "2",
+        database_url=unused_database_url,
     )
     assert result.returncode == 1
     assert "FAIL cannot talk to http://127.0.0.1:" in result.stderr
 
 
-def test_smoke_waits_for_a_service_that_never_gets_ready(database_url: str) -> None:
+def test_smoke_waits_for_a_service_that_never_gets_ready(unused_database_url: str) -> None:
     url = f"http://127.0.0.1:{free_port()}"
-    result = _run("smoke", url, "--wait", "1", "--timeout", "0.5", database_url=database_url)
+    result = _run("smoke", url, "--wait", "1", "--timeout", "0.5", database_url=unused_database_url)
     assert result.returncode == 1
     assert "was not ready within 1 s" in result.stderr
 
@@ -256,12 +274,12 @@ def test_progress_is_a_bar_on_a_terminal(database_url: str) -> None:
 
 
 def test_demo_is_reproducible_and_idempotent(database_url: str) -> None:
-    args = ("demo", "--touchpoints", "3000", "--days", "60", "--until", "2026-11-01")
+    args = ("demo", "--touchpoints", "1000", "--days", "60", "--until", "2026-11-01")
     first = _run(*args, database_url=database_url)
     assert first.returncode == 0, first.stderr
-    assert "3000 touchpoints stored, 0 already there" in first.stdout
+    assert "1000 touchpoints stored, 0 already there" in first.stdout
     second = _run(*args, database_url=database_url)
-    assert "0 touchpoints stored, 3000 already there" in second.stdout
+    assert "0 touchpoints stored, 1000 already there" in second.stdout
 
 
 def test_rollups_rebuild_recounts_what_demo_data_stored(database_url: str) -> None:
@@ -335,9 +353,9 @@ def test_revoking_an_unknown_key_fails_clearly(database_url: str) -> None:
 
 
 @pytest.mark.slow
-def test_serving_on_the_development_secret_warns_at_start(
-    database_url: str, tmp_path: Path
-) -> None:
+def test_serving_on_the_development_secret_warns_at_start(tmp_path: Path) -> None:
+    # Settings, not storage: one backend is enough (a new SQLite file, migrated at start).
+    database_url = f"sqlite:///{tmp_path / 'mot.sqlite'}"
     warning = "links are signed with the development secret"
     default = Served(database_url, tmp_path / "default.log")
     default.env.pop("MOT_SECRET_KEY", None)

@@ -1,8 +1,10 @@
 """A browser-like client on the analyst pages (cookies kept, no key sent), an API client
 beside it, and the data the pages are checked on."""
 
+import asyncio
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -17,7 +19,7 @@ from app.db import Database
 from app.followups import targets as followups_targets
 from app.keys.schemas import Scope
 from app.main import create_app
-from tests.conftest import create_key
+from tests.conftest import EmptyDatabases, create_key
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]*)"')
 
@@ -29,6 +31,12 @@ class Site:
     api: httpx.AsyncClient
     read_key: str
     manage_key: str
+
+
+@dataclass
+class DemoSite(Site):
+    until: datetime
+    """The coming UTC midnight, where the default windows end."""
 
 
 def csrf_of(html: str) -> str:
@@ -92,3 +100,46 @@ async def load_demo(database_url: str, *, touchpoints: int = 4000) -> datetime:
     finally:
         await database.dispose()
     return until + timedelta(days=1)
+
+
+@dataclass(frozen=True, slots=True)
+class Demo:
+    template_url: str
+    until: datetime
+    """What `load_demo` returned: the coming UTC midnight, where the default windows end."""
+
+
+@pytest.fixture(scope="session")
+def demo_template(databases: EmptyDatabases, template_url: str) -> Demo:
+    """A migrated database with the small demo data set: loaded once per session and
+    backend, copied for each test that reads it."""
+    url = databases.create(template=template_url)
+    # A thread of its own: the event loop of the tests may already run in this one.
+    with ThreadPoolExecutor(1) as thread:
+        until = thread.submit(asyncio.run, load_demo(url)).result()
+    return Demo(url, until)
+
+
+@pytest.fixture
+def demo_database_url(databases: EmptyDatabases, demo_template: Demo) -> Iterator[str]:
+    """This test's own copy of the demo database."""
+    url = databases.create(template=demo_template.template_url)
+    yield url
+    databases.drop(url)
+
+
+@pytest.fixture
+async def demo_site(demo_database_url: str, demo_template: Demo) -> AsyncIterator[DemoSite]:
+    """The site on a copy of the demo database, the browser signed in with the read key."""
+    settings = Settings(_env_file=None, database_url=demo_database_url)
+    async with opened_site(settings) as opened:
+        site = DemoSite(
+            opened.app,
+            opened.browser,
+            opened.api,
+            opened.read_key,
+            opened.manage_key,
+            until=demo_template.until,
+        )
+        await sign_in(site.browser, site.read_key)
+        yield site

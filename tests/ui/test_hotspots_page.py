@@ -6,7 +6,7 @@ from html.parser import HTMLParser
 import pytest
 
 from app.ui.hotspots_page import excess_text
-from tests.ui.conftest import Site, load_demo, sign_in
+from tests.ui.conftest import DemoSite, Site
 
 pytestmark = pytest.mark.anyio
 
@@ -50,9 +50,8 @@ class Matrix(HTMLParser):
 
 
 @pytest.mark.parametrize("by", ["team", "channel"])
-async def test_the_matrix_is_the_api_answer(site: Site, database_url: str, by: str) -> None:
-    await load_demo(database_url)
-    await sign_in(site.browser, site.read_key)
+async def test_the_matrix_is_the_api_answer(demo_site: DemoSite, by: str) -> None:
+    site = demo_site
     page = await site.browser.get("/ui/hotspots", params={"days": "90", "by": by})
     assert page.status_code == 200, page.text
     shown = Matrix()

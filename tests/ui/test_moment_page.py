@@ -8,7 +8,7 @@ from urllib.parse import quote
 
 import pytest
 
-from tests.ui.conftest import Site, load_demo, sign_in
+from tests.ui.conftest import DemoSite, Site, sign_in
 
 pytestmark = pytest.mark.anyio
 
@@ -102,13 +102,6 @@ def shown_row(row: dict[str, Any]) -> dict[str, Any]:
     return {name: value.strip() for name, value in row.items() if name != "outlier"}
 
 
-@pytest.fixture
-async def demo_site(site: Site, database_url: str) -> Site:
-    await load_demo(database_url)
-    await sign_in(site.browser, site.read_key)
-    return site
-
-
 def api_params(page: Page) -> dict[str, str]:
     return {
         "from": datetime.fromisoformat(page.window["data-from"]).isoformat(),
@@ -118,7 +111,7 @@ def api_params(page: Page) -> dict[str, str]:
 
 
 async def test_every_moment_page_shows_the_report_and_names_the_teams_the_api_names(
-    demo_site: Site,
+    demo_site: DemoSite,
 ) -> None:
     site = demo_site
     spots = (await site.api.get("/v1/insights/weak-spots", params={"limit": 500})).json()
@@ -161,7 +154,7 @@ async def test_every_moment_page_shows_the_report_and_names_the_teams_the_api_na
 
 
 async def test_the_exact_figures_links_give_the_api_report_of_the_same_view(
-    demo_site: Site,
+    demo_site: DemoSite,
 ) -> None:
     site = demo_site
     spots = (await site.api.get("/v1/insights/weak-spots", params={"days": 30})).json()
@@ -186,7 +179,7 @@ async def test_the_exact_figures_links_give_the_api_report_of_the_same_view(
 
 
 async def test_the_rate_line_has_a_whisker_per_period_with_responses_from_the_api(
-    demo_site: Site,
+    demo_site: DemoSite,
 ) -> None:
     site = demo_site
     spots = (await site.api.get("/v1/insights/weak-spots", params={"days": 90})).json()
@@ -207,7 +200,7 @@ async def test_the_rate_line_has_a_whisker_per_period_with_responses_from_the_ap
 
 
 async def test_the_funnel_draws_each_team_within_the_limits_the_api_gives(
-    demo_site: Site,
+    demo_site: DemoSite,
 ) -> None:
     site = demo_site
     spots = (await site.api.get("/v1/insights/weak-spots", params={"days": 90})).json()
@@ -241,7 +234,7 @@ async def api_open_follow_ups(site: Site, key: str) -> list[dict[str, Any]]:
 
 
 async def test_the_moment_page_lists_its_open_follow_ups_as_the_api_does(
-    demo_site: Site,
+    demo_site: DemoSite,
 ) -> None:
     site = demo_site
     spots = (await site.api.get("/v1/insights/weak-spots", params={"days": 90})).json()
@@ -260,7 +253,7 @@ async def test_the_moment_page_lists_its_open_follow_ups_as_the_api_does(
 
 
 async def test_the_overview_links_each_moment_to_its_page_in_the_same_view(
-    demo_site: Site,
+    demo_site: DemoSite,
 ) -> None:
     page = await demo_site.browser.get("/ui/", params={"days": "90"})
     spots = (await demo_site.api.get("/v1/insights/weak-spots", params={"limit": 500})).json()

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.ui.conftest import Site, load_demo, sign_in
+from tests.ui.conftest import DemoSite, Site, sign_in
 
 pytestmark = pytest.mark.anyio
 
@@ -109,13 +109,6 @@ def api_window(table: Table) -> dict[str, str]:
     return {name: datetime.fromisoformat(value).isoformat() for name, value in table.window.items()}
 
 
-@pytest.fixture
-async def demo_site(site: Site, database_url: str) -> Site:
-    site.until = await load_demo(database_url)  # type: ignore[attr-defined]
-    await sign_in(site.browser, site.read_key)
-    return site
-
-
 VIEWS: list[dict[str, str]] = [
     {},
     {"days": "7"},
@@ -127,7 +120,7 @@ VIEWS: list[dict[str, str]] = [
 
 
 async def test_the_table_is_the_api_ranking_for_the_same_window_and_filters(
-    demo_site: Site,
+    demo_site: DemoSite,
 ) -> None:
     site = demo_site
     marked: set[str] = set()
@@ -147,22 +140,22 @@ async def test_the_table_is_the_api_ranking_for_the_same_window_and_filters(
         start = datetime.fromisoformat(table.window["from"])
         end = datetime.fromisoformat(table.window["to"])
         assert end - start == timedelta(days=days)
-        assert end == site.until  # type: ignore[attr-defined]
+        assert end == site.until
     # The demo's planted problems show, so the markers are checked, not only their absence.
     assert {"confident_problem", "inconsistent_teams", "low_data"} <= marked
 
 
 async def test_a_custom_window_is_read_as_whole_days_and_kept_in_the_links(
-    demo_site: Site,
+    demo_site: DemoSite,
 ) -> None:
     site = demo_site
-    last = (site.until - timedelta(days=1)).date()  # type: ignore[attr-defined]
+    last = (site.until - timedelta(days=1)).date()
     first = last - timedelta(days=20)
     params = {"from": first.isoformat(), "to": last.isoformat(), "channel": "portal"}
     page = await site.browser.get("/ui/", params=params)
     table = parse(page.text)
     assert table.window["from"].startswith(first.isoformat())
-    assert datetime.fromisoformat(table.window["to"]) == site.until  # type: ignore[attr-defined]
+    assert datetime.fromisoformat(table.window["to"]) == site.until
     api = await site.api.get(
         "/v1/insights/weak-spots", params={**api_window(table), "channel": "portal", "limit": 500}
     )
@@ -183,7 +176,7 @@ async def test_a_custom_window_is_read_as_whole_days_and_kept_in_the_links(
     assert selected[0] == ""
 
 
-async def test_the_headline_figures_are_the_api_overview(demo_site: Site) -> None:
+async def test_the_headline_figures_are_the_api_overview(demo_site: DemoSite) -> None:
     site = demo_site
     page = await site.browser.get("/ui/", params={"days": "30"})
     table = parse(page.text)
