@@ -1,6 +1,6 @@
 """Weak spots and moment reports kept per process (`MOT_FIGURES_KEPT`) are always the
-figures a fresh computation gives: checked against a second service on the same database that keeps none,
-after every kind of change to what the figures are computed from."""
+figures a fresh computation gives: checked against a second service on the same database
+that keeps none, after every kind of change to what the figures are computed from."""
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
