@@ -81,7 +81,8 @@ FOLD_DURATION = Histogram(
 # Whichever worker folded last knows the current figure: the most recent value wins.
 PENDING_DELTAS = Gauge(
     "mot_rollup_pending_deltas",
-    "Count deltas written but not yet folded into the rollups (readers add them).",
+    "Deltas of the counts and of the answers' details written but not yet folded into the "
+    "rollups (readers add them).",
     multiprocess_mode="mostrecent",
 )
 OLDEST_PENDING = Gauge(

@@ -24,13 +24,14 @@ from sqlalchemy import (
     select,
     text,
     tuple_,
+    union_all,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import metrics
 from app.db import Database, utcnow, write_rows
 from app.rollups import details, epoch
-from app.rollups.models import MomentRollup, RollupDelta
+from app.rollups.models import DetailDelta, MomentRollup, RollupDelta
 from app.rollups.tally import COUNT_COLUMNS, RATING_KEYS, Tally, tally_at
 from app.scales import SCALES
 
@@ -321,9 +322,17 @@ class Pending:
     oldest: datetime | None
 
 
+_PENDING = union_all(
+    select(_delta.c.recorded_at), select(cast(Table, DetailDelta.__table__).c.recorded_at)
+).subquery()
+
+
 async def pending(session: AsyncSession) -> Pending:
-    """How many deltas wait to be folded, and when the oldest of them was written."""
-    row = (await session.execute(select(func.count(), func.min(_delta.c.recorded_at)))).one()
+    """How many deltas (of the counts and of the answers' details) wait to be folded, and
+    when the oldest of them was written. Both kinds count: a fold reads each table in a
+    statement of its own, so a change committed between the two leaves its detail deltas
+    for the next fold even when no count delta is left."""
+    row = (await session.execute(select(func.count(), func.min(_PENDING.c.recorded_at)))).one()
     return Pending(int(row[0]), row[1])
 
 

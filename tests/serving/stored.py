@@ -123,7 +123,10 @@ def wait_until_folded(database_url: str) -> None:
     try:
         deadline = time.monotonic() + FOLDED_WITHIN
         with engine.connect() as connection:
-            while connection.scalar(text("SELECT count(*) FROM rollup_delta")):
+            pending = text(
+                "SELECT (SELECT count(*) FROM rollup_delta) + (SELECT count(*) FROM detail_delta)"
+            )
+            while connection.scalar(pending):
                 assert time.monotonic() < deadline, "the folder never caught up"
                 connection.rollback()
                 time.sleep(0.05)
