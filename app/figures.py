@@ -129,4 +129,4 @@ def json_response(figures: BaseModel) -> Response:
     """Figures as the JSON FastAPI would make of them, serialised once: handing the model
     back to the route would have it validated again against the response model first,
     which costs more than serialising a ranking of hundreds of moments."""
-    return Response(content=figures.model_dump_json(), media_type="application/json")
+    return Response(content=figures.model_dump_json(by_alias=True), media_type="application/json")

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import ReplicaSessionDep
 from app.errors import ErrorDetail, ValidationFailed
+from app.figures import json_response
 from app.insights import service as insights_service
 from app.insights.schemas import HotspotCell, HotspotDimension, HotspotsRead
 from app.moments.schemas import Channel
@@ -157,4 +158,4 @@ async def hotspots_json(
     if isinstance(dimension, ValidationFailed):
         raise dimension
     result = await _hotspots(session, view, dimension)
-    return Response(result.model_dump_json(by_alias=True), media_type="application/json")
+    return json_response(result)

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import ReplicaSessionDep, SessionDep, utcnow
 from app.errors import ErrorDetail, NotFound, ValidationFailed
+from app.figures import json_response
 from app.followups import service as followups_service
 from app.followups.workflow import FollowUpStatus
 from app.insights import router as insights_router
@@ -478,7 +479,7 @@ async def moment_json(
 ) -> Response:
     """The exact figures of the moment page, as `/v1/moments/{key}/report` gives them."""
     _, report = await _report(request, session, key, view, granularity)
-    return Response(report.model_dump_json(by_alias=True), media_type="application/json")
+    return json_response(report)
 
 
 @router.get("/moments/{key}/report.csv")

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.config import Settings
 from app.db import ReplicaSessionDep, utcnow
 from app.errors import ErrorDetail, ValidationFailed
-from app.figures import Window, window
+from app.figures import Window, json_response, window
 from app.insights import router as insights_router
 from app.insights import service as insights_service
 from app.insights.schemas import WeakSpotsRead
@@ -326,7 +326,7 @@ async def weak_spots_json(
     if isinstance(view, ValidationFailed):
         raise view
     result = await _weak_spots(request, session, view)
-    return Response(result.model_dump_json(by_alias=True), media_type="application/json")
+    return json_response(result)
 
 
 @router.get("/weak-spots.csv")
