@@ -715,22 +715,27 @@ async def moment_report(
     if moment is None:
         raise NotFound(f"No moment with key '{key}'.")
     comments = await _negative_comments(session, moment, span)
+    # The team test's q-value is corrected across every moment: all of them count.
+    catalog = await _admitted(session, Scope())
     if kept_figures is None or not span.whole_days:
-        report = await _counted_report(session, moment, span, granularity)
+        report = await _counted_report(session, moment, span, granularity, catalog)
     else:
-        # The team test's q-value is corrected across every moment: all of them count.
         asked = ("moment-report", moment.id, span, granularity)
-        question = await _question(session, asked, await _admitted(session, Scope()))
+        question = await _question(session, asked, catalog)
         kept = kept_figures.get(question, MomentReport)
         if kept is None:
-            kept = await _counted_report(session, moment, span, granularity)
+            kept = await _counted_report(session, moment, span, granularity, catalog)
             kept_figures.put(question, kept)
         report = kept
     return report.model_copy(update={"negative_comments": comments})
 
 
 async def _counted_report(
-    session: AsyncSession, moment: Moment, span: Window, granularity: Granularity
+    session: AsyncSession,
+    moment: Moment,
+    span: Window,
+    granularity: Granularity,
+    catalog: Mapping[int, CatalogEntry],
 ) -> MomentReport:
     """The moment report's figures, all from the counts (its comments left empty)."""
     daily = await counts.tallies(
@@ -757,7 +762,7 @@ async def _counted_report(
         distribution=_distribution(totals),
         series=_series(days, span, granularity),
         by_team=by_team,
-        team_consistency=await _team_consistency(session, moment, span),
+        team_consistency=await _team_consistency(session, moment, span, catalog),
         team_limits=_team_limits(by_team, _share(totals.negatives, totals.responses)),
         by_agent=await _breakdown(session, moment, span, Dimension.agent),
         by_channel=await _breakdown(session, moment, span, Dimension.channel),
@@ -788,12 +793,12 @@ def _team_limits(rows: list[BreakdownRow], pooled: float | None) -> list[TeamLim
 
 
 async def _team_consistency(
-    session: AsyncSession, moment: Moment, span: Window
+    session: AsyncSession, moment: Moment, span: Window, catalog: Mapping[int, CatalogEntry]
 ) -> ConsistencyRead | None:
     """The moment's team test as the consistency endpoint gives it: its q-value is corrected
-    across all the window's moments, so the two answers agree."""
-    admitted = await _admitted(session, Scope())
-    found = (await _consistencies(session, span, Scope(), admitted)).get(moment.id)
+    across all the window's moments (`catalog`: every catalogued moment), so the two answers
+    agree."""
+    found = (await _consistencies(session, span, Scope(), catalog)).get(moment.id)
     return None if found is None else _consistency_read(found[0], found[1])
 
 

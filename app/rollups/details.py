@@ -258,12 +258,12 @@ async def tallies(
         params["sentiment"] = sentiment
     statement = _window(dimension, moment_id is not None, sentiment is not None)
     rows = (await session.execute(statement, params)).all()
-    for moment_id, sentiment, kind, item, answers in rows:
+    for found_moment, found_sentiment, kind, item, answers in rows:
         if answers:
-            tally = into.get(moment_id)
+            tally = into.get(found_moment)
             if tally is None:
-                tally = into[moment_id] = DetailTally()
-            tally.add(sentiment=sentiment, kind=kind, item=item, answers=answers)
+                tally = into[found_moment] = DetailTally()
+            tally.add(sentiment=found_sentiment, kind=kind, item=item, answers=answers)
 
 
 # --- the whole table, for rebuilds and checks ---
