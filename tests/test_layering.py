@@ -10,6 +10,7 @@ APP = Path(__file__).parent.parent / "app"
 DOMAINS = frozenset(path.name for path in APP.iterdir() if path.is_dir() and any(path.glob("*.py")))
 PLUMBING = (
     "access_log",
+    "bulk_write",
     "config",
     "csv_response",
     "db",

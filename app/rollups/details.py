@@ -31,12 +31,13 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db import utcnow, write_rows
+from app.bulk_write import write_rows
+from app.db import utcnow
 from app.rollups.models import DetailDelta, DetailRollup
 from app.scales import SCALES
 
 if TYPE_CHECKING:
-    from app.rollups.service import Facts
+    from app.rollups.service import Counted, Facts
 
 _rollup = cast(Table, DetailRollup.__table__)
 _delta = cast(Table, DetailDelta.__table__)
@@ -75,7 +76,7 @@ class DetailRow(NamedTuple):
 DELTA_COLUMNS = DetailRow._fields
 
 
-def _details(facts: "Facts") -> Iterable[tuple[str, str]]:
+def _details(facts: "Counted") -> Iterable[tuple[str, str]]:
     """(kind, item) of every detail a touchpoint's current answer counts for."""
     if facts.factors:
         yield Kind.said_why.value, ""
@@ -85,7 +86,7 @@ def _details(facts: "Facts") -> Iterable[tuple[str, str]]:
         yield Kind.lost.value, str(facts.lost_minutes)
 
 
-def added(facts: Iterable["Facts"], *, times: int = 1) -> list[DetailRow]:
+def added(facts: Iterable["Counted"], *, times: int = 1) -> list[DetailRow]:
     """Deltas that add the details of touchpoints' answers (`times=1`) or take them off
     (`times=-1`), summed per moment, day, sentiment and detail."""
     sums: Counter[tuple[date, int, str, str, str, str, str]] = Counter()
@@ -131,9 +132,9 @@ _EXPANDED = " UNION ALL ".join(
 )
 _UPSERT = (
     f"INSERT INTO detail_rollup ({_KEYS}, answers) "
-    # WHERE keeps SQLite from reading ON CONFLICT as a join clause; the order is the one
-    # rows are locked in.
-    f"SELECT * FROM ({_EXPANDED}) AS expanded WHERE true ORDER BY {_KEYS} "
+    # WHERE keeps SQLite from reading ON CONFLICT as a join clause. Unordered, as the
+    # counts' fold: no other writer of these rows runs meanwhile.
+    f"SELECT * FROM ({_EXPANDED}) AS expanded WHERE true "
     f"ON CONFLICT ({_KEYS}) DO UPDATE SET answers = detail_rollup.answers + excluded.answers "
     f"RETURNING {_KEYS}, answers"
 )

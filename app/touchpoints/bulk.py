@@ -36,7 +36,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.schema import CreateTable
 
-from app.db import dialect_insert, one_of, write_rows
+from app.bulk_write import write_rows
+from app.db import dialect_insert, one_of
 from app.touchpoints.models import Touchpoint, touchpoint_key
 
 

@@ -215,8 +215,7 @@ async def ingest(
 
     created = await bulk.insert_new(session, rows)
     stored = [row for row in rows if row.external_id in created]
-    facts = [_facts(row) for row in stored]
-    await rollups.record(session, rollups.added(facts), rollup_details.added(facts))
+    await rollups.record(session, rollups.added(stored), rollup_details.added(stored))
     moment_keys = {moment.id: key for key, moment in moments.items()}
     await webhooks_service.enqueue(
         session,
@@ -336,23 +335,9 @@ def facts_of(touchpoint: Touchpoint) -> rollups.Facts:
     return rollups.Facts(*(getattr(touchpoint, column.key) for column in FACT_COLUMNS))
 
 
-def _facts(row: TouchpointRow) -> rollups.Facts:
-    return rollups.Facts(
-        row.moment_id,
-        row.occurred_at,
-        row.channel,
-        row.team,
-        row.agent,
-        row.complaint,
-        row.rating_scale,
-        row.rating_value,
-        row.factors,
-        row.lost_minutes,
-    )
-
-
 def _is_negative(row: TouchpointRow) -> bool:
-    return row.sentiment == Sentiment.negative.value
+    # The member itself: it equals its text, and `.value` is a descriptor call per item.
+    return row.sentiment == Sentiment.negative
 
 
 def _negative_rating(
