@@ -119,6 +119,10 @@ class MomentRef:
         return moment_factors.offered(self.factors, channel=self.channel)
 
 
+_REGISTERED_PER_STATEMENT = 500
+"""Moments registered by one INSERT: 9 parameters each, well under SQLite's limit."""
+
+
 async def resolve_keys(
     session: AsyncSession,
     *,
@@ -152,7 +156,14 @@ async def resolve_keys(
             }
             for key in unknown
         ]
-        await session.execute(dialect_insert(session, Moment).on_conflict_do_nothing(), rows)
+        # One statement of many rows, not one per row: the requests that find the same
+        # new keys at once (a system starting to post) wait on each other's inserts, and
+        # each statement of theirs is a wait.
+        for start in range(0, len(rows), _REGISTERED_PER_STATEMENT):
+            chunk = rows[start : start + _REGISTERED_PER_STATEMENT]
+            await session.execute(
+                dialect_insert(session, Moment).values(chunk).on_conflict_do_nothing()
+            )
         refs.update(await _refs_by_key(session, unknown))
     return refs
 

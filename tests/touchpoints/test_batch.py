@@ -125,3 +125,23 @@ async def test_a_large_batch_is_stored_completely(client: httpx.AsyncClient) -> 
     promoters = await client.get("/v1/touchpoints", params={"sentiment": "positive", "limit": 500})
     # values 9 and 10 are promoters: 2 in every 11
     assert len(promoters.json()["data"]) == sum(1 for i in range(1000) if i % 11 >= 9)
+
+
+async def test_a_batch_naming_more_new_moments_than_one_insert_takes_registers_them_all(
+    client: httpx.AsyncClient,
+) -> None:
+    # 700 new keys: more than one registering statement carries.
+    items: list[object] = [
+        touchpoint(id=f"new-moment-{i:04d}", moment=f"wide.moment-{i:04d}") for i in range(700)
+    ]
+    result = await _post_batch(client, items)
+    assert (result["accepted"], result["rejected"]) == (700, 0)
+    keys: set[str] = set()
+    params: dict[str, Any] = {"limit": 500}
+    while True:
+        page = (await client.get("/v1/moments", params=params)).json()
+        keys.update(moment["key"] for moment in page["data"])
+        if page["next_cursor"] is None:
+            break
+        params["cursor"] = page["next_cursor"]
+    assert {f"wide.moment-{i:04d}" for i in range(700)} <= keys
