@@ -72,7 +72,9 @@ def _utc_text(value: datetime | None) -> str | None:
         return None
     if value.tzinfo is None:
         raise ValueError("naive datetimes are not stored; attach a timezone")
-    return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+    if value.tzinfo is not UTC:
+        value = value.astimezone(UTC)
+    return value.replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
 def _date_text(value: date | None) -> str | None:
@@ -89,7 +91,13 @@ def stored_form(table: Table, name: str, dialect: Dialect) -> Convert | None:
     implementation = column_type.dialect_impl(dialect)
     if isinstance(implementation, Date):
         return _date_text
-    return implementation.bind_processor(dialect)
+    process = implementation.bind_processor(dialect)
+    if process is None:
+        return None
+    # Most optional values are absent: what None becomes is worked out once (for JSON a
+    # serialisation of its own: 'null' text, or SQL NULL where the column says so).
+    absent = process(None)
+    return lambda value: absent if value is None else process(value)
 
 
 _conversions: dict[tuple[str, tuple[str, ...]], list[tuple[int, Convert]]] = {}

@@ -55,8 +55,16 @@ def test_dates_are_stored_as_sqlalchemy_stores_them(value: date | None) -> None:
     assert convert(value) == _sqlalchemy_form(DELTA, "day", value)
 
 
-@pytest.mark.parametrize("value", [{"desk": "north", "tier": 2}, None])
-def test_json_keeps_the_column_types_own_rules(value: dict[str, Any] | None) -> None:
-    convert = stored_form(TOUCHPOINT, "attributes", DIALECT)
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("attributes", {"desk": "north", "tier": 2}),
+        ("attributes", None),  # JSON 'null' text
+        ("factors", ["waited", "rude"]),
+        ("factors", None),  # SQL NULL: the column says so
+    ],
+)
+def test_json_keeps_the_column_types_own_rules(name: str, value: object) -> None:
+    convert = stored_form(TOUCHPOINT, name, DIALECT)
     assert convert is not None
-    assert convert(value) == _sqlalchemy_form(TOUCHPOINT, "attributes", value)
+    assert convert(value) == _sqlalchemy_form(TOUCHPOINT, name, value)
