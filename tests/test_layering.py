@@ -2,6 +2,8 @@
 package; only the modules that wire the service together may."""
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -95,3 +97,13 @@ def test_the_counts_sit_below_the_domains_that_write_and_read_them() -> None:
         and module.split(".")[1] in DOMAINS - {"rollups"}
     )
     assert not offending, "the rollups must import no other domain:\n" + "\n".join(offending)
+
+
+def test_starting_the_service_does_not_import_scipy() -> None:
+    # scipy takes a fifth of a second to import: a command or a worker that computes no
+    # figure must not pay it (`app.insights.special` imports it on first use).
+    probe = "import sys, app.main, app.cli; print('scipy' in sys.modules)"
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=APP.parent
+    )
+    assert result.stdout.strip() == "False", result.stderr

@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 import numpy as np
-from scipy import special
 
 from app.insights import stats
+from app.insights.special import special
 
 LOST_TIME_LEVEL = 0.95
 """Confidence of the lost-time intervals, as for the native survey figures."""
@@ -153,14 +153,14 @@ def lost_time(minutes: Mapping[int, int]) -> LostTime | None:
     mean_lower = mean_upper = None
     if n > 1:
         variance = sum(count * (value - mean) ** 2 for value, count in counts) / (n - 1)
-        half = float(special.stdtrit(n - 1, (1 + LOST_TIME_LEVEL) / 2)) * math.sqrt(variance / n)
+        half = float(special().stdtrit(n - 1, (1 + LOST_TIME_LEVEL) / 2)) * math.sqrt(variance / n)
         mean_lower, mean_upper = max(0.0, mean - half), mean + half
     # Largest l with P(B <= l - 1) <= alpha/2, B ~ Binomial(n, 1/2): [x(l), x(n+1-l)]
     # then covers the median with probability 1 - 2 P(B <= l - 1) >= LOST_TIME_LEVEL.
     tail = (1 - LOST_TIME_LEVEL) / 2
     # l is the first of 1 .. middle - 1 with P(B <= l) > alpha/2, else middle: one vectorised
     # call over the candidates instead of one per rank.
-    beyond = np.flatnonzero(special.bdtr(np.arange(1, middle), n, 0.5) > tail)
+    beyond = np.flatnonzero(special().bdtr(np.arange(1, middle), n, 0.5) > tail)
     rank = int(beyond[0]) + 1 if beyond.size else middle
     return LostTime(
         responses=n,

@@ -31,8 +31,8 @@ from enum import StrEnum
 
 import numpy as np
 import numpy.typing as npt
-from scipy import special
 
+from app.insights.special import special
 from app.insights.stats import CREDIBLE_LOWER, CREDIBLE_UPPER, Counts
 
 JEFFREYS = 0.5
@@ -120,8 +120,8 @@ def rate(counts: Counts) -> Rate:
         negatives=k,
         observed=k / n if n else None,
         mean=a / (a + b),
-        lower=float(special.betaincinv(a, b, CREDIBLE_LOWER)),
-        upper=float(special.betaincinv(a, b, CREDIBLE_UPPER)),
+        lower=float(special().betaincinv(a, b, CREDIBLE_LOWER)),
+        upper=float(special().betaincinv(a, b, CREDIBLE_UPPER)),
     )
 
 

@@ -18,8 +18,8 @@ from typing import Any, Literal, TypeVar
 
 import numpy as np
 import numpy.typing as npt
-from scipy import special
 
+from app.insights.special import special
 from app.scales import ScaleFamily
 
 KAPPA_MIN = 5.0
@@ -52,7 +52,7 @@ Ints = npt.NDArray[np.int64]
 
 
 def _beta_quantiles(probability: float, a: Floats, b: Floats) -> Floats:
-    return np.asarray(special.betaincinv(a, b, probability), dtype=np.float64)
+    return np.asarray(special().betaincinv(a, b, probability), dtype=np.float64)
 
 
 def _beta_survivals(x: Floats, a: Floats, b: Floats) -> Floats:
@@ -63,16 +63,16 @@ def _beta_survivals(x: Floats, a: Floats, b: Floats) -> Floats:
     # (5e-12 at 10^6), 1 - x drops the digits of a small x, and near 0 and 1 a last-bit
     # difference (1e-307 rounded to 0, 1 - 1e-16 to 1) makes or breaks a tie: tied moments
     # share one q-value, and equal priorities are ordered by prob_worse.
-    survival = np.asarray(special.betainc(b, a, 1.0 - x), dtype=np.float64)
+    survival = np.asarray(special().betainc(b, a, 1.0 - x), dtype=np.float64)
     slow = (a + b > 1e4) | ((x < 1e-3) & (x != 0.0))
     slow |= (survival < 1e-30) | (survival > 1.0 - 1e-12)
     if slow.any():
-        survival[slow] = special.betaincc(a[slow], b[slow], x[slow])
+        survival[slow] = special().betaincc(a[slow], b[slow], x[slow])
     return survival
 
 
 def _beta_quantile(probability: float, a: float, b: float) -> float:
-    return float(special.betaincinv(a, b, probability))
+    return float(special().betaincinv(a, b, probability))
 
 
 def _beta_survival(x: float, a: float, b: float) -> float:
@@ -835,10 +835,10 @@ class _HypergeometricSupports:
         good, draws, rest = (values[owner] for values in self._parameters)
         return np.asarray(
             -(
-                special.gammaln(x + 1.0)
-                + special.gammaln((good - x) + 1.0)
-                + special.gammaln((draws - x) + 1.0)
-                + special.gammaln(rest + x + 1.0)
+                special().gammaln(x + 1.0)
+                + special().gammaln((good - x) + 1.0)
+                + special().gammaln((draws - x) + 1.0)
+                + special().gammaln(rest + x + 1.0)
             ),
             dtype=np.float64,
         )
@@ -966,7 +966,7 @@ def team_consistencies(per_moment: Sequence[Sequence[TeamCounts]]) -> list[TeamC
     statistic = np.add.reduceat((k - expected) ** 2 / (n * spread[owner]), starts)
     min_expected = np.minimum.reduceat(np.minimum(expected, n - expected), starts)
     df = sizes - 1
-    chi2_p = np.asarray(special.chdtrc(df, statistic), dtype=np.float64)
+    chi2_p = np.asarray(special().chdtrc(df, statistic), dtype=np.float64)
     # Each team against the others pooled: its negatives are Hypergeom(N, K, n_j) given the
     # margins of the 2 x 2 table (team or not, negative or not).
     team_p = _HypergeometricSupports(
