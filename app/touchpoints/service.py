@@ -204,8 +204,10 @@ async def ingest(
                 report.errors.append(_factor_error(candidate, wrong))
                 continue
         rows.append(
-            _row(
-                candidate,
+            stored_row(
+                candidate.item,
+                external_id=candidate.external_id,
+                content_hash=candidate.content_hash,
                 moment_id=moment.id,
                 default_channel=moment.channel,
                 received_at=received_at,
@@ -286,14 +288,20 @@ def _deduplicate_within_request(
     return candidates
 
 
-def _row(
-    candidate: _Candidate, *, moment_id: int, default_channel: str, received_at: datetime
+def stored_row(
+    item: TouchpointCreate,
+    *,
+    external_id: str,
+    content_hash: str,
+    moment_id: int,
+    default_channel: str,
+    received_at: datetime,
 ) -> TouchpointRow:
-    item = candidate.item
+    """The row a validated item is stored as."""
     rating = normalise(item.rating.scale, item.rating.value) if item.rating else None
     return TouchpointRow(
-        candidate.external_id,
-        candidate.content_hash,
+        external_id,
+        content_hash,
         moment_id,
         item.channel or default_channel,
         item.occurred_at or received_at,
