@@ -6,7 +6,7 @@ SQLAlchemy's per-value processing (a batch writes thousands of rows of a dozen c
 """
 
 from collections.abc import Callable, Sequence
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import Date, Dialect, Table, text
@@ -65,29 +65,26 @@ async def write_rows(
 Convert = Callable[[Any], Any]
 
 
-def _utc_text(value: datetime | None) -> str | None:
-    """A timestamp as `UtcDateTime` stores it on SQLite (naive UTC, always with microseconds),
-    by C-implemented calls instead of SQLAlchemy's formatting in Python."""
-    if value is None:
-        return None
-    if value.tzinfo is None:
-        raise ValueError("naive datetimes are not stored; attach a timezone")
-    if value.tzinfo is not UTC:
-        value = value.astimezone(UTC)
-    return value.replace(tzinfo=None).isoformat(" ", "microseconds")
-
-
 def _date_text(value: date | None) -> str | None:
     return None if value is None else value.isoformat()
 
 
 def stored_form(table: Table, name: str, dialect: Dialect) -> Convert | None:
     """How a value of the column becomes what SQLite stores, or None if it goes as it is:
-    timestamps and dates by the functions above, anything else by the column type's own
-    processor (JSON keeps its rules for None)."""
+    timestamps and dates printed by C-implemented `isoformat` where SQLAlchemy formats them
+    in Python, anything else by the column type's own processor (JSON keeps its rules for
+    None)."""
     column_type = table.c[name].type
     if isinstance(column_type, UtcDateTime):
-        return _utc_text
+        # The type's own check and conversion (naive UTC on SQLite), then the text
+        # SQLAlchemy's SQLite DATETIME would make of it, always with microseconds.
+        naive_utc = column_type.process_bind_param
+
+        def utc_text(value: datetime | None) -> str | None:
+            stored = naive_utc(value, dialect)
+            return None if stored is None else stored.isoformat(" ", "microseconds")
+
+        return utc_text
     implementation = column_type.dialect_impl(dialect)
     if isinstance(implementation, Date):
         return _date_text
@@ -115,17 +112,18 @@ async def _execute_many(
     if conversions is None:
         found = ((i, stored_form(table, name, dialect)) for i, name in enumerate(columns))
         conversions = _conversions[key] = [(i, convert) for i, convert in found if convert]
-    values: Sequence[Sequence[Any]] = rows
-    if conversions:
-        values = []
-        for row in rows:
-            converted = list(row)
-            for i, convert in conversions:
-                converted[i] = convert(converted[i])
-            values.append(converted)
+
+    def stored(row: tuple[Any, ...]) -> tuple[Any, ...]:
+        values = list(row)
+        for i, convert in conversions:
+            values[i] = convert(values[i])
+        return tuple(values)
+
     quote = dialect.identifier_preparer.quote
     statement = (
         f"INSERT INTO {quote(table.name)} ({', '.join(quote(name) for name in columns)}) "
         f"VALUES ({', '.join('?' * len(columns))})"
     )
-    await connection.exec_driver_sql(statement, [tuple(row) for row in values])
+    await connection.exec_driver_sql(
+        statement, [stored(row) for row in rows] if conversions else list(rows)
+    )
