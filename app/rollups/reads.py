@@ -123,12 +123,42 @@ class _Shape:
     daily: bool
     member: bool
     moment: bool
+    postgresql: bool
 
 
-def _shape(dimension: Dimension, part: Slice) -> _Shape:
+def _shape(dimension: Dimension, part: Slice, session: AsyncSession) -> _Shape:
     return _Shape(
-        dimension, part.daily, part.member(dimension) is not None, part.moment_id is not None
+        dimension,
+        part.daily,
+        part.member(dimension) is not None,
+        part.moment_id is not None,
+        session.get_bind().dialect.name == "postgresql",
     )
+
+
+def _rollup_source(shape: _Shape) -> tuple[str, list[str]]:
+    """The rollup table as a read of this shape should search it, and the conditions that
+    lead it there (beyond the breakdown, the grain and the periods).
+
+    The key leads with the breakdown, the grain and the moment, so a read over every moment
+    descends once per catalogued one: neither database skips through a key's leading columns
+    by itself. A read of one member takes the member index (as does PostgreSQL for `all`,
+    whose single member is empty); SQLite, which keeps the counters in the key alone and
+    has no statistics, is told so.
+    """
+    member = ["member = :member"] if shape.member else []
+    if shape.moment:
+        return "moment_rollup", [*member, "moment_id = :moment_id"]
+    if shape.member:
+        hint = "" if shape.postgresql else " INDEXED BY ix_moment_rollup_member"
+        return f"moment_rollup{hint}", member
+    if not shape.postgresql:
+        return "moment_rollup", ["moment_id IN (SELECT id FROM moment)"]
+    if shape.dimension is Dimension.all:
+        return "moment_rollup", ["member = ''"]
+    # An array, not IN (SELECT ...): the planner then descends once per element rather than
+    # joining the whole breakdown's range to the catalogue.
+    return "moment_rollup", ["moment_id = ANY(ARRAY(SELECT id FROM moment))"]
 
 
 def _params(dimension: Dimension, part: Slice, **bounds: Any) -> dict[str, Any]:
@@ -146,21 +176,21 @@ def _rollup_sql(
 ) -> str:
     """Rollup rows of one run of periods of window `span`, their counters signed; `suffix`
     names the run's parameters (several runs share one statement)."""
+    source, found_by = _rollup_source(shape)
     conditions = [
         "dimension = :dimension",
         f"grain = :grain{suffix}",
         f"period >= :low{suffix}",
         f"period < :high{suffix}",
-        *(["member = :member"] if shape.member else []),
-        *(["moment_id = :moment_id"] if shape.moment else []),
-        # Only rows with answers hold rates: an index keeps just those.
+        *found_by,
+        # Rows without answers hold no rates (the key carries both, so this reads no row).
         *(["responses > 0"] if tuple(measures) == RATE_COLUMNS else []),
     ]
     factor = "" if sign == 1 else "-"
     signed = ", ".join(f"{factor}{name} AS {name}" for name in measures)
     day = ", period AS day" if shape.daily else ""
     return (
-        f"SELECT {span} AS span, moment_id, member{day}, {signed} FROM moment_rollup "
+        f"SELECT {span} AS span, moment_id, member{day}, {signed} FROM {source} "
         f"WHERE {' AND '.join(conditions)}"
     )
 
@@ -291,7 +321,8 @@ async def tallies(
     assert dimension is not None, "only touchpoints can answer this slice"
     months = not part.daily and Grain.month in grains(dimension)
     signs, params = _run_params(dimension, part, windows, months=months)
-    for row in (await session.execute(_tallies(_shape(dimension, part), signs), params)).all():
+    statement = _tallies(_shape(dimension, part, session), signs)
+    for row in (await session.execute(statement, params)).all():
         found = into[row[3]]
         key = (row[0], row[1], row[2])
         if key in found:
@@ -304,8 +335,8 @@ async def response_counts(
     session: AsyncSession, *, first: date, last: date, part: Slice, min_responses: int = 0
 ) -> dict[tuple[int, str], tuple[int, int]]:
     """(responses, negatives) over the whole UTC days [first, last) per (moment, member),
-    for members with at least `min_responses`: rollup rows with responses (from an index
-    that holds just those) and pending deltas, summed by the database."""
+    for members with at least `min_responses`: rollup rows (from the key alone, which
+    carries both) and pending deltas, summed by the database."""
     dimension = part.rollup_dimension()
     assert dimension is not None, "only touchpoints can answer this slice"
     signs, params = _run_params(
@@ -315,6 +346,6 @@ async def response_counts(
         months=Grain.month in grains(dimension),
         minimum=min_responses,
     )
-    statement = _response_counts(_shape(dimension, part), signs)
+    statement = _response_counts(_shape(dimension, part, session), signs)
     rows = (await session.execute(statement, params)).all()
     return {(row[0], row[1]): (int(row[_KEYS]), int(row[_KEYS + 1])) for row in rows}
