@@ -57,12 +57,22 @@ from app.webhooks.schemas import EventType
 SYSTEM_ACTOR = "mot"
 
 
+class StoredTouchpoint(NamedTuple):
+    """What a follow-up takes from its touchpoint's row: its id, moment and team."""
+
+    id: int
+    moment_id: int
+    team: str | None
+
+
 @dataclass(frozen=True, slots=True)
 class BadExperience:
     """A touchpoint that calls for a follow-up, and why."""
 
     external_id: str
     reason: FollowUpReason
+    row: StoredTouchpoint | None = None
+    """The touchpoint's row, when the caller has just written it: not read back then."""
 
 
 class _Opening(NamedTuple):
@@ -94,14 +104,7 @@ async def open_for(
     if not experiences:
         return
     reasons = {experience.external_id: experience.reason for experience in experiences}
-    rows_seen = (
-        await session.execute(
-            select(Touchpoint.id, Touchpoint.external_id, Touchpoint.moment_id, Touchpoint.team)
-            .join(Moment, Moment.id == Touchpoint.moment_id)
-            .where(one_of(session, Touchpoint.external_id, list(reasons)), Moment.auto_follow_up)
-            .order_by(Touchpoint.id)
-        )
-    ).all()
+    rows_seen = await _rows_to_follow(session, experiences, reasons)
     if not rows_seen:
         return
     openings = [
@@ -130,6 +133,37 @@ async def open_for(
             }
             for row in opened
         ],
+    )
+
+
+async def _rows_to_follow(
+    session: AsyncSession,
+    experiences: Sequence[BadExperience],
+    reasons: dict[str, FollowUpReason],
+) -> list[tuple[int, str, int, str | None]]:
+    """(row id, external id, moment id, team) of the experiences whose moment opens
+    follow-ups by itself, in row id order."""
+    known = [(e.external_id, e.row) for e in experiences if e.row is not None]
+    if len(known) < len(experiences):
+        # Looking the rows up by external id probes every partition's index: only done for
+        # touchpoints the caller did not just write.
+        found = await session.execute(
+            select(Touchpoint.id, Touchpoint.external_id, Touchpoint.moment_id, Touchpoint.team)
+            .join(Moment, Moment.id == Touchpoint.moment_id)
+            .where(one_of(session, Touchpoint.external_id, list(reasons)), Moment.auto_follow_up)
+            .order_by(Touchpoint.id)
+        )
+        return [(row[0], row[1], row[2], row[3]) for row in found.all()]
+    moment_ids = sorted({row.moment_id for _, row in known})
+    following = set(
+        await session.scalars(
+            select(Moment.id).where(Moment.id.in_(moment_ids), Moment.auto_follow_up)
+        )
+    )
+    return sorted(
+        (row.id, external_id, row.moment_id, row.team)
+        for external_id, row in known
+        if row.moment_id in following
     )
 
 

@@ -16,7 +16,7 @@ rows nobody else stored.
 """
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple, cast
 
@@ -80,13 +80,18 @@ _stage = Table(
 )
 
 
-async def insert_new(session: AsyncSession, rows: Sequence[TouchpointRow]) -> set[str]:
-    """Insert rows; return the external ids stored now.
+Created = Mapping[str, int | None]
+"""The external ids stored now, each with its row id where the database gave it up front
+(PostgreSQL), or None."""
+
+
+async def insert_new(session: AsyncSession, rows: Sequence[TouchpointRow]) -> Created:
+    """Insert rows; return the external ids stored now (with their row ids on PostgreSQL).
 
     Rows whose external id is already stored are skipped, never overwritten.
     """
     if not rows:
-        return set()
+        return {}
     # In id order, the same for every request: an insert waits for a concurrent request that
     # wrote the same id and has not committed yet. In each request's own order, two requests
     # could each wait for an id the other holds, and PostgreSQL would abort one of them.
@@ -96,14 +101,14 @@ async def insert_new(session: AsyncSession, rows: Sequence[TouchpointRow]) -> se
     try:
         async with session.begin_nested():
             await write_rows(await session.connection(), _touchpoint, COLUMNS, rows)
-        return {row.external_id for row in rows}
+        return dict.fromkeys(row.external_id for row in rows)
     except (IntegrityError, psycopg.errors.UniqueViolation):
         return await _insert_skipping_stored(await session.connection(), session, rows)
 
 
 async def _insert_skipping_stored(
     connection: AsyncConnection, session: AsyncSession, rows: Sequence[TouchpointRow]
-) -> set[str]:
+) -> Created:
     await connection.execute(CreateTable(_stage, if_not_exists=True))
     staged_columns = ("position", *COLUMNS)
     positioned = [(position, *row) for position, row in enumerate(rows)]
@@ -120,29 +125,36 @@ async def _insert_skipping_stored(
         .on_conflict_do_nothing(index_elements=["external_id"])
         .returning(_touchpoint.c.external_id)
     )
-    created = set((await connection.execute(move)).scalars())
+    created = dict.fromkeys((await connection.execute(move)).scalars())
     await connection.execute(delete(_stage))
     return created
 
 
 # The ids and hashes go as one JSON text: the driver dumps a list of a thousand strings
 # as an array parameter in Python, item by item, where `json.dumps` takes a fraction of it.
+# Each id claimed takes its row id from the sequence of the row's own default, so that the
+# rows are written with it and nothing has to look them up by external id afterwards (that
+# probes every partition's index).
 _CLAIM = text(
     "INSERT INTO touchpoint_key (external_id, content_hash) "
     "SELECT pair ->> 0, pair ->> 1 FROM json_array_elements(CAST(:pairs AS json)) "
     "WITH ORDINALITY AS claimed (pair, position) ORDER BY position "
-    "ON CONFLICT (external_id) DO NOTHING RETURNING external_id"
+    "ON CONFLICT (external_id) DO NOTHING "
+    "RETURNING external_id, nextval('touchpoint_id_seq')"
 )
+_COPIED = (*COLUMNS, "id")
 
 
-async def _claim_and_copy(connection: AsyncConnection, rows: Sequence[TouchpointRow]) -> set[str]:
+async def _claim_and_copy(
+    connection: AsyncConnection, rows: Sequence[TouchpointRow]
+) -> dict[str, int]:
     pairs = json.dumps([(row.external_id, row.content_hash) for row in rows])
-    claimed = await connection.execute(_CLAIM, {"pairs": pairs})
-    created = set(claimed.scalars())
-    new_rows = [row for row in rows if row.external_id in created]
+    result = await connection.execute(_CLAIM, {"pairs": pairs})
+    claimed: dict[str, int] = {external_id: row_id for external_id, row_id in result}
+    new_rows = [(*row, claimed[row.external_id]) for row in rows if row.external_id in claimed]
     if new_rows:
-        await write_rows(connection, _touchpoint, COLUMNS, new_rows)
-    return created
+        await write_rows(connection, _touchpoint, _COPIED, new_rows)
+    return claimed
 
 
 async def stored_hashes(session: AsyncSession, external_ids: Sequence[str]) -> dict[str, str]:

@@ -231,7 +231,9 @@ async def ingest(
         ],
     )
     await followups_service.open_for(
-        session, [bad for row in stored if (bad := _bad(row))], targets=follow_up_targets
+        session,
+        [bad for row in stored if (bad := _bad(row, created[row.external_id]))],
+        targets=follow_up_targets,
     )
     report.results.extend(
         _result(c, ItemStatus.created) for c in staged if c.external_id in created
@@ -355,13 +357,20 @@ def _negative_rating(
     return {"touchpoint": external_id, "moment": moment, "scale": scale, "value": value}
 
 
-def _bad(row: TouchpointRow) -> followups_service.BadExperience | None:
+def _bad(row: TouchpointRow, row_id: int | None) -> followups_service.BadExperience | None:
     """A stored row that calls for a follow-up: a complaint, or a negative rating."""
     if row.complaint:
-        return followups_service.BadExperience(row.external_id, FollowUpReason.complaint)
-    if _is_negative(row):
-        return followups_service.BadExperience(row.external_id, FollowUpReason.negative_rating)
-    return None
+        reason = FollowUpReason.complaint
+    elif _is_negative(row):
+        reason = FollowUpReason.negative_rating
+    else:
+        return None
+    stored = (
+        None
+        if row_id is None
+        else followups_service.StoredTouchpoint(row_id, row.moment_id, row.team)
+    )
+    return followups_service.BadExperience(row.external_id, reason, stored)
 
 
 def _result(candidate: _Candidate, status: ItemStatus) -> ItemOutcome:

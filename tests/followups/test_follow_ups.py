@@ -131,6 +131,14 @@ async def test_moments_can_switch_automatic_follow_ups_off(client: httpx.AsyncCl
         json=touchpoint(id="quiet", moment="portal.search", channel="portal", rating=NEGATIVE),
     )
     assert await _follow_ups(client) == []
+    # In a batch, beside a moment that opens them: only that one's bad experience opens one.
+    items = [
+        touchpoint(id="quiet-2", moment="portal.search", channel="portal", rating=NEGATIVE),
+        touchpoint(id="heard", rating=NEGATIVE),
+    ]
+    response = await client.post("/v1/touchpoints/batch", json={"touchpoints": items})
+    assert response.status_code == 200, response.text
+    assert [f["touchpoint"] for f in await _follow_ups(client)] == ["heard"]
 
 
 async def test_the_workflow_keeps_every_step_and_refuses_illegal_moves(
