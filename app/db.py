@@ -199,15 +199,36 @@ def is_unavailable(error: BaseException) -> bool:
 _SQLITE_BEGIN_OPTION = "mot_sqlite_begin"
 
 
+_WAL_ATTEMPTS = 200
+_WAL_RETRY_SECONDS = 0.05
+
+
+def _use_wal(cursor: Any) -> None:
+    """Put the file in WAL mode, which it then keeps: the first connection switches it, the
+    others find it switched. The switch needs the file to itself and is refused at once
+    while another connection has it open (the busy timeout does not apply), so connections
+    opening a new file together (replicas starting at once) try again for a few seconds."""
+    for attempt in range(_WAL_ATTEMPTS):
+        try:
+            cursor.execute("PRAGMA journal_mode")
+            if cursor.fetchone()[0] != "wal":
+                cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or attempt == _WAL_ATTEMPTS - 1:
+                raise
+            time.sleep(_WAL_RETRY_SECONDS)
+
+
 def _configure_sqlite(engine: AsyncEngine) -> None:
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
         # The driver's own transaction handling is turned off so that BEGIN is ours (below).
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=30000")
+        _use_wal(cursor)
+        cursor.execute("PRAGMA foreign_keys=ON")
         # FULL: a commit the client saw acknowledged survives a power cut, not only a crash.
         cursor.execute("PRAGMA synchronous=FULL")
         cursor.close()
