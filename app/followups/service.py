@@ -104,7 +104,7 @@ async def open_for(
     if not experiences:
         return
     reasons = {experience.external_id: experience.reason for experience in experiences}
-    rows_seen = await _rows_to_follow(session, experiences, reasons)
+    rows_seen = await _rows_to_follow(session, experiences)
     if not rows_seen:
         return
     openings = [
@@ -137,9 +137,7 @@ async def open_for(
 
 
 async def _rows_to_follow(
-    session: AsyncSession,
-    experiences: Sequence[BadExperience],
-    reasons: dict[str, FollowUpReason],
+    session: AsyncSession, experiences: Sequence[BadExperience]
 ) -> list[tuple[int, str, int, str | None]]:
     """(row id, external id, moment id, team) of the experiences whose moment opens
     follow-ups by itself, in row id order."""
@@ -150,7 +148,10 @@ async def _rows_to_follow(
         found = await session.execute(
             select(Touchpoint.id, Touchpoint.external_id, Touchpoint.moment_id, Touchpoint.team)
             .join(Moment, Moment.id == Touchpoint.moment_id)
-            .where(one_of(session, Touchpoint.external_id, list(reasons)), Moment.auto_follow_up)
+            .where(
+                one_of(session, Touchpoint.external_id, [e.external_id for e in experiences]),
+                Moment.auto_follow_up,
+            )
             .order_by(Touchpoint.id)
         )
         return [(row[0], row[1], row[2], row[3]) for row in found.all()]
