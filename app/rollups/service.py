@@ -11,14 +11,17 @@ twice or misses one, however far behind the folder is.
 import asyncio
 import logging
 import time as clock
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from enum import StrEnum
+from functools import cache
 from typing import Any, NamedTuple, Protocol, cast
 
 from sqlalchemy import (
+    Select,
     Table,
+    TextClause,
     delete,
     func,
     select,
@@ -191,10 +194,20 @@ async def record(
 # --- folding ---
 
 
-NEGATIVE_RATING_SQL = " OR ".join(
-    f"(rating_scale = '{scale.name.value}' AND rating_value <= {scale.negative_max})"
-    for scale in SCALES.values()
-)
+def negative_rating_sql(scales: Collection[str]) -> str:
+    """SQL: the delta's rating (`rating_scale`, `rating_value`), on one of these scales, is
+    in its scale's negative band."""
+    return (
+        " OR ".join(
+            f"(rating_scale = '{scale.name.value}' AND rating_value <= {scale.negative_max})"
+            for scale in SCALES.values()
+            if scale.name.value in scales
+        )
+        or "false"
+    )
+
+
+NEGATIVE_RATING_SQL = negative_rating_sql([scale.value for scale in SCALES])
 """SQL: the delta's rating (`rating_scale`, `rating_value`) is in its scale's negative band."""
 DELTA_MEMBER_SQL = {
     Dimension.all: "''",
@@ -220,8 +233,27 @@ DELTA_COUNTER_SQL = {
 its column once."""
 
 
-def _pivoted(month_of_day: str) -> str:
-    """Each delta of `moved` as rollup counters (`STORED_COLUMNS`), and its month."""
+RATING_COLUMN_SCALE = {key.column: key.scale.value for key in RATING_KEYS}
+"""The scale each rating counter belongs to, by column."""
+
+
+def folded_counters(scales: Iterable[str]) -> tuple[str, ...]:
+    """The rollup counters (`STORED_COLUMNS` order) that deltas rated on these scales (or
+    not rated) can change: the others stay as they are, so a fold leaves them out."""
+    return tuple(
+        name
+        for name in STORED_COLUMNS
+        if name not in RATING_COLUMN_SCALE or RATING_COLUMN_SCALE[name] in scales
+    )
+
+
+def _pivoted(scales: Sequence[str], month_of_day: str) -> str:
+    """Each delta of `moved` as the rollup counters its scales can change, and its month."""
+    counters = folded_counters(scales)
+    counter_sql = {
+        **DELTA_COUNTER_SQL,
+        "negatives": f"CASE WHEN {negative_rating_sql(scales)} THEN ratings ELSE 0 END",
+    }
     columns = [
         "moment_id",
         "day",
@@ -229,15 +261,15 @@ def _pivoted(month_of_day: str) -> str:
         "team",
         "channel",
         "agent",
-        *(f"{sql} AS {name}" for name, sql in DELTA_COUNTER_SQL.items()),
+        *(f"{counter_sql[name]} AS {name}" for name in counters),
     ]
     return f"SELECT {', '.join(columns)} FROM moved"
 
 
-def _expanded() -> str:
+def _expanded(counters: Sequence[str]) -> str:
     """Deltas of `pivoted` summed into rollup rows: every dimension and its grains."""
     periods = {Grain.day: "day", Grain.month: "month"}
-    sums = ", ".join(f"sum({name}) AS {name}" for name in STORED_COLUMNS)
+    sums = ", ".join(f"sum({name}) AS {name}" for name in counters)
     pieces = []
     for dimension, member in DELTA_MEMBER_SQL.items():
         for grain in grains(dimension):
@@ -251,39 +283,73 @@ def _expanded() -> str:
     return " UNION ALL ".join(pieces)
 
 
-_STORED = ", ".join(STORED_COLUMNS)
-_KEYS = ", ".join(KEY_COLUMNS)
-_ADD = ", ".join(f"{name} = moment_rollup.{name} + excluded.{name}" for name in STORED_COLUMNS)
-_MOVED = "moment_id, day, team, channel, agent, rating_scale, rating_value, touchpoints, " + (
-    "complaints, ratings"
-)
-_UPSERT = (
-    f"INSERT INTO moment_rollup ({_KEYS}, {_STORED}) "
+def _upsert(counters: Sequence[str]) -> str:
     # WHERE keeps SQLite from reading ON CONFLICT as a join clause. No order: only the one
     # folder (or a rebuild, under the same lock) writes the rollups, so no other writer can
     # wait on rows locked in another order, and sorting the rows was a fifth of a fold.
-    "SELECT * FROM expanded WHERE true "
-    f"ON CONFLICT ({_KEYS}) DO UPDATE SET {_ADD} "
-    f"RETURNING {_KEYS}, touchpoints"
+    add = ", ".join(f"{name} = moment_rollup.{name} + excluded.{name}" for name in counters)
+    return (
+        f"INSERT INTO moment_rollup ({_KEYS}, {', '.join(counters)}) "
+        "SELECT * FROM expanded WHERE true "
+        f"ON CONFLICT ({_KEYS}) DO UPDATE SET {add} "
+        f"RETURNING {_KEYS}, touchpoints"
+    )
+
+
+_KEYS = ", ".join(KEY_COLUMNS)
+_MOVED = "moment_id, day, team, channel, agent, rating_scale, rating_value, touchpoints, " + (
+    "complaints, ratings"
 )
-# PostgreSQL: the DELETE sees exactly the committed deltas of its snapshot and the same
-# statement adds exactly those; a delta committed meanwhile stays for the next fold.
-_FOLD_POSTGRES = text(
-    f"WITH moved AS (DELETE FROM rollup_delta RETURNING {_MOVED}), "
-    f"pivoted AS ({_pivoted('CAST(date_trunc(' + repr('month') + ', day) AS date)')}), "
-    f"expanded AS ({_expanded()}), "
-    f"folded AS ({_UPSERT}) "
-    f"SELECT (SELECT count(*) FROM moved) AS moved, "
-    f"{', '.join('folded.' + name for name in KEY_COLUMNS)} "
-    "FROM (SELECT 1) AS one LEFT JOIN folded ON folded.touchpoints <= 0"
-)
-# SQLite: the fold runs in a write transaction, which no other writer can share, so the
-# deltas up to the highest id are exactly those it adds and then deletes.
-_FOLD_SQLITE = text(
-    f"WITH moved AS (SELECT {_MOVED} FROM rollup_delta WHERE id <= :last), "
-    f"pivoted AS ({_pivoted('date(day, ' + repr('start of month') + ')')}), "
-    f"expanded AS ({_expanded()}) {_UPSERT}"
-)
+
+
+_MONTH_POSTGRES = "CAST(date_trunc('month', day) AS date)"
+_MONTH_SQLITE = "date(day, 'start of month')"
+"""SQL: the first day of a delta's month."""
+
+
+def _scales_sql(scales: Sequence[str]) -> str:
+    """SQL: the delta is not rated, or rated on one of these scales."""
+    listed = ", ".join(f"'{scale}'" for scale in scales)
+    return "rating_scale IS NULL" + (f" OR rating_scale IN ({listed})" if scales else "")
+
+
+@cache
+def _fold_statement(backend: str, scales: tuple[str, ...]) -> TextClause:
+    """The fold of the deltas rated on `scales` (or not rated), which the folder found
+    pending: it computes, sums and adds only the counters those can change (a deployment
+    rates on one or two of the scales, and most of a fold's work was the sums of the
+    others' columns, zero in every row).
+
+    PostgreSQL: the DELETE sees exactly the committed deltas of its snapshot and the same
+    statement adds exactly those; a delta committed meanwhile stays for the next fold, as
+    does one rated on a scale this fold does not count. SQLite: the fold runs in a write
+    transaction, which no other writer can share, so the deltas up to the highest id are
+    exactly those it adds and then deletes.
+    """
+    counters = folded_counters(scales)
+    if backend == "postgresql":
+        return text(
+            f"WITH moved AS (DELETE FROM rollup_delta WHERE {_scales_sql(scales)} "
+            f"RETURNING {_MOVED}), "
+            f"pivoted AS ({_pivoted(scales, _MONTH_POSTGRES)}), "
+            f"expanded AS ({_expanded(counters)}), "
+            f"folded AS ({_upsert(counters)}) "
+            f"SELECT (SELECT count(*) FROM moved) AS moved, "
+            f"{', '.join('folded.' + name for name in KEY_COLUMNS)} "
+            "FROM (SELECT 1) AS one LEFT JOIN folded ON folded.touchpoints <= 0"
+        )
+    return text(
+        f"WITH moved AS (SELECT {_MOVED} FROM rollup_delta WHERE id <= :last), "
+        f"pivoted AS ({_pivoted(scales, _MONTH_SQLITE)}), "
+        f"expanded AS ({_expanded(counters)}) "
+        f"{_upsert(counters)}"
+    )
+
+
+async def _pending_scales(session: AsyncSession, ratings: Select[Any]) -> tuple[str, ...]:
+    """The scales the pending deltas are rated on, as a fold statement names them."""
+    found = set((await session.execute(ratings.distinct())).scalars())
+    return tuple(name.value for name in SCALES if name.value in found)
 
 
 async def _lock_folding(session: AsyncSession, *, wait: bool) -> bool:
@@ -308,8 +374,10 @@ async def fold(session: AsyncSession) -> int | None:
     await epoch.raise_epoch(session)
     await details.fold(session)
     emptied: list[tuple[Any, ...]] = []
-    if session.get_bind().dialect.name == "postgresql":
-        rows = (await session.execute(_FOLD_POSTGRES)).all()
+    backend = session.get_bind().dialect.name
+    if backend == "postgresql":
+        scales = await _pending_scales(session, select(_delta.c.rating_scale))
+        rows = (await session.execute(_fold_statement(backend, scales))).all()
         moved = int(rows[0][0])
         emptied = [tuple(row[1:]) for row in rows if row[1] is not None]
     else:
@@ -317,7 +385,10 @@ async def fold(session: AsyncSession) -> int | None:
         if last is None:
             return 0
         moved = int(await session.scalar(select(func.count()).where(_delta.c.id <= last)) or 0)
-        folded = (await session.execute(_FOLD_SQLITE, {"last": last})).all()
+        scales = await _pending_scales(
+            session, select(_delta.c.rating_scale).where(_delta.c.id <= last)
+        )
+        folded = (await session.execute(_fold_statement(backend, scales), {"last": last})).all()
         emptied = [tuple(row[:-1]) for row in folded if row[-1] <= 0]
         await session.execute(delete(_delta).where(_delta.c.id <= last))
     if emptied:
