@@ -6,8 +6,8 @@ SQLAlchemy's per-value processing (a batch writes thousands of rows of a dozen c
 """
 
 from collections.abc import Callable, Sequence
-from datetime import date, datetime
-from typing import Any
+from datetime import UTC, date, datetime
+from typing import Any, NamedTuple
 
 from sqlalchemy import Date, Dialect, Table, text
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -77,12 +77,18 @@ def stored_form(table: Table, name: str, dialect: Dialect) -> Convert | None:
     column_type = table.c[name].type
     if isinstance(column_type, UtcDateTime):
         # The type's own check and conversion (naive UTC on SQLite), then the text
-        # SQLAlchemy's SQLite DATETIME would make of it, always with microseconds.
+        # SQLAlchemy's SQLite DATETIME would make of it, always with microseconds. Values
+        # already in UTC (the service's own clock, and inputs once validated) skip the
+        # conversion.
         naive_utc = column_type.process_bind_param
 
         def utc_text(value: datetime | None) -> str | None:
-            stored = naive_utc(value, dialect)
-            return None if stored is None else stored.isoformat(" ", "microseconds")
+            if value is None:
+                return None
+            if value.tzinfo is not UTC:
+                value = naive_utc(value, dialect)
+                return None if value is None else value.isoformat(" ", "microseconds")
+            return value.replace(tzinfo=None).isoformat(" ", "microseconds")
 
         return utc_text
     implementation = column_type.dialect_impl(dialect)
@@ -97,7 +103,30 @@ def stored_form(table: Table, name: str, dialect: Dialect) -> Convert | None:
     return lambda value: absent if value is None else process(value)
 
 
-_conversions: dict[tuple[str, tuple[str, ...]], list[tuple[int, Convert]]] = {}
+class _Conversion(NamedTuple):
+    position: int
+    convert: Convert
+    shared: bool
+    """Values of this column repeat across the rows of a batch (timestamps and days: all
+    received, and rated, at once), and are hashable: each distinct one is converted once."""
+
+
+_conversions: dict[tuple[str, tuple[str, ...]], list[_Conversion]] = {}
+
+
+def _remembering(convert: Convert) -> Convert:
+    done: dict[Any, Any] = {}
+
+    def remembered(value: Any) -> Any:
+        found = done.get(value, _MISSING)
+        if found is _MISSING:
+            found = done[value] = convert(value)
+        return found
+
+    return remembered
+
+
+_MISSING = object()
 
 
 async def _execute_many(
@@ -110,12 +139,16 @@ async def _execute_many(
     key = (table.name, tuple(columns))
     conversions = _conversions.get(key)
     if conversions is None:
-        found = ((i, stored_form(table, name, dialect)) for i, name in enumerate(columns))
-        conversions = _conversions[key] = [(i, convert) for i, convert in found if convert]
+        conversions = _conversions[key] = [
+            _Conversion(i, convert, isinstance(table.c[name].type, UtcDateTime | Date))
+            for i, name in enumerate(columns)
+            if (convert := stored_form(table, name, dialect)) is not None
+        ]
+    batch = [(c.position, _remembering(c.convert) if c.shared else c.convert) for c in conversions]
 
     def stored(row: tuple[Any, ...]) -> tuple[Any, ...]:
         values = list(row)
-        for i, convert in conversions:
+        for i, convert in batch:
             values[i] = convert(values[i])
         return tuple(values)
 

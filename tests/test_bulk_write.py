@@ -5,11 +5,13 @@ from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any, cast
 
 import pytest
-from sqlalchemy import Table
+from sqlalchemy import Table, text
 from sqlalchemy.dialects import sqlite
 
-from app.bulk_write import stored_form
+from app.bulk_write import stored_form, write_rows
+from app.db import Database
 from app.rollups.models import RollupDelta
+from app.rollups.service import DELTA_COLUMNS
 from app.touchpoints.models import Touchpoint
 
 TOUCHPOINT = cast(Table, Touchpoint.__table__)
@@ -68,3 +70,29 @@ def test_json_keeps_the_column_types_own_rules(name: str, value: object) -> None
     convert = stored_form(TOUCHPOINT, name, DIALECT)
     assert convert is not None
     assert convert(value) == _sqlalchemy_form(TOUCHPOINT, name, value)
+
+
+@pytest.mark.anyio
+async def test_a_batch_repeating_instants_stores_each_row_as_sqlalchemy_would(
+    backend: str, database_url: str
+) -> None:
+    # A batch's rows share most timestamps and days, and each distinct one is converted
+    # once: the same instant given in another zone, or a new one, must still come out right.
+    if backend != "sqlite":
+        pytest.skip("only SQLite stores converted values; PostgreSQL is sent them by COPY")
+    noon = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+    instants = [noon, noon, noon.astimezone(timezone(timedelta(hours=-5))), noon + timedelta(1)]
+    rows = [(at, 7, at.date(), "red", "call", "", "csat5", 4, 1, 0, 1) for at in instants]
+    database = Database(database_url)
+    try:
+        async with database.write_sessions() as session, session.begin():
+            await write_rows(await session.connection(), DELTA, DELTA_COLUMNS, rows)
+            stored = (
+                await session.execute(text("SELECT recorded_at, day FROM rollup_delta ORDER BY id"))
+            ).all()
+    finally:
+        await database.dispose()
+    assert [tuple(row) for row in stored] == [
+        (_sqlalchemy_form(DELTA, "recorded_at", at), _sqlalchemy_form(DELTA, "day", at.date()))
+        for at in instants
+    ]
