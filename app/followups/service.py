@@ -1,5 +1,6 @@
 """Follow-ups: opened on bad experiences, moved through the workflow, every step kept."""
 
+import json
 import math
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -15,6 +16,7 @@ from sqlalchemy import (
     Select,
     String,
     Table,
+    Text,
     and_,
     bindparam,
     func,
@@ -22,14 +24,16 @@ from sqlalchemy import (
     literal,
     or_,
     select,
+    true,
     tuple_,
 )
-from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
+from sqlalchemy.sql.dml import Insert, ReturningInsert
 
 from app import metrics
-from app.db import UtcDateTime, dialect_insert, one_of, utcnow
+from app.db import UtcDateTime, one_of, utcnow
 from app.errors import Conflict, ErrorDetail, NotFound, ValidationFailed
 from app.followups import promises, workflow
 from app.followups.models import FollowUp, FollowUpEvent
@@ -117,7 +121,7 @@ async def open_for(
     if session.get_bind().dialect.name == "postgresql":
         opened = await _open_on_postgresql(session, openings, times)
     else:
-        opened = await _open_row_by_row(session, openings, times)
+        opened = await _open_on_sqlite(session, openings, times)
     external_ids = {touchpoint_id: external_id for touchpoint_id, external_id, _, _ in rows_seen}
     opened_by_reason = Counter(reasons[external_ids[row.touchpoint_id]] for row in opened)
     for reason, count in opened_by_reason.items():
@@ -251,41 +255,53 @@ async def _open_on_postgresql(
     return [_Opened(*row) for row in result.all()]
 
 
-async def _open_row_by_row(
-    session: AsyncSession, openings: Sequence[_Opening], times: _Times
-) -> list[_Opened]:
-    """The same on SQLite, which has no arrays: one executemany per table."""
-    now = times.now
-    values = [
-        {
-            **row._asdict(),
-            "status": FollowUpStatus.open.value,
-            "opened_at": now,
-            "acknowledge_due_at": times.acknowledge_due,
-            "resolve_due_at": times.resolve_due,
-            "updated_at": now,
-        }
-        for row in openings
-    ]
-    opening = (
-        dialect_insert(session, _follow_up)
+def _sqlite_opening_statements() -> tuple[ReturningInsert[int, int], Insert]:
+    """The same two inserts on SQLite, which has neither arrays nor inserts in a WITH: the
+    follow-ups come as one JSON text of rows, their first events as one of their ids."""
+    bad = func.json_each(bindparam("rows", type_=Text)).table_valued("value")
+
+    def field(position: int) -> ColumnElement[Any]:
+        return func.json_extract(bad.c.value, f"$[{position}]")
+
+    now = bindparam("now", type_=UtcDateTime())
+    opened = (
+        sqlite.insert(_follow_up)
+        .from_select(
+            list(_OPENED_COLUMNS),
+            select(
+                *(field(position) for position in range(4)),
+                literal(FollowUpStatus.open.value),
+                now,
+                bindparam("acknowledge_due", type_=UtcDateTime()),
+                bindparam("resolve_due", type_=UtcDateTime()),
+                now,
+            )
+            # WHERE keeps SQLite from reading ON CONFLICT as a join clause.
+            .where(true()),
+        )
         .on_conflict_do_nothing(index_elements=["touchpoint_id"])
         .returning(_follow_up.c.id, _follow_up.c.touchpoint_id)
     )
-    opened = [_Opened(*row) for row in (await session.execute(opening, values)).all()]
+    ids = func.json_each(bindparam("ids", type_=Text)).table_valued("value")
+    first_events = insert(_follow_up_event).from_select(
+        ["follow_up_id", "status", "actor", "at"],
+        select(ids.c.value, literal(FollowUpStatus.open.value), literal(SYSTEM_ACTOR), now),
+    )
+    return opened, first_events
+
+
+_SQLITE_OPENING, _SQLITE_FIRST_EVENTS = _sqlite_opening_statements()
+
+
+async def _open_on_sqlite(
+    session: AsyncSession, openings: Sequence[_Opening], times: _Times
+) -> list[_Opened]:
+    rows = json.dumps([tuple(row) for row in openings])
+    result = await session.execute(_SQLITE_OPENING, {"rows": rows, **times._asdict()})
+    opened = sorted(_Opened(follow_up, touchpoint) for follow_up, touchpoint in result.all())
     if opened:
-        await session.execute(
-            insert(_follow_up_event),
-            [
-                {
-                    "follow_up_id": row.follow_up_id,
-                    "status": FollowUpStatus.open.value,
-                    "actor": SYSTEM_ACTOR,
-                    "at": now,
-                }
-                for row in opened
-            ],
-        )
+        ids = json.dumps([row.follow_up_id for row in opened])
+        await session.execute(_SQLITE_FIRST_EVENTS, {"ids": ids, "now": times.now})
     return opened
 
 
