@@ -8,9 +8,9 @@ unique in `touchpoint_key`: one ``INSERT ... SELECT FROM json_array_elements(...
 whose id it claimed are then written by COPY. A concurrent request claiming the same id
 waits for this one's transaction, then finds the id taken.
 
-On SQLite the rows are written by executemany inside a savepoint. Only when a concurrent
-request stored one of the same ids in between does that fail on the unique key; the
-savepoint is then rolled back and the rows go through a temporary table and one ``INSERT
+On SQLite the rows are numbered and written by executemany inside a savepoint. Only when
+a concurrent request stored one of the same ids in between does that fail on the unique
+key; the savepoint is then rolled back and the rows go through a temporary table and one ``INSERT
 ... SELECT ... ON CONFLICT (external_id) DO NOTHING RETURNING``, which stores exactly the
 rows nobody else stored.
 """
@@ -67,6 +67,15 @@ class TouchpointRow(NamedTuple):
 
 
 COLUMNS = TouchpointRow._fields
+_NUMBERED = (*COLUMNS, "id")
+"""The columns written: a row and the id given to it up front."""
+# SQLite: the next ids AUTOINCREMENT would give, numbered by the writer itself so that the
+# rows need not be looked up again (a write transaction holds the file: no other writer
+# can take them in between, and one that did would fail the insert on the key).
+_NEXT_SQLITE_ID = text(
+    "SELECT 1 + max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'touchpoint'), 0), "
+    "coalesce((SELECT max(id) FROM touchpoint), 0))"
+)
 
 # The mapped table, typed as the Table it is (the ORM declares it as a FromClause).
 _touchpoint = cast(Table, Touchpoint.__table__)
@@ -81,8 +90,8 @@ _stage = Table(
 
 
 Created = Mapping[str, int | None]
-"""The external ids stored now, each with its row id where the database gave it up front
-(PostgreSQL), or None."""
+"""The external ids stored now, each with its row id where it was given up front, or None
+(SQLite, when a concurrent request stored some of the same ids)."""
 
 
 async def insert_new(session: AsyncSession, rows: Sequence[TouchpointRow]) -> Created:
@@ -100,8 +109,11 @@ async def insert_new(session: AsyncSession, rows: Sequence[TouchpointRow]) -> Cr
         return await _claim_and_copy(await session.connection(), rows)
     try:
         async with session.begin_nested():
-            await write_rows(await session.connection(), _touchpoint, COLUMNS, rows)
-        return dict.fromkeys(row.external_id for row in rows)
+            connection = await session.connection()
+            first = int(await connection.scalar(_NEXT_SQLITE_ID) or 1)
+            numbered = [(*row, first + position) for position, row in enumerate(rows)]
+            await write_rows(connection, _touchpoint, _NUMBERED, numbered)
+        return {row.external_id: first + position for position, row in enumerate(rows)}
     except (IntegrityError, psycopg.errors.UniqueViolation):
         return await _insert_skipping_stored(await session.connection(), session, rows)
 
@@ -142,7 +154,6 @@ _CLAIM = text(
     "ON CONFLICT (external_id) DO NOTHING "
     "RETURNING external_id, nextval('touchpoint_id_seq')"
 )
-_COPIED = (*COLUMNS, "id")
 
 
 async def _claim_and_copy(
@@ -153,7 +164,7 @@ async def _claim_and_copy(
     claimed: dict[str, int] = {external_id: row_id for external_id, row_id in result}
     new_rows = [(*row, claimed[row.external_id]) for row in rows if row.external_id in claimed]
     if new_rows:
-        await write_rows(connection, _touchpoint, _COPIED, new_rows)
+        await write_rows(connection, _touchpoint, _NUMBERED, new_rows)
     return claimed
 
 
