@@ -106,7 +106,8 @@ class Settings(BaseSettings):
         default=0.5,
         ge=0,
         le=3600,
-        description="Seconds between two folds of the pending count deltas into the rollups; "
+        description="Seconds from the start of one fold of the pending count deltas into the "
+        "rollups to the start of the next (a fold that takes longer is followed at once); "
         "0: this process does not fold (another one, or `mot rollups fold`, must).",
     )
     api_key_cache_seconds: float = Field(
