@@ -10,9 +10,9 @@ waits for this one's transaction, then finds the id taken.
 
 On SQLite the rows are numbered and written by executemany inside a savepoint. Only when
 a concurrent request stored one of the same ids in between does that fail on the unique
-key; the savepoint is then rolled back and the rows go through a temporary table and one ``INSERT
-... SELECT ... ON CONFLICT (external_id) DO NOTHING RETURNING``, which stores exactly the
-rows nobody else stored.
+key; the savepoint is then rolled back and the rows go through a temporary table and one
+``INSERT ... SELECT ... ON CONFLICT (external_id) DO NOTHING RETURNING``, which stores
+exactly the rows nobody else stored.
 """
 
 import json
