@@ -95,7 +95,7 @@ Created = Mapping[str, int | None]
 
 
 async def insert_new(session: AsyncSession, rows: Sequence[TouchpointRow]) -> Created:
-    """Insert rows; return the external ids stored now (with their row ids on PostgreSQL).
+    """Insert rows; return the external ids stored now, with their row ids.
 
     Rows whose external id is already stored are skipped, never overwritten.
     """
@@ -111,9 +111,9 @@ async def insert_new(session: AsyncSession, rows: Sequence[TouchpointRow]) -> Cr
         async with session.begin_nested():
             connection = await session.connection()
             first = int(await connection.scalar(_NEXT_SQLITE_ID) or 1)
-            numbered = [(*row, first + position) for position, row in enumerate(rows)]
-            await write_rows(connection, _touchpoint, _NUMBERED, numbered)
-        return {row.external_id: first + position for position, row in enumerate(rows)}
+            ids = {row.external_id: first + position for position, row in enumerate(rows)}
+            await _write_with_ids(connection, rows, ids)
+        return ids
     except (IntegrityError, psycopg.errors.UniqueViolation):
         return await _insert_skipping_stored(await session.connection(), session, rows)
 
@@ -162,10 +162,17 @@ async def _claim_and_copy(
     pairs = json.dumps([(row.external_id, row.content_hash) for row in rows])
     result = await connection.execute(_CLAIM, {"pairs": pairs})
     claimed: dict[str, int] = {external_id: row_id for external_id, row_id in result}
-    new_rows = [(*row, claimed[row.external_id]) for row in rows if row.external_id in claimed]
-    if new_rows:
-        await write_rows(connection, _touchpoint, _NUMBERED, new_rows)
+    await _write_with_ids(connection, rows, claimed)
     return claimed
+
+
+async def _write_with_ids(
+    connection: AsyncConnection, rows: Sequence[TouchpointRow], ids: Mapping[str, int]
+) -> None:
+    """Write the rows whose external id `ids` gives a row id, each with that id."""
+    numbered = [(*row, ids[row.external_id]) for row in rows if row.external_id in ids]
+    if numbered:
+        await write_rows(connection, _touchpoint, _NUMBERED, numbered)
 
 
 async def stored_hashes(session: AsyncSession, external_ids: Sequence[str]) -> dict[str, str]:
